@@ -1,0 +1,3 @@
+from milkbot.cli.main import main
+
+main()

@@ -1,0 +1,67 @@
+"""What every CLI command shares: settings from the environment, logging, and the database."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import structlog
+import typer
+
+from milkbot.db.connect import open_database
+from milkbot.db.embedded import EmbeddedError, install_signal_exit
+from milkbot.db.migrate import apply_migrations
+from milkbot.settings import Settings, SettingsError, load_settings
+
+
+def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
+    """structlog to stderr: JSON lines when not on a terminal (or when asked), else readable."""
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value ends the program with a message naming it."""
+    try:
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
+    return settings
+
+
+@contextmanager
+def database(settings: Settings, migrate: bool = True) -> Iterator[str]:
+    """The database URL for a command: the configured server or the embedded one (started or
+    reused, released on exit), migrated unless ``migrate`` is False."""
+    install_signal_exit()
+    try:
+        with open_database(settings) as url:
+            if migrate:
+                apply_migrations(url)
+            yield url
+    except EmbeddedError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except psycopg.OperationalError as exc:
+        where = "MILKBOT_DATABASE_URL" if settings.database_url else "the embedded server"
+        typer.secho(f"cannot reach the database ({where}): {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,24 @@
+"""The `milkbot` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from milkbot.cli import db
+
+app = typer.Typer(
+    name="milkbot",
+    help="Milkbot platform: store, analytics, dashboard and performance harness.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Milkbot's one typed settings object.
+
+Every value comes from an environment variable with the ``MILKBOT_`` prefix (or an optional
+``.env`` file in the working directory). A bad value stops the program at start with a message
+that names the variable and the form it expects (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MILKBOT_"
+
+
+def default_home() -> Path:
+    """Per-user data directory that holds the embedded database and other local state."""
+    return Path(platformdirs.user_data_dir("milkbot", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """All of Milkbot's configuration. Field descriptions double as the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+        frozen=True,
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL (postgresql://user@host:port/db). Unset: Milkbot starts its own "
+            "embedded PostgreSQL 18 under MILKBOT_HOME."
+        ),
+    )
+    home: Path = Field(
+        default_factory=default_home,
+        description="Directory for the embedded database and other local state.",
+    )
+    pool_size: Annotated[int, Field(ge=1, le=500)] = Field(
+        default=20, description="Connections the pool keeps open (guide: SQLALCHEMY_POOL_SIZE)."
+    )
+    max_overflow: Annotated[int, Field(ge=0, le=500)] = Field(
+        default=10,
+        description="Extra connections the pool may open under load (guide: SQLALCHEMY_MAX_OVERFLOW).",
+    )
+    pool_timeout: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0,
+        description="Seconds a caller waits for a free connection before a clear error.",
+    )
+    statement_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] = Field(
+        default=10_000, description="Server-side statement timeout in ms for app queries (0 = none)."
+    )
+    cache_ttl: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=5.0, description="Seconds an analytics result stays cached (0 disables the cache)."
+    )
+    public_delay_minutes: Annotated[int, Field(ge=0, le=10_080)] = Field(
+        default=60, description="Minutes before a trade appears in the public feed."
+    )
+    starting_bankroll_cents: Annotated[int, Field(gt=0)] = Field(
+        default=99_210, description="Starting bankroll in cents (the original bot's $992.10)."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web server binds.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=8501, description="Port the web server binds."
+    )
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="Web server worker processes."
+    )
+    refresh_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
+        default=15, description="Dashboard auto-refresh interval in seconds (0 = off)."
+    )
+    simulator: bool = Field(
+        default=True, description="Run the paper-trading simulator in `milkbot up`."
+    )
+    simulator_interval: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=5.0, description="Seconds between simulator cycles."
+    )
+    demo_trades: Annotated[int, Field(ge=0, le=50_000_000)] = Field(
+        default=20_000,
+        description="Trades `milkbot up` generates when the database is empty (about a year).",
+    )
+    log_level: str = Field(default="INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+    # Health thresholds, in seconds of age: at or below *_degraded is healthy, above
+    # *_unhealthy is unhealthy, in between degraded.
+    trader_degraded_s: Annotated[int, Field(gt=0)] = Field(
+        default=120, description="Trader heartbeat age (s) above which health is degraded."
+    )
+    trader_unhealthy_s: Annotated[int, Field(gt=0)] = Field(
+        default=600, description="Trader heartbeat age (s) above which health is unhealthy."
+    )
+    market_data_degraded_s: Annotated[int, Field(gt=0)] = Field(
+        default=300, description="Market-data age (s) above which health is degraded."
+    )
+    market_data_unhealthy_s: Annotated[int, Field(gt=0)] = Field(
+        default=1800, description="Market-data age (s) above which health is unhealthy."
+    )
+    analytics_degraded_s: Annotated[int, Field(gt=0)] = Field(
+        default=600, description="Analytics freshness (s) above which health is degraded."
+    )
+    analytics_unhealthy_s: Annotated[int, Field(gt=0)] = Field(
+        default=3600, description="Analytics freshness (s) above which health is unhealthy."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (e.g. postgresql://user@host:5432/db)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @property
+    def pool_max_size(self) -> int:
+        """Upper bound of open connections: pool_size + max_overflow."""
+        return self.pool_size + self.max_overflow
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable and the expected form."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and ``.env``), turning validation errors into one
+    readable message per bad variable, e.g. ``MILKBOT_PORT: Input should be a valid integer``.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            got = err.get("input")
+            lines.append(f"{ENV_PREFIX}{field.upper()}={got!r}: {err['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
         description="Seconds a caller waits for a free connection before a clear error.",
     )
     statement_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] = Field(
-        default=10_000, description="Server-side statement timeout in ms for app queries (0 = none)."
+        default=10_000,
+        description="Server-side statement timeout in ms for app queries (0 = none).",
     )
     cache_ttl: Annotated[float, Field(ge=0, le=3600)] = Field(
         default=5.0, description="Seconds an analytics result stays cached (0 disables the cache)."

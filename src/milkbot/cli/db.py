@@ -44,13 +44,13 @@ def status() -> None:
                     "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table]
                 ).fetchone()
                 counts[table] = max(int(row[0]), 0) if row else 0
-    table = Table("version", "name", "applied at (UTC)", "note")
+    listing = Table("version", "name", "applied at (UTC)", "note")
     for s in states:
         at = s.applied_at.strftime("%Y-%m-%d %H:%M:%S") if s.applied_at else "pending"
         note = "" if s.checksum_matches else "file changed since applied"
-        table.add_row(f"{s.migration.version:04d}", s.migration.name, at, note)
+        listing.add_row(f"{s.migration.version:04d}", s.migration.name, at, note)
     console = Console()
-    console.print(table)
+    console.print(listing)
     console.print(f"PostgreSQL {version[0] if version else '?'}")
     for name, n in counts.items():
         console.print(f"{name}: ~{n:,} rows (planner estimate)")
@@ -68,7 +68,8 @@ def url() -> None:
         typer.secho(
             "the embedded server is not running: it runs while `milkbot up` (or another "
             "milkbot command) does; `milkbot db psql` starts it for a psql session",
-            fg=typer.colors.RED, err=True,
+            fg=typer.colors.RED,
+            err=True,
         )
         raise typer.Exit(1)
     typer.echo(found)

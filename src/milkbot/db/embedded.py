@@ -153,10 +153,16 @@ class EmbeddedPostgres:
             pending = conn.execute(
                 "SELECT count(*) FROM pg_settings WHERE pending_restart"
             ).fetchone()
-            drift = {k: v for k, v in SERVER_SETTINGS.items() if _normalise(current.get(k)) != _normalise(v)}
+            drift = {
+                k: v
+                for k, v in SERVER_SETTINGS.items()
+                if _normalise(current.get(k)) != _normalise(v)
+            }
             for name, value in drift.items():
                 conn.execute(
-                    sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
                 )
             if drift:
                 conn.execute("SELECT pg_reload_conf()")

@@ -98,8 +98,17 @@ def record_market(conn: psycopg.Connection, market: MarketIn) -> int:
                 ON CONFLICT (ticker) DO NOTHING
                 RETURNING id
                 """,
-                [market.ticker, market.event_ticker, market.city_code, market.event_date,
-                 market.floor_f, market.cap_f, market.title, market.opened_at, market.closes_at],
+                [
+                    market.ticker,
+                    market.event_ticker,
+                    market.city_code,
+                    market.event_date,
+                    market.floor_f,
+                    market.cap_f,
+                    market.title,
+                    market.opened_at,
+                    market.closes_at,
+                ],
             ).fetchone()
             if row:
                 return int(row[0])
@@ -115,10 +124,16 @@ def record_market(conn: psycopg.Connection, market: MarketIn) -> int:
     except (errors.CheckViolation, errors.UniqueViolation) as exc:
         raise _from_db_error(exc) from exc
     assert existing is not None
-    if tuple(existing[1:]) != (market.event_ticker, market.city_code, market.event_date,
-                               market.floor_f, market.cap_f):
+    if tuple(existing[1:]) != (
+        market.event_ticker,
+        market.city_code,
+        market.event_date,
+        market.floor_f,
+        market.cap_f,
+    ):
         raise WriteError(
-            f"ticker {market.ticker!r} already names a different market", field="ticker",
+            f"ticker {market.ticker!r} already names a different market",
+            field="ticker",
             code="conflict",
         )
     return int(existing[0])
@@ -155,9 +170,17 @@ def record_signal(conn: psycopg.Connection, signal: SignalIn) -> int:
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
             RETURNING id
             """,
-            [signal.created_at, strategy_id, market["id"], market["city_code"],
-             market["event_date"], signal.model_prob, signal.yes_price, signal.forecast_high_f,
-             signal.decision],
+            [
+                signal.created_at,
+                strategy_id,
+                market["id"],
+                market["city_code"],
+                market["event_date"],
+                signal.model_prob,
+                signal.yes_price,
+                signal.forecast_high_f,
+                signal.decision,
+            ],
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -167,15 +190,19 @@ _SAME_TRADE_COLUMNS = ("ticker", "strategy", "side", "action", "quantity", "pric
 
 
 def _existing_trade(conn: psycopg.Connection, trade: TradeIn) -> RecordedTrade | None:
-    row = conn.cursor(row_factory=dict_row).execute(
-        """
+    row = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """
         SELECT t.id, t.ticker, s.name AS strategy, t.side, t.action, t.quantity, t.price,
                t.created_at AS executed_at, t.fee_cents, t.realized_pnl_cents
         FROM ops.trades t JOIN ops.strategies s ON s.id = t.strategy_id
         WHERE t.client_trade_id = %s
         """,
-        [trade.client_trade_id],
-    ).fetchone()
+            [trade.client_trade_id],
+        )
+        .fetchone()
+    )
     if row is None:
         return None
     sent = trade.model_dump()
@@ -212,7 +239,8 @@ def record_trade(conn: psycopg.Connection, trade: TradeIn) -> RecordedTrade:
             if market["result"] is not None:
                 raise WriteError(
                     f"market {trade.ticker} is already settled; it takes no more trades",
-                    field="ticker", code="market_settled",
+                    field="ticker",
+                    code="market_settled",
                 )
             strategy_id = _strategy_id(conn, trade.strategy)
             realized: int | None = None
@@ -228,11 +256,26 @@ def record_trade(conn: psycopg.Connection, trade: TradeIn) -> RecordedTrade:
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 RETURNING id
                 """,
-                [trade.client_trade_id, trade.order_id, trade.executed_at, market["id"],
-                 market["ticker"], market["city_code"], market["event_date"], strategy_id,
-                 trade.side, trade.action, trade.quantity, trade.price, fee, trade.is_taker,
-                 trade.model_prob, open_qty, realized,
-                 trade.executed_at if realized is not None else None],
+                [
+                    trade.client_trade_id,
+                    trade.order_id,
+                    trade.executed_at,
+                    market["id"],
+                    market["ticker"],
+                    market["city_code"],
+                    market["event_date"],
+                    strategy_id,
+                    trade.side,
+                    trade.action,
+                    trade.quantity,
+                    trade.price,
+                    fee,
+                    trade.is_taker,
+                    trade.model_prob,
+                    open_qty,
+                    realized,
+                    trade.executed_at if realized is not None else None,
+                ],
             ).fetchone()
     except errors.UniqueViolation as exc:
         # A concurrent writer recorded the same client_trade_id first: ours rolled back whole.
@@ -247,8 +290,9 @@ def record_trade(conn: psycopg.Connection, trade: TradeIn) -> RecordedTrade:
     return RecordedTrade(int(row[0]), False, fee, realized)
 
 
-def _close_lots(conn: psycopg.Connection, market_id: object, strategy_id: int,
-                trade: TradeIn) -> int:
+def _close_lots(
+    conn: psycopg.Connection, market_id: object, strategy_id: int, trade: TradeIn
+) -> int:
     """Consume the oldest open buys of the position; return the sale's gross P&L in cents."""
     lots = conn.execute(
         """
@@ -265,7 +309,8 @@ def _close_lots(conn: psycopg.Connection, market_id: object, strategy_id: int,
         raise WriteError(
             f"sell of {trade.quantity} {trade.side.upper()} contracts exceeds the {held} held "
             f"by strategy {trade.strategy} in {trade.ticker}",
-            field="quantity", code="oversell",
+            field="quantity",
+            code="oversell",
         )
     remaining = trade.quantity
     cost = 0
@@ -275,15 +320,17 @@ def _close_lots(conn: psycopg.Connection, market_id: object, strategy_id: int,
         take = min(remaining, int(lot_qty))
         cost += take * int(lot_price)
         remaining -= take
-        conn.execute(
-            "UPDATE ops.trades SET open_qty = open_qty - %s WHERE id = %s", [take, lot_id]
-        )
+        conn.execute("UPDATE ops.trades SET open_qty = open_qty - %s WHERE id = %s", [take, lot_id])
     return trade.price * trade.quantity - cost
 
 
-def settle_market(conn: psycopg.Connection, ticker: str, result: str,
-                  observed_high_f: int | None = None,
-                  settled_at: datetime | None = None) -> Settlement:
+def settle_market(
+    conn: psycopg.Connection,
+    ticker: str,
+    result: str,
+    observed_high_f: int | None = None,
+    settled_at: datetime | None = None,
+) -> Settlement:
     """Settle one market YES or NO and realise the P&L of every buy in it.
 
     Settling again with the same result changes nothing; a different result is a correction
@@ -293,8 +340,9 @@ def settle_market(conn: psycopg.Connection, ticker: str, result: str,
         raise WriteError("result must be 'yes' or 'no'", field="result")
     with conn.transaction():
         market = _market_for_update(conn, ticker, "update")
-        return _settle(conn, {int(market["id"]): (ticker, result)}, observed_high_f,
-                       settled_at or _now())
+        return _settle(
+            conn, {int(market["id"]): (ticker, result)}, observed_high_f, settled_at or _now()
+        )
 
 
 def settle_event(conn: psycopg.Connection, settlement: SettlementIn) -> Settlement:
@@ -308,7 +356,8 @@ def settle_event(conn: psycopg.Connection, settlement: SettlementIn) -> Settleme
         ).fetchall()
         if not rows:
             raise WriteError(
-                f"unknown event ticker {settlement.event_ticker!r}", field="event_ticker",
+                f"unknown event ticker {settlement.event_ticker!r}",
+                field="event_ticker",
                 code="unknown_event",
             )
         t = settlement.observed_high_f
@@ -321,48 +370,64 @@ def settle_event(conn: psycopg.Connection, settlement: SettlementIn) -> Settleme
             raise WriteError(
                 f"{t} F settles {len(winners)} markets of {settlement.event_ticker} YES "
                 f"({', '.join(winners) or 'none'}); exactly one must win",
-                field="observed_high_f", code="bad_settlement",
+                field="observed_high_f",
+                code="bad_settlement",
             )
         return _settle(conn, results, t, settlement.settled_at or _now())
 
 
-def _settle(conn: psycopg.Connection, results: dict[int, tuple[str, str]],
-            observed_high_f: int | None, settled_at: datetime) -> Settlement:
-    ids = list(results)
-    verdicts = [r for _, r in results.values()]
-    changed = conn.execute(
-        """
-        UPDATE ops.markets m
-        SET result = v.result, settled_at = %s, observed_high_f = coalesce(%s, m.observed_high_f)
-        FROM unnest(%s::bigint[], %s::text[]) AS v(id, result)
-        WHERE m.id = v.id AND m.result IS DISTINCT FROM v.result
-        RETURNING m.id
-        """,
-        [settled_at, observed_high_f, ids, verdicts],
-    ).fetchall()
+_SETTLE_MARKETS_SQL = """
+UPDATE ops.markets m
+SET result = v.result, settled_at = %s, observed_high_f = coalesce(%s, m.observed_high_f)
+FROM unnest(%s::bigint[], %s::text[]) AS v(id, result)
+WHERE m.id = v.id AND m.result IS DISTINCT FROM v.result
+RETURNING m.id
+"""
+
+# Each buy of a settled market realises (payout - price) * open_qty; the trigger on ops.trades
+# moves the change into the pre-aggregates in the same transaction.
+_REALISE_BUYS_SQL = """
+WITH upd AS (
+    UPDATE ops.trades t
+    SET payout_cents = CASE WHEN t.side = m.result THEN 100 ELSE 0 END,
+        realized_pnl_cents = (CASE WHEN t.side = m.result THEN 100 ELSE 0 END - t.price)::bigint
+                             * t.open_qty,
+        realized_at = %s
+    FROM ops.markets m
+    WHERE m.id = t.market_id AND t.market_id = ANY(%s) AND t.action = 'buy'
+    RETURNING t.realized_pnl_cents
+)
+SELECT count(*), coalesce(sum(realized_pnl_cents), 0) FROM upd
+"""
+
+
+def _settle(
+    conn: psycopg.Connection,
+    results: dict[int, tuple[str, str]],
+    observed_high_f: int | None,
+    settled_at: datetime,
+) -> Settlement:
+    changed: list[tuple[int]] = []
+    try:
+        # NO results first: a corrected event moves its YES from one market to another, and the
+        # one-YES-per-event index is checked row by row.
+        for verdict in ("no", "yes"):
+            ids = [mid for mid, (_, r) in results.items() if r == verdict]
+            if ids:
+                changed += conn.execute(
+                    _SETTLE_MARKETS_SQL, [settled_at, observed_high_f, ids, [verdict] * len(ids)]
+                ).fetchall()
+    except errors.UniqueViolation as exc:
+        raise WriteError(
+            "an event can have only one market settled YES "
+            f"({exc.diag.message_detail or exc.diag.constraint_name})",
+            field="result",
+            code="bad_settlement",
+        ) from exc
     changed_ids = [int(r[0]) for r in changed]
     count, pnl = 0, 0
     if changed_ids:
-        try:
-            row = conn.execute(
-                """
-                WITH upd AS (
-                    UPDATE ops.trades t
-                    SET payout_cents = CASE WHEN t.side = m.result THEN 100 ELSE 0 END,
-                        realized_pnl_cents =
-                            (CASE WHEN t.side = m.result THEN 100 ELSE 0 END - t.price)::bigint
-                            * t.open_qty,
-                        realized_at = %s
-                    FROM ops.markets m
-                    WHERE m.id = t.market_id AND t.market_id = ANY(%s) AND t.action = 'buy'
-                    RETURNING t.realized_pnl_cents
-                )
-                SELECT count(*), coalesce(sum(realized_pnl_cents), 0) FROM upd
-                """,
-                [settled_at, changed_ids],
-            ).fetchone()
-        except errors.UniqueViolation as exc:
-            raise _from_db_error(exc) from exc
+        row = conn.execute(_REALISE_BUYS_SQL, [settled_at, changed_ids]).fetchone()
         assert row is not None
         count, pnl = int(row[0]), int(row[1])
     return Settlement(

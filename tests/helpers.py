@@ -1,0 +1,49 @@
+"""Small builders shared by tests that record data through the write path."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+
+from milkbot.reference import climate_day_bounds, load_reference
+from milkbot.store.models import MarketIn
+from milkbot.store.writes import record_market
+
+T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+
+def add_event(
+    conn: psycopg.Connection,
+    city: str = "NYC",
+    day: date = date(2026, 3, 10),
+    brackets: tuple[tuple[int | None, int | None], ...] = (
+        (None, 44),
+        (45, 46),
+        (47, 48),
+        (49, None),
+    ),
+) -> list[str]:
+    """List one event's markets (tails and 2 F brackets) and return their tickers."""
+    c = load_reference().city(city)
+    event = f"{c.series}-{day:%y%b%d}".upper()
+    start, end = climate_day_bounds(c.timezone, day)
+    tickers = []
+    for lo, hi in brackets:
+        suffix = f"T{hi}" if lo is None else f"T{lo}" if hi is None else f"B{lo + 0.5}"
+        ticker = f"{event}-{suffix}"
+        record_market(
+            conn,
+            MarketIn(
+                ticker=ticker,
+                event_ticker=event,
+                city_code=city,
+                event_date=day,
+                floor_f=lo,
+                cap_f=hi,
+                opened_at=start - timedelta(hours=14),
+                closes_at=end,
+            ),
+        )
+        tickers.append(ticker)
+    return tickers

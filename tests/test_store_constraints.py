@@ -1,0 +1,181 @@
+"""Each constraint rejects an impossible row, and nothing else is written with it."""
+
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+from pydantic import ValidationError
+
+from milkbot.store.models import MarketIn, SettlementIn, SignalIn, TradeIn
+from milkbot.store.writes import (
+    WriteError,
+    record_market,
+    record_signal,
+    record_trade,
+    settle_event,
+    settle_market,
+)
+from tests.helpers import T0, add_event
+
+
+def _counts(conn: psycopg.Connection) -> tuple[int, ...]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM ops.markets), (SELECT count(*) FROM ops.signals),"
+        " (SELECT count(*) FROM ops.trades), (SELECT count(*) FROM ops.positions),"
+        " (SELECT count(*) FROM analytics.pnl_daily),"
+        " (SELECT coalesce(sum(trades), 0) FROM analytics.pnl_by_day)"
+    ).fetchone()
+    assert row is not None
+    return tuple(int(v) for v in row)
+
+
+def _trade(ticker: str, **kw: object) -> TradeIn:
+    base: dict[str, object] = dict(
+        client_trade_id="t1",
+        ticker=ticker,
+        strategy="daily_high_temp",
+        side="yes",
+        action="buy",
+        quantity=5,
+        price=40,
+        executed_at=T0,
+    )
+    base.update(kw)
+    return TradeIn(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("table", "statement"),
+    [
+        ("price above 99", "UPDATE ops.trades SET price = 100"),
+        ("price below 1", "UPDATE ops.trades SET price = 0"),
+        ("negative quantity", "UPDATE ops.trades SET quantity = -1"),
+        ("open qty beyond quantity", "UPDATE ops.trades SET open_qty = quantity + 1"),
+        ("unknown side", "UPDATE ops.trades SET side = 'maybe'"),
+        ("negative fee", "UPDATE ops.trades SET fee_cents = -1"),
+        (
+            "trade moved to another settlement day",
+            "UPDATE ops.trades SET event_date = event_date + 1",
+        ),
+        ("trade relabelled to another city", "UPDATE ops.trades SET city_code = 'CHI'"),
+    ],
+)
+def test_database_rejects_impossible_trade_rows(
+    conn: psycopg.Connection, table: str, statement: str
+) -> None:
+    tickers = add_event(conn)
+    record_trade(conn, _trade(tickers[1]))
+    before = conn.execute("SELECT * FROM ops.trades").fetchall()
+    aggregates = conn.execute("SELECT * FROM analytics.pnl_daily").fetchall()
+    with pytest.raises((psycopg.errors.CheckViolation, psycopg.errors.ForeignKeyViolation)):
+        conn.execute(statement)
+    assert conn.execute("SELECT * FROM ops.trades").fetchall() == before, table
+    assert conn.execute("SELECT * FROM analytics.pnl_daily").fetchall() == aggregates
+
+
+def test_unknown_city_is_rejected_with_a_clear_error(conn: psycopg.Connection) -> None:
+    with pytest.raises(WriteError) as info:
+        record_market(
+            conn,
+            MarketIn(
+                ticker="KXHIGHXX-26MAR10-T44",
+                event_ticker="KXHIGHXX-26MAR10",
+                city_code="XXX",
+                event_date=date(2026, 3, 10),
+                cap_f=44,
+                opened_at=T0 - timedelta(days=1),
+                closes_at=T0,
+            ),
+        )
+    assert info.value.field == "city_code"
+    assert "XXX" in info.value.message
+    assert _counts(conn)[0] == 0
+
+
+def test_settlement_of_a_market_that_does_not_exist(conn: psycopg.Connection) -> None:
+    with pytest.raises(WriteError, match="unknown market ticker"):
+        settle_market(conn, "KXHIGHNY-26MAR10-B99.5", "yes")
+    with pytest.raises(WriteError, match="unknown event ticker"):
+        settle_event(conn, SettlementIn(event_ticker="KXHIGHNY-01JAN01", observed_high_f=50))
+    # In SQL too: a settlement needs an existing market row to update, and a trade needs one.
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute(
+            "INSERT INTO ops.trades (client_trade_id, created_at, market_id, ticker, city_code,"
+            " event_date, strategy_id, side, action, quantity, price, fee_cents, open_qty)"
+            " VALUES ('x', now(), 999, 'NOPE', 'NYC', '2026-03-10', 1, 'yes', 'buy', 1, 50, 1, 1)"
+        )
+
+
+def test_trade_for_unknown_market_or_strategy_writes_nothing(conn: psycopg.Connection) -> None:
+    tickers = add_event(conn)
+    before = _counts(conn)
+    with pytest.raises(WriteError) as info:
+        record_trade(conn, _trade("KXHIGHNY-26MAR10-B99.5"))
+    assert info.value.field == "ticker"
+    with pytest.raises(WriteError) as info:
+        record_trade(conn, _trade(tickers[0], strategy="no_such_strategy"))
+    assert info.value.field == "strategy"
+    assert _counts(conn) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price", 100),
+        ("price", 0),
+        ("quantity", 0),
+        ("quantity", -3),
+        ("side", "up"),
+        ("executed_at", "2026-03-10T12:00:00"),
+        ("model_prob", 1.5),
+        ("client_trade_id", ""),
+    ],
+)
+def test_trade_input_validation_names_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        _trade("KXHIGHNY-26MAR10-T44", **{field: value})
+    assert info.value.errors()[0]["loc"][0] == field
+
+
+def test_signal_validation(conn: psycopg.Connection) -> None:
+    with pytest.raises(ValidationError):
+        SignalIn(
+            strategy="daily_high_temp",
+            ticker="KXHIGHNY-26MAR10-T44",
+            created_at=T0,
+            model_prob=-0.1,
+            yes_price=50,
+            decision="BUY",
+        )
+    tickers = add_event(conn)
+    sid = record_signal(
+        conn,
+        SignalIn(
+            strategy="daily_high_temp",
+            ticker=tickers[0],
+            created_at=T0,
+            model_prob=0.25,
+            yes_price=20,
+            decision="BUY",
+        ),
+    )
+    edge = conn.execute("SELECT edge FROM ops.signals WHERE id = %s", [sid]).fetchone()
+    assert edge is not None and abs(edge[0] - 0.05) < 1e-12
+
+
+def test_two_yes_markets_in_one_event_are_impossible(conn: psycopg.Connection) -> None:
+    tickers = add_event(conn)
+    settle_market(conn, tickers[1], "yes")
+    with pytest.raises(WriteError, match="only one market settled YES"):
+        settle_market(conn, tickers[2], "yes")
+    results = conn.execute("SELECT ticker, result FROM ops.markets ORDER BY id").fetchall()
+    assert [r for _, r in results] == [None, "yes", None, None]
+
+
+def test_settlement_that_no_bracket_covers_is_refused(conn: psycopg.Connection) -> None:
+    add_event(conn, brackets=((45, 46), (47, 48)))  # no tails: 50 F falls outside
+    with pytest.raises(WriteError, match="exactly one must win"):
+        settle_event(conn, SettlementIn(event_ticker="KXHIGHNY-26MAR10", observed_high_f=50))
+    assert conn.execute("SELECT count(*) FROM ops.markets WHERE result IS NOT NULL").fetchone() == (
+        0,
+    )

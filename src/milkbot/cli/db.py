@@ -102,3 +102,83 @@ def stop() -> None:
         typer.echo("stopped")
     else:
         typer.echo("not running")
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@app.command()
+def optimize() -> None:
+    """Create any missing index the analytics need, ANALYZE, VACUUM (ANALYZE), then report
+    table and index sizes, index usage, unused and duplicate indexes. Safe to re-run; stops at
+    the first error."""
+    from milkbot.db.optimize import OptimizeError
+    from milkbot.db.optimize import optimize as run_optimize
+
+    settings = get_settings()
+    console = Console()
+    with database(settings) as url:
+        try:
+            report = run_optimize(url, log=lambda step: console.print(f"[dim]-> {step}[/dim]"))
+        except OptimizeError as exc:
+            typer.secho(str(exc), fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+    created = ", ".join(report.created) or "none (all declared indexes exist)"
+    console.print(f"created indexes: {created}")
+    sizes = Table("table", "live rows", "table", "indexes", "total", title="Table sizes")
+    for t in report.tables:
+        sizes.add_row(
+            t.name,
+            f"{t.live_rows:,}",
+            _bytes(t.table_bytes),
+            _bytes(t.index_bytes),
+            _bytes(t.total_bytes),
+        )
+    console.print(sizes)
+    usage = Table("index", "table", "scans", "size", title="Index usage")
+    for i in report.indexes:
+        usage.add_row(i.name, i.table, f"{i.scans:,}", _bytes(i.bytes))
+    console.print(usage)
+    unused = ", ".join(i.name for i in report.unused) or "none"
+    console.print(f"unused (non-unique, never scanned since stats reset): {unused}")
+    dupes = "; ".join(f"{a} is covered by {b}" for a, b in report.duplicates) or "none"
+    console.print(f"duplicate indexes: {dupes}")
+
+
+@app.command("slow-queries")
+def slow_queries(
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="How many statements."),
+    min_mean_ms: float = typer.Option(0.0, "--min-mean-ms", min=0, help="Hide faster ones."),
+    reset: bool = typer.Option(False, "--reset", help="Reset the statistics afterwards."),
+) -> None:
+    """Top statements by mean time from pg_stat_statements (column names of the server's
+    version: total_exec_time/mean_exec_time/max_exec_time since PostgreSQL 13)."""
+    from milkbot.db.stats import StatsUnavailable, read_slow_queries, reset_statistics
+
+    settings = get_settings()
+    with database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        try:
+            rows = read_slow_queries(conn, limit=limit, min_mean_ms=min_mean_ms)
+            if reset:
+                reset_statistics(conn)
+        except StatsUnavailable as exc:
+            typer.secho(str(exc), fg=typer.colors.YELLOW, err=True)
+            raise typer.Exit(3) from None
+    listing = Table("mean ms", "max ms", "total ms", "calls", "rows", "query")
+    for q in rows:
+        text = " ".join(q.query.split())
+        listing.add_row(
+            f"{q.mean_ms:.3f}",
+            f"{q.max_ms:.3f}",
+            f"{q.total_ms:,.1f}",
+            f"{q.calls:,}",
+            f"{q.rows:,}",
+            text[:160],
+        )
+    Console().print(listing)

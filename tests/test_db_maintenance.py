@@ -1,0 +1,63 @@
+"""`milkbot db optimize` and `milkbot db slow-queries` against a real server."""
+
+import psycopg
+import pytest
+
+from milkbot.db.optimize import declared_indexes, optimize
+from milkbot.db.stats import StatsUnavailable, read_slow_queries, timing_columns
+
+
+def test_declared_indexes_come_from_the_migrations() -> None:
+    declared = declared_indexes()
+    assert "ops.trades_created_idx" in declared
+    assert declared["ops.trades_market_idx"].startswith("CREATE INDEX IF NOT EXISTS")
+
+
+def test_optimize_recreates_a_dropped_index_and_is_idempotent(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX ops.trades_created_idx")
+    first = optimize(db_url)
+    assert first.created == ["ops.trades_created_idx"]
+    second = optimize(db_url)
+    assert second.created == []
+    names = {i.name for i in second.indexes}
+    assert "ops.trades_created_idx" in names
+    assert any(t.name == "ops.trades" for t in second.tables)
+
+
+def test_optimize_reports_a_duplicate_index(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # The guide's example index: a prefix of trades_city_created_idx.
+        conn.execute("CREATE INDEX idx_trades_city ON ops.trades (city_code)")
+    report = optimize(db_url)
+    assert ("ops.idx_trades_city", "ops.trades_city_created_idx") in report.duplicates
+
+
+def test_timing_column_names_follow_the_server_version() -> None:
+    assert timing_columns(120017) == ("total_time", "mean_time", "max_time")
+    assert timing_columns(150019) == ("total_exec_time", "mean_exec_time", "max_exec_time")
+
+
+def test_slow_queries_without_the_extension_say_how_to_enable_it(conn: psycopg.Connection) -> None:
+    conn.execute("DROP EXTENSION IF EXISTS pg_stat_statements")
+    with pytest.raises(StatsUnavailable) as info:
+        read_slow_queries(conn)
+    assert "shared_preload_libraries" in str(info.value) or "CREATE EXTENSION" in str(info.value)
+
+
+def test_slow_queries_with_the_extension(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    preloaded = conn.execute(
+        "SELECT current_setting('shared_preload_libraries') ~ 'pg_stat_statements'"
+    ).fetchone()
+    if not (preloaded and preloaded[0]):
+        # A server without the preload (e.g. a stock PostgreSQL 15): the message says so.
+        with pytest.raises(StatsUnavailable, match="shared_preload_libraries"):
+            read_slow_queries(conn)
+        return
+    conn.execute("SELECT count(*) FROM ops.trades WHERE price > 50 /* slow-query-probe */")
+    rows = read_slow_queries(conn, limit=1000)
+    assert any("slow-query-probe" in r.query or "ops.trades" in r.query for r in rows)
+    assert all(r.calls >= 1 and r.mean_ms >= 0 for r in rows)
+    means = [r.mean_ms for r in rows]
+    assert means == sorted(means, reverse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from milkbot.cli import db, serve
+from milkbot.cli import alerts, db, serve
 
 app = typer.Typer(
     name="milkbot",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(alerts.app, name="alerts")
 app.command()(serve.up)
 app.command()(serve.serve)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import platformdirs
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -116,8 +118,13 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or value.strip() == "":
             return None
-        if not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must start with postgresql:// (e.g. postgresql://user@host:5432/db)")
+        try:
+            conninfo_to_dict(value)
+        except psycopg.ProgrammingError as exc:
+            raise ValueError(
+                "must be a PostgreSQL URL (postgresql://user@host:5432/db) or libpq conninfo "
+                f"(host=... dbname=...): {exc}"
+            ) from None
         return value
 
     @field_validator("log_level")

@@ -1,0 +1,186 @@
+"""The seeded, realistic data generator shared by the CLI, the tests and the benchmarks.
+
+:func:`generate_dataset` fills a migrated database with a history of Milkbot trading the ten
+cities' daily-high markets (DOMAIN.md): daily highs from each city's climatology, one event per
+city and climate day with its bracket markets, the strategies' signals and the trades where
+their edge cleared the threshold, a few sales before settlement, settlements that follow from
+the drawn highs (so the P&L follows from the data), open positions at the end, heartbeats. The
+same arguments give the same rows, ids included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import psycopg
+
+from milkbot.generator import loader
+from milkbot.generator.aggregates import AGGREGATE_TABLES
+from milkbot.generator.blocks import (
+    SIGNAL_COLUMNS,
+    TRADE_COLUMNS,
+    EncodedBlock,
+    generate_blocks,
+    plan_blocks,
+    prefetch,
+)
+from milkbot.generator.health import HEARTBEAT_COLUMNS, heartbeat_rows
+from milkbot.generator.market import MARKET_COLUMNS, build_listing, market_columns
+from milkbot.generator.plan import GeneratorError, Plan, make_plan
+from milkbot.generator.strategy import Strategies
+from milkbot.reference import load_reference
+
+__all__ = ["GenerationReport", "GeneratorError", "Progress", "generate_dataset"]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(phase, done, total)``: phases "markets", "trades", "aggregates", "analyze",
+"indexes", "heartbeats"; for "trades" the counts are trades loaded and the target."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationReport:
+    """What a run loaded: rows per table, the days covered, and seconds per phase."""
+
+    seed: int
+    days: int
+    first_day: date
+    end_date: date
+    now: datetime
+    counts: dict[str, int]
+    sales: int
+    open_trades: int
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    total_seconds: float = 0.0
+    server_version: str = ""
+
+
+def generate_dataset(
+    url: str,
+    *,
+    trades: int | None = None,
+    days: int | None = None,
+    seed: int = 42,
+    end_date: date | None = None,
+    now: datetime | None = None,
+    reset: bool = False,
+    progress: Progress | None = None,
+) -> GenerationReport:
+    """Generate a history into the migrated database at ``url`` and return what was loaded.
+
+    ``trades`` is the target trade count (the result is within 2 %, normally exact); ``days``
+    the number of settlement days ending at ``end_date`` (default: today's UTC date); ``now``
+    the generation instant (default: the clock; no trade, signal or heartbeat is later). With
+    data already present it raises :class:`GeneratorError` unless ``reset``, which wipes the
+    ops and analytics data in the same transaction as the load. Raises GeneratorError for bad
+    arguments, naming them.
+    """
+    plan = make_plan(trades=trades, days=days, seed=seed, end_date=end_date, now=now)
+    run = _Run(plan, progress or (lambda phase, done, total: None))
+    with psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            run.load(conn, reset)
+        run.lap("commit")  # includes removing the files of wiped tables
+    return run.result()
+
+
+class _Run:
+    """One generation: the phases of the load transaction and their timings."""
+
+    def __init__(self, plan: Plan, progress: Progress) -> None:
+        self.plan = plan
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.sales = 0
+        self.open_trades = 0
+        self.version = ""
+        self.started = self._clock = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._clock
+        self._clock = now
+
+    def load(self, conn: psycopg.Connection, reset: bool) -> None:
+        plan, ref = self.plan, load_reference()
+        version = conn.execute("SHOW server_version").fetchone()
+        self.version = str(version[0]) if version else ""
+        ids = loader.prepare(conn, reset, ref.strategy_names)
+        strategies = Strategies.of(ids, ref.strategy_names)
+        listing = build_listing(plan, ref, np.random.default_rng([plan.seed, 0]))
+        specs = plan_blocks(plan, listing, strategies)
+        aside = loader.set_aside(conn)
+        self.lap("prepare")
+
+        markets = listing.events * listing.per_event
+        self.progress("markets", 0, markets)
+        loader.copy_columns(conn, "ops.markets", MARKET_COLUMNS, market_columns(listing))
+        self.counts["ops.markets"] = markets
+        self.progress("markets", markets, markets)
+        self.lap("markets")
+
+        self.counts["ops.signals"] = self.counts["ops.trades"] = 0
+        self.progress("trades", 0, plan.trades)
+        aggregates: dict[str, list[bytes]] = {table: [] for table in AGGREGATE_TABLES}
+        for block in prefetch(generate_blocks(plan, ref, listing, strategies, specs)):
+            self._copy_block(conn, block)
+            for table, rows in block.aggregates.rows.items():
+                aggregates[table].append(rows)
+                self.counts[table] = self.counts.get(table, 0) + block.aggregates.counts[table]
+        self.lap("load")
+
+        self.progress("aggregates", 0, len(aggregates))
+        for done, (table, blocks) in enumerate(aggregates.items(), 1):
+            loader.copy_rows(conn, table, AGGREGATE_TABLES[table], blocks)
+            self.progress("aggregates", done, len(aggregates))
+        loader.mark_fresh(conn)
+        self.lap("aggregates")
+
+        self.progress("analyze", 0, 1)
+        loader.analyze(conn, loader.LOADED_TABLES)
+        self.progress("analyze", 1, 1)
+        self.lap("analyze")
+
+        loader.restore(conn, aside, lambda done, total: self.progress("indexes", done, total))
+        self.lap("indexes")
+
+        self.progress("heartbeats", 0, 1)
+        columns, latest = heartbeat_rows(
+            listing, plan.now_us, np.random.default_rng([plan.seed, 2])
+        )
+        loader.copy_columns(conn, "ops.heartbeats", HEARTBEAT_COLUMNS, columns, freeze=reset)
+        self.counts["ops.heartbeats"] = len(columns[0].values)
+        loader.record_health(conn, latest)
+        self.counts["ops.component_health"] = len(latest)
+        loader.finish(conn)
+        self.progress("heartbeats", 1, 1)
+        self.lap("heartbeats")
+
+    def _copy_block(self, conn: psycopg.Connection, block: EncodedBlock) -> None:
+        loader.copy_rows(conn, "ops.signals", SIGNAL_COLUMNS, [block.signal_rows])
+        loader.copy_rows(conn, "ops.trades", TRADE_COLUMNS, [block.trade_rows])
+        self.counts["ops.signals"] += block.signals
+        self.counts["ops.trades"] += block.trades
+        self.sales += block.sales
+        self.open_trades += block.open_trades
+        self.progress("trades", self.counts["ops.trades"], self.plan.trades)
+
+    def result(self) -> GenerationReport:
+        plan = self.plan
+        return GenerationReport(
+            seed=plan.seed,
+            days=plan.days,
+            first_day=plan.first_day,
+            end_date=plan.end_date,
+            now=plan.now,
+            counts=dict(self.counts),
+            sales=self.sales,
+            open_trades=self.open_trades,
+            phase_seconds=dict(self.seconds),
+            total_seconds=time.perf_counter() - self.started,
+            server_version=self.version,
+        )

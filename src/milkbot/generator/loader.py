@@ -1,0 +1,245 @@
+"""Bulk loading in one transaction: refuse or wipe, COPY, rebuild keys, ANALYZE.
+
+Everything runs in a single transaction, so a failure leaves the previous data as it was. The
+tables are truncated in that transaction (even when already empty), which lets COPY write frozen
+rows and, with ``wal_level=minimal``, skip the WAL. Their keys, indexes and aggregate triggers
+are set aside during the COPY and rebuilt from their own catalog definitions after it
+(``pg_get_constraintdef`` / ``pg_get_indexdef``), so the migrations stay their only source.
+The pre-aggregates arrive by COPY too (see aggregates.py), so the triggers have nothing to do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from milkbot.generator.binary import SIGNATURE, TRAILER, Column, encode_rows
+from milkbot.generator.health import Latest
+from milkbot.generator.plan import GeneratorError
+
+log = structlog.get_logger(__name__)
+
+# Tables whose keys, indexes and triggers are set aside while rows stream in, and tables that
+# only lose their foreign keys (checked row by row otherwise).
+BULK_TABLES = ("ops.markets", "ops.signals", "ops.trades")
+FOREIGN_KEY_TABLES = ("ops.positions",)
+# What a run replaces. Cities, strategies and the migrations table stay.
+DATA_TABLES = (
+    "ops.trades",
+    "ops.signals",
+    "ops.orders",
+    "ops.positions",
+    "ops.markets",
+    "analytics.pnl_daily",
+    "analytics.pnl_by_day",
+    "analytics.signal_daily",
+)
+HEALTH_TABLES = ("ops.heartbeats", "ops.component_health")
+# Analyzed before the keys are rebuilt, so checking the foreign keys plans with real sizes.
+LOADED_TABLES = (
+    "ops.markets",
+    "ops.signals",
+    "ops.trades",
+    "ops.positions",
+    "analytics.pnl_daily",
+    "analytics.pnl_by_day",
+    "analytics.signal_daily",
+)
+IDENTITY_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.heartbeats")
+# Settings for this transaction only: index builds sort in memory, and so do the joins that
+# check the foreign keys.
+LOAD_SETTINGS = {"work_mem": "1GB", "maintenance_work_mem": "2GB"}
+
+MIGRATED_SQL = "SELECT to_regclass('ops.trades') IS NOT NULL AND to_regclass('analytics.pnl_daily') IS NOT NULL"
+LOCK_SQL = "LOCK TABLE ops.markets, ops.signals, ops.trades, ops.orders IN ACCESS EXCLUSIVE MODE"
+COUNT_SQL = "SELECT (SELECT count(*) FROM ops.trades), (SELECT count(*) FROM ops.markets)"
+STRATEGIES_SQL = "SELECT name, id FROM ops.strategies WHERE name = ANY(%s)"
+SETTING_SQL = "SELECT set_config(%s, %s, true)"
+# Foreign keys first: they are dropped before the keys they reference.
+KEYS_SQL = """
+SELECT n.nspname, r.relname, c.conname, c.contype, pg_get_constraintdef(c.oid)
+FROM pg_constraint c
+JOIN pg_class r ON r.oid = c.conrelid
+JOIN pg_namespace n ON n.oid = r.relnamespace
+WHERE (c.conrelid = ANY(%(bulk)s::regclass[]) AND c.contype IN ('p', 'u', 'f'))
+   OR (c.contype = 'f' AND (c.conrelid = ANY(%(fk_only)s::regclass[])
+                            OR c.confrelid = ANY(%(bulk)s::regclass[])))
+ORDER BY c.contype <> 'f', n.nspname, r.relname, c.conname
+"""
+INDEXES_SQL = """
+SELECT n.nspname, x.relname, pg_get_indexdef(i.indexrelid)
+FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = x.relnamespace
+WHERE i.indrelid = %s::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                  WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
+ORDER BY x.relname
+"""
+TRIGGERS_SQL = """
+SELECT tgname FROM pg_trigger
+WHERE tgrelid = %s::regclass AND NOT tgisinternal AND tgenabled <> 'D'
+ORDER BY tgname
+"""
+FRESH_SQL = "UPDATE analytics.freshness SET updated_at = now()"
+HEALTH_SQL = """
+INSERT INTO ops.component_health (component, observed_at, status, message)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (component) DO UPDATE SET observed_at = EXCLUDED.observed_at,
+    status = EXCLUDED.status, message = EXCLUDED.message
+"""
+SEQUENCE_SQL = "SELECT setval(pg_get_serial_sequence({table}, 'id'), coalesce(max(id), 0) + 1, false) FROM {ident}"
+
+
+@dataclass
+class SetAside:
+    """Keys, indexes and triggers of the bulk tables, to restore after the COPY."""
+
+    restore_keys: list[sql.Composed | sql.SQL] = field(default_factory=list)
+    restore_triggers: list[sql.Composed] = field(default_factory=list)
+
+
+def _ident(table: str) -> sql.Identifier:
+    return sql.Identifier(*table.split("."))
+
+
+def _catalog_sql(text: str) -> sql.SQL:
+    # DDL text that PostgreSQL itself rendered from its catalog (never user input).
+    return sql.SQL(text)
+
+
+def prepare(conn: psycopg.Connection, reset: bool, strategies: Sequence[str]) -> dict[str, int]:
+    """Check the database, refuse to mix with existing data unless ``reset``, wipe what the
+    run replaces and return the ids of ``strategies``. Runs inside the load transaction."""
+    migrated = conn.execute(MIGRATED_SQL).fetchone()
+    if not migrated or not migrated[0]:
+        raise GeneratorError("the database is not migrated: run `milkbot db migrate` first")
+    conn.execute(LOCK_SQL)
+    if not reset:
+        counts = conn.execute(COUNT_SQL).fetchone()
+        trades, markets = (int(v) for v in counts) if counts else (0, 0)
+        if trades or markets:
+            raise GeneratorError(
+                f"database already holds {trades:,} trades ({markets:,} markets); "
+                "pass reset=True (--reset) to wipe it first"
+            )
+    ids: dict[str, int] = dict(conn.execute(STRATEGIES_SQL, [list(strategies)]).fetchall())
+    missing = [name for name in strategies if name not in ids]
+    if missing:
+        raise GeneratorError(
+            f"strategies {', '.join(missing)} are not in ops.strategies: run `milkbot db migrate`"
+        )
+    for name, value in LOAD_SETTINGS.items():
+        conn.execute(SETTING_SQL, [name, value])
+    wiped = DATA_TABLES + (HEALTH_TABLES if reset else ())
+    conn.execute(
+        sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+            sql.SQL(", ").join(_ident(t) for t in wiped)
+        )
+    )
+    return {str(name): int(i) for name, i in ids.items()}
+
+
+def set_aside(conn: psycopg.Connection) -> SetAside:
+    """Drop the bulk tables' keys and indexes, and every foreign key into or out of them (and
+    out of ops.positions), disable their triggers, and remember how to put each back exactly
+    as the catalog had it."""
+    aside = SetAside()
+    foreign: list[sql.Composed | sql.SQL] = []
+    params = {"bulk": list(BULK_TABLES), "fk_only": list(FOREIGN_KEY_TABLES)}
+    for schema, table, name, kind, definition in conn.execute(KEYS_SQL, params).fetchall():
+        ident, constraint = sql.Identifier(schema, table), sql.Identifier(name)
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident, constraint))
+        restore = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            ident, constraint, _catalog_sql(definition)
+        )
+        (foreign if kind == "f" else aside.restore_keys).append(restore)
+    for table in BULK_TABLES:
+        ident = _ident(table)
+        for schema, name, definition in conn.execute(INDEXES_SQL, [table]).fetchall():
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
+            aside.restore_keys.append(_catalog_sql(definition))
+        for (name,) in conn.execute(TRIGGERS_SQL, [table]).fetchall():
+            trigger = sql.Identifier(name)
+            conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(ident, trigger))
+            aside.restore_triggers.append(
+                sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(ident, trigger)
+            )
+    aside.restore_keys.extend(foreign)  # foreign keys last, once the keys they need exist
+    return aside
+
+
+def copy_rows(
+    conn: psycopg.Connection,
+    table: str,
+    columns: Sequence[str],
+    blocks: Iterable[bytes],
+    freeze: bool = True,
+) -> None:
+    """COPY binary tuples (from :func:`encode_rows`) into ``table``; ``freeze`` writes frozen
+    rows, for tables truncated in this transaction."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary{})").format(
+        _ident(table),
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.SQL(", FREEZE" if freeze else ""),
+    )
+    with conn.cursor().copy(statement) as copy:
+        copy.write(SIGNATURE)
+        for block in blocks:
+            copy.write(memoryview(block))
+        copy.write(TRAILER)
+
+
+def copy_columns(
+    conn: psycopg.Connection,
+    table: str,
+    names: Sequence[str],
+    columns: Sequence[Column],
+    freeze: bool = True,
+) -> None:
+    """COPY one block of column arrays into ``table``."""
+    copy_rows(conn, table, names, [encode_rows(columns)], freeze)
+
+
+def restore(conn: psycopg.Connection, aside: SetAside, step: Callable[[int, int], None]) -> None:
+    """Rebuild the keys and indexes (then check the foreign keys) and re-enable the triggers;
+    ``step(done, total)`` after each statement."""
+    total = len(aside.restore_keys)
+    for done, statement in enumerate(aside.restore_keys, 1):
+        started = time.perf_counter()
+        conn.execute(statement)
+        log.debug(
+            "key_restored",
+            statement=statement.as_string(conn)[:120],
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        step(done, total)
+    for statement in aside.restore_triggers:
+        conn.execute(statement)
+
+
+def mark_fresh(conn: psycopg.Connection) -> None:
+    """Record that the pre-aggregates changed now (the health check's analytics freshness)."""
+    conn.execute(FRESH_SQL)
+
+
+def record_health(conn: psycopg.Connection, latest: Sequence[Latest]) -> None:
+    """Make each component's latest beat its current state (ops.component_health)."""
+    for beat in latest:
+        conn.execute(HEALTH_SQL, [beat.component, beat.observed_at, beat.status, beat.message])
+
+
+def analyze(conn: psycopg.Connection, tables: Sequence[str]) -> None:
+    """ANALYZE ``tables`` (sampled statistics: a second or two even at 10M rows)."""
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(_ident(t) for t in tables)))
+
+
+def finish(conn: psycopg.Connection) -> None:
+    """Point the id sequences past the loaded ids and ANALYZE the health tables."""
+    for table in IDENTITY_TABLES:
+        conn.execute(sql.SQL(SEQUENCE_SQL).format(table=sql.Literal(table), ident=_ident(table)))
+    analyze(conn, HEALTH_TABLES)

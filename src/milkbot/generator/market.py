@@ -1,0 +1,224 @@
+"""The listed events and markets: one event per city and climate day, each a set of 2 F bracket
+markets plus two open-ended tails centred near the market's consensus forecast (DOMAIN.md).
+
+Times are microseconds since 1970-01-01 UTC and days are counted from 1970-01-01, as numpy
+arrays; events are ordered by day, then by the reference order of the cities, and the markets of
+event ``e`` are ``e * markets_per_event + k`` (tails first and last), with id ``index + 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from milkbot.generator.binary import Column
+from milkbot.generator.climate import draw_highs, normal_highs
+from milkbot.reference import City, Reference, climate_day_bounds
+
+if TYPE_CHECKING:
+    from milkbot.generator.plan import Plan
+
+DAY_US = 86_400_000_000
+HOUR_US = 3_600_000_000
+# Kalshi lists a day's event at 10:00 local standard time the morning before.
+OPEN_BEFORE = timedelta(hours=14)
+# The NWS climate report, and so settlement, arrives the next morning.
+SETTLE_DELAY_US = (6 * HOUR_US, 10 * HOUR_US)
+# Spread (F) of the public forecast, which the market's consensus follows, around the
+# eventual high when listed.
+CONSENSUS_ERROR_F = 2.5
+# Stand-ins for the open side of a tail (NULL in ops.markets), far outside any high.
+NO_FLOOR, NO_CAP = -999, 999
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def opens_at(timezone: str, day: date) -> datetime:
+    """When the markets of climate day ``day`` open (UTC): 10:00 local standard time before."""
+    start, _ = climate_day_bounds(timezone, day)
+    return start - OPEN_BEFORE
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Every event and market of a run, with the hidden truth that settles them."""
+
+    cities: tuple[City, ...]
+    city: npt.NDArray[np.int64]  # per event: index into cities
+    day: npt.NDArray[np.int64]  # per event: climate day
+    start_us: npt.NDArray[np.int64]  # per event: climate day start
+    opened_us: npt.NDArray[np.int64]
+    closes_us: npt.NDArray[np.int64]
+    settled_us: npt.NDArray[np.int64]  # -1 while unsettled
+    observed: npt.NDArray[np.int64]  # the day's high (F), known or still to come
+    normal: npt.NDArray[np.float64]  # climatological mean high (F)
+    consensus_error: npt.NDArray[np.float64]  # market consensus minus truth when listed (F)
+    floor: npt.NDArray[np.int64]  # per market (events x markets); NO_FLOOR for the lower tail
+    cap: npt.NDArray[np.int64]  # per market; NO_CAP for the upper tail
+    tickers: npt.NDArray[np.bytes_]  # per market
+    event_tickers: npt.NDArray[np.bytes_]  # per event
+    titles: npt.NDArray[np.bytes_]  # per market, UTF-8
+
+    @property
+    def events(self) -> int:
+        return len(self.day)
+
+    @property
+    def per_event(self) -> int:
+        return int(self.floor.shape[1])
+
+    @property
+    def settled(self) -> npt.NDArray[np.bool_]:
+        return self.settled_us >= 0
+
+    @property
+    def wins(self) -> npt.NDArray[np.bool_]:
+        """Per market: settles (or will settle) YES; exactly one per event."""
+        observed = self.observed[:, None]
+        return (self.floor <= observed) & (observed <= self.cap)
+
+
+def build_listing(plan: Plan, ref: Reference, rng: np.random.Generator) -> Listing:
+    """Draw the daily highs and list the events of every settlement day of ``plan``, plus the
+    next day's events whose markets are already trading at ``plan.now``."""
+    cities = ref.cities
+    first = (plan.first_day - date(1970, 1, 1)).days
+    days = np.arange(first, first + plan.days + 1, dtype=np.int64)  # one spare for next day
+    highs = np.stack([draw_highs(c.climate, days, rng) for c in cities], axis=1)
+    normals = np.stack([normal_highs(c.climate, days) for c in cities], axis=1)
+    offsets = np.array([int(c.standard_offset() / timedelta(microseconds=1)) for c in cities])
+    start = days[:, None] * DAY_US - offsets[None, :]
+    opened = start - int(OPEN_BEFORE / timedelta(microseconds=1))
+    closes = start + DAY_US
+    now = plan.now_us
+    listed = np.ones(start.shape, dtype=bool)
+    listed[-1] = (opened[-1] < now) & (now < closes[-1])  # the next day, if trading now
+    day_of, city_of = np.nonzero(listed)
+    n = len(day_of)
+    delay = rng.integers(*SETTLE_DELAY_US, size=start.shape)
+    settled_at = closes + delay
+    settled = (np.arange(len(days))[:, None] < plan.days - 1) & (settled_at <= now)
+    error = rng.normal(0.0, CONSENSUS_ERROR_F, size=start.shape)
+    floors, caps = _brackets(highs + error, ref.brackets_per_event, ref.bracket_width_f)
+    pick = (day_of, city_of)
+    listing_days = days[day_of]
+    event_tickers, tickers, titles = _names(
+        cities, city_of, listing_days, floors[pick], caps[pick], ref.bracket_width_f
+    )
+    return Listing(
+        cities=cities,
+        city=city_of.astype(np.int64),
+        day=listing_days,
+        start_us=start[pick],
+        opened_us=opened[pick],
+        closes_us=closes[pick],
+        settled_us=np.where(settled[pick], settled_at[pick], -1),
+        observed=highs[pick],
+        normal=normals[pick],
+        consensus_error=error[pick],
+        floor=floors[pick].reshape(n, -1),
+        cap=caps[pick].reshape(n, -1),
+        tickers=tickers,
+        event_tickers=event_tickers,
+        titles=titles,
+    )
+
+
+def _brackets(
+    consensus: npt.NDArray[np.float64], brackets: int, width: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Floors and caps (whole F settling YES) of the lower tail, the brackets and the upper
+    tail, the brackets centred on the consensus forecast."""
+    low = np.rint(consensus).astype(np.int64) - (brackets * width) // 2
+    steps = np.arange(brackets, dtype=np.int64) * width
+    floor = low[..., None] + steps
+    cap = floor + width - 1
+    lower_cap = low[..., None] - 1
+    upper_floor = low[..., None] + brackets * width
+    floors = np.concatenate([np.full_like(lower_cap, NO_FLOOR), floor, upper_floor], axis=-1)
+    caps = np.concatenate([lower_cap, cap, np.full_like(upper_floor, NO_CAP)], axis=-1)
+    return floors, caps
+
+
+def _names(
+    cities: tuple[City, ...],
+    city_of: npt.NDArray[np.intp],
+    days: npt.NDArray[np.int64],
+    floors: npt.NDArray[np.int64],
+    caps: npt.NDArray[np.int64],
+    width: int,
+) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_], npt.NDArray[np.bytes_]]:
+    """Event tickers (KXHIGHNY-26NOV26), market tickers (-B45.5, -T44, -T57) and titles."""
+    event_tickers: list[str] = []
+    tickers: list[str] = []
+    titles: list[str] = []
+    for c, d, los, his in zip(
+        city_of.tolist(), days.tolist(), floors.tolist(), caps.tolist(), strict=True
+    ):
+        city = cities[c]
+        day = date(1970, 1, 1) + timedelta(days=d)
+        event = f"{city.series}-{day:%y}{_MONTHS[day.month - 1]}{day:%d}"
+        event_tickers.append(event)
+        heading = f"{city.name} high on {day:%b} {day.day}, {day.year}"
+        last = len(los) - 1
+        for k, (lo, hi) in enumerate(zip(los, his, strict=True)):
+            if k == 0:
+                tickers.append(f"{event}-T{hi}")
+                titles.append(f"{heading}: {hi}° or below")
+            elif k == last:
+                tickers.append(f"{event}-T{lo}")
+                titles.append(f"{heading}: {lo}° or above")
+            else:
+                tickers.append(f"{event}-B{lo + (width - 1) / 2:g}")
+                titles.append(f"{heading}: {lo}° to {hi}°")
+    return (
+        np.array(event_tickers, dtype=np.bytes_),
+        np.array(tickers, dtype=np.bytes_),
+        np.array([t.encode() for t in titles], dtype=np.bytes_),
+    )
+
+
+MARKET_COLUMNS = (
+    "id",
+    "ticker",
+    "event_ticker",
+    "city_code",
+    "event_date",
+    "floor_f",
+    "cap_f",
+    "title",
+    "opened_at",
+    "closes_at",
+    "result",
+    "observed_high_f",
+    "settled_at",
+)
+RESULTS = np.array([b"no", b"yes"], dtype=np.bytes_)
+
+
+def market_columns(listing: Listing) -> list[Column]:
+    """ops.markets rows of the listing, settled markets with their result and observed high."""
+    per_event = listing.per_event
+    n = listing.events * per_event
+    event = np.repeat(np.arange(listing.events, dtype=np.int64), per_event)
+    unsettled = ~listing.settled[event]
+    floor, cap = listing.floor.reshape(-1), listing.cap.reshape(-1)
+    codes = np.array([c.code.encode() for c in listing.cities], dtype=np.bytes_)
+    return [
+        Column("int8", np.arange(1, n + 1, dtype=np.int64)),
+        Column("text", np.arange(n, dtype=np.int64), labels=listing.tickers),
+        Column("text", event, labels=listing.event_tickers),
+        Column("text", listing.city[event], labels=codes),
+        Column("date", listing.day[event]),
+        Column("int2", floor, null=floor == NO_FLOOR),
+        Column("int2", cap, null=cap == NO_CAP),
+        Column("text", np.arange(n, dtype=np.int64), labels=listing.titles),
+        Column("timestamptz", listing.opened_us[event]),
+        Column("timestamptz", listing.closes_us[event]),
+        Column("text", listing.wins.reshape(-1).astype(np.int64), labels=RESULTS, null=unsettled),
+        Column("int2", listing.observed[event], null=unsettled),
+        Column("timestamptz", listing.settled_us[event], null=unsettled),
+    ]

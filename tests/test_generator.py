@@ -1,0 +1,558 @@
+"""The data generator against a real PostgreSQL: determinism, the market and accounting rules
+of DOMAIN.md recomputed independently here, refusal and reset, and the CLI's guard rails."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
+from typer.testing import CliRunner
+
+from milkbot.cli.main import app
+from milkbot.generator import GenerationReport, GeneratorError, generate_dataset
+from milkbot.generator.climate import normal_highs
+from milkbot.reference import fee_cents, load_reference
+from milkbot.store.models import SettlementIn, TradeIn
+from milkbot.store.writes import record_trade, settle_event
+
+# Monday 2026-03-09, 17:30 UTC: the day after the US switch to daylight saving time, after
+# Denver's next-day markets opened (10:00 MST = 17:00 UTC) and before Los Angeles's (18:00).
+NOW = datetime(2026, 3, 9, 17, 30, tzinfo=UTC)
+END = date(2026, 3, 9)
+TRADES = 12_000
+DAYS = 45
+
+
+def _generate(url: str, seed: int = 42, trades: int = TRADES, **kw: Any) -> GenerationReport:
+    return generate_dataset(url, trades=trades, days=DAYS, seed=seed, end_date=END, now=NOW, **kw)
+
+
+@pytest.fixture(scope="module")
+def generated(make_database: Callable[[], str]) -> tuple[str, GenerationReport]:
+    """One generated database shared by the read-only checks of this module."""
+    url = make_database()
+    return url, _generate(url)
+
+
+@pytest.fixture
+def db(generated: tuple[str, GenerationReport]) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    with psycopg.connect(generated[0], row_factory=dict_row) as conn:
+        yield conn
+
+
+def _rows(conn: psycopg.Connection[Any], query: str, params: Any = None) -> list[dict[str, Any]]:
+    return list(conn.cursor(row_factory=dict_row).execute(query.encode(), params).fetchall())
+
+
+TABLE_DIGEST = sql.SQL("SELECT count(*), md5(string_agg(t::text, '|' ORDER BY id)) FROM {} t")
+
+
+def _digests(url: str) -> dict[str, tuple[int, str]]:
+    with psycopg.connect(url) as conn:
+        out = {}
+        for table in ("ops.markets", "ops.signals", "ops.trades"):
+            row = conn.execute(TABLE_DIGEST.format(sql.Identifier(*table.split(".")))).fetchone()
+            assert row is not None
+            out[table] = (row[0], row[1])
+        return out
+
+
+def test_same_seed_gives_the_same_rows_and_another_seed_does_not(
+    make_database: Callable[[], str],
+) -> None:
+    first, second, other = make_database(), make_database(), make_database()
+    _generate(first, seed=7, trades=3000)
+    _generate(second, seed=7, trades=3000)
+    _generate(other, seed=8, trades=3000)
+    assert _digests(first) == _digests(second)
+    differs = _digests(other)
+    assert differs["ops.trades"] != _digests(first)["ops.trades"]
+    assert differs["ops.signals"] != _digests(first)["ops.signals"]
+
+
+def test_counts_match_the_target_and_the_report(
+    db: psycopg.Connection[dict[str, Any]], generated: tuple[str, GenerationReport]
+) -> None:
+    report = generated[1]
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM ops.trades) AS trades,"
+        " (SELECT count(*) FROM ops.signals) AS signals,"
+        " (SELECT count(*) FROM ops.markets) AS markets,"
+        " (SELECT count(DISTINCT event_date) FROM ops.markets WHERE event_date <= %s) AS days",
+        [END],
+    ).fetchone()
+    assert row is not None
+    assert abs(row["trades"] - TRADES) <= TRADES * 0.02
+    assert report.counts["ops.trades"] == row["trades"]
+    assert report.counts["ops.signals"] == row["signals"]
+    assert report.counts["ops.markets"] == row["markets"]
+    assert row["days"] == DAYS == report.days
+    assert 1.5 * row["trades"] <= row["signals"] <= 3 * row["trades"]
+    assert set(report.phase_seconds) >= {"load", "indexes", "analyze"}
+
+
+def test_each_event_lists_brackets_and_two_tails_with_kalshi_tickers(
+    db: psycopg.Connection[dict[str, Any]],
+) -> None:
+    ref = load_reference()
+    events = defaultdict(list)
+    for m in _rows(db, "SELECT * FROM ops.markets ORDER BY id"):
+        events[m["event_ticker"]].append(m)
+    series = {c.code: c.series for c in ref.cities}
+    for event_ticker, markets in events.items():
+        first = markets[0]
+        day = first["event_date"]
+        assert event_ticker == f"{series[first['city_code']]}-{day:%y}{day:%b}{day:%d}".upper()
+        assert len(markets) == ref.brackets_per_event + 2
+        lower, *brackets, upper = sorted(
+            markets, key=lambda m: -1000 if m["floor_f"] is None else m["floor_f"]
+        )
+        assert lower["floor_f"] is None and upper["cap_f"] is None
+        assert lower["ticker"] == f"{event_ticker}-T{lower['cap_f']}"
+        assert upper["ticker"] == f"{event_ticker}-T{upper['floor_f']}"
+        edges = [lower["cap_f"] + 1]
+        for b in brackets:
+            assert b["cap_f"] - b["floor_f"] + 1 == ref.bracket_width_f
+            assert b["ticker"] == f"{event_ticker}-B{b['floor_f'] + 0.5:g}"
+            assert b["floor_f"] == edges[-1]
+            edges.append(b["cap_f"] + 1)
+        assert upper["floor_f"] == edges[-1]
+        assert len({(m["opened_at"], m["closes_at"]) for m in markets}) == 1
+
+
+def test_markets_open_the_morning_before_and_close_at_the_end_of_the_climate_day(
+    db: psycopg.Connection[dict[str, Any]],
+) -> None:
+    ref = load_reference()
+    for m in _rows(
+        db, "SELECT DISTINCT city_code, event_date, opened_at, closes_at FROM ops.markets"
+    ):
+        offset = ref.city(m["city_code"]).standard_offset()
+        day_start = datetime.combine(m["event_date"], datetime.min.time(), UTC) - offset
+        assert m["closes_at"] == day_start + timedelta(days=1)
+        opened_local = m["opened_at"] + offset
+        assert opened_local.date() == m["event_date"] - timedelta(days=1)
+        assert 6 <= opened_local.hour <= 12
+
+
+def test_exactly_one_market_per_settled_event_wins_and_holds_the_observed_high(
+    db: psycopg.Connection[dict[str, Any]],
+) -> None:
+    events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in _rows(db, "SELECT * FROM ops.markets WHERE result IS NOT NULL"):
+        events[m["event_ticker"]].append(m)
+    assert len(events) > 300
+    for markets in events.values():
+        winners = [m for m in markets if m["result"] == "yes"]
+        assert len(winners) == 1
+        high = winners[0]["observed_high_f"]
+        floor, cap = winners[0]["floor_f"], winners[0]["cap_f"]
+        assert (floor is None or floor <= high) and (cap is None or high <= cap)
+        assert {m["observed_high_f"] for m in markets} == {high}
+        assert len({m["settled_at"] for m in markets}) == 1
+        assert all(m["settled_at"] > m["closes_at"] for m in markets)
+        assert all(m["settled_at"] <= NOW for m in markets)
+
+
+def test_daily_highs_follow_each_city_s_climatology(db: psycopg.Connection[dict[str, Any]]) -> None:
+    ref = load_reference()
+    days = [date(2026, 1, 15), date(2026, 7, 19), date(2024, 2, 29)]
+    for city in ref.cities:
+        numbers = np.array([(d - date(1970, 1, 1)).days for d in days], dtype=np.int64)
+        expected = [city.climate.normal_high(d) for d in days]
+        assert np.allclose(normal_highs(city.climate, numbers), expected)
+    highs = _rows(
+        db,
+        "SELECT city_code, avg(observed_high_f)::float AS mean, stddev(observed_high_f)::float"
+        " AS sd, count(*) AS n FROM (SELECT DISTINCT city_code, event_date, observed_high_f"
+        " FROM ops.markets WHERE observed_high_f IS NOT NULL) d GROUP BY city_code",
+    )
+    for h in highs:
+        climate = ref.city(h["city_code"]).climate
+        normal = np.mean([climate.normal_high(END - timedelta(days=k)) for k in range(DAYS)])
+        assert abs(h["mean"] - normal) < 2.5 * climate.sd
+        assert h["sd"] < 2 * climate.sd
+
+
+def test_settled_buys_realise_payout_minus_price_on_their_open_contracts(
+    db: psycopg.Connection[dict[str, Any]],
+) -> None:
+    rows = _rows(
+        db,
+        "SELECT t.*, m.result, m.settled_at FROM ops.trades t JOIN ops.markets m"
+        " ON m.id = t.market_id WHERE t.action = 'buy'",
+    )
+    settled = [r for r in rows if r["result"] is not None]
+    assert len(settled) > TRADES // 2
+    for r in settled:
+        payout = 100 if r["side"] == r["result"] else 0
+        assert r["payout_cents"] == payout
+        assert r["realized_pnl_cents"] == (payout - r["price"]) * r["open_qty"]
+        assert r["realized_at"] == r["settled_at"]
+    for r in rows:
+        if r["result"] is None:
+            assert r["payout_cents"] is None
+            assert r["realized_pnl_cents"] is None and r["realized_at"] is None
+
+
+def test_every_fee_follows_the_reference_formula(db: psycopg.Connection[dict[str, Any]]) -> None:
+    ref = load_reference()
+    rows = _rows(db, "SELECT DISTINCT quantity, price, is_taker, fee_cents FROM ops.trades")
+    assert {r["is_taker"] for r in rows} == {True, False}
+    for r in rows:
+        rate = ref.taker_fee_rate if r["is_taker"] else ref.maker_fee_rate
+        assert r["fee_cents"] == fee_cents(r["quantity"], r["price"], rate)
+
+
+def test_trades_take_the_side_their_model_favours_by_at_least_the_minimum_edge(
+    db: psycopg.Connection[dict[str, Any]],
+) -> None:
+    min_edge = load_reference().min_edge
+    row = db.execute(
+        "SELECT count(*) FILTER (WHERE model_prob - price / 100.0 < %s) AS short,"
+        " min(quantity) AS low, max(quantity) AS high, min(price) AS cheapest,"
+        " max(price) AS dearest FROM ops.trades WHERE action = 'buy'",
+        [min_edge - 1e-9],
+    ).fetchone()
+    assert row is not None
+    assert row["short"] == 0
+    assert row["low"] >= 1 and row["high"] == 50
+    assert row["cheapest"] < 10 and row["dearest"] > 90
+    decisions = _rows(
+        db,
+        "SELECT decision, min(edge) AS low, max(edge) AS high, count(*) AS n"
+        " FROM ops.signals GROUP BY decision",
+    )
+    by = {d["decision"]: d for d in decisions}
+    assert by["BUY"]["low"] >= min_edge
+    assert by["SELL"]["high"] <= -min_edge
+    assert -min_edge < by["HOLD"]["low"] and by["HOLD"]["high"] < min_edge
+    assert by["HOLD"]["n"] > 0.3 * sum(d["n"] for d in decisions)
+
+
+def test_sales_close_the_oldest_lots_first(db: psycopg.Connection[dict[str, Any]]) -> None:
+    trades = _rows(db, "SELECT * FROM ops.trades ORDER BY created_at, id")
+    books: dict[tuple[int, int, str], list[dict[str, Any]]] = defaultdict(list)
+    for t in trades:
+        books[(t["market_id"], t["strategy_id"], t["side"])].append(t)
+    sales = [t for t in trades if t["action"] == "sell"]
+    positions_with_sales = {(t["market_id"], t["strategy_id"], t["side"]) for t in sales}
+    assert 0.015 < len(sales) / len(books) < 0.05
+    partly = wholly = 0
+    for key, book in books.items():
+        open_left: dict[int, int] = {t["id"]: t["quantity"] for t in book if t["action"] == "buy"}
+        lots: list[dict[str, Any]] = []
+        for t in book:  # replay in execution order, as the write path records them
+            if t["action"] == "buy":
+                lots.append(t)
+                continue
+            assert t["open_qty"] == 0 and t["payout_cents"] is None
+            assert t["realized_at"] == t["created_at"]
+            remaining, cost = t["quantity"], 0
+            for lot in lots:
+                take = min(remaining, open_left[lot["id"]])
+                cost += take * lot["price"]
+                open_left[lot["id"]] -= take
+                remaining -= take
+            assert remaining == 0, "a sale sold more than was held"
+            assert t["realized_pnl_cents"] == t["price"] * t["quantity"] - cost
+            held_before = sum(lot["quantity"] for lot in lots)
+            if t["quantity"] == held_before:
+                wholly += 1
+            else:
+                partly += 1
+        for buy in (t for t in book if t["action"] == "buy"):
+            assert buy["open_qty"] == open_left[buy["id"]]
+        if key not in positions_with_sales:
+            assert all(t["open_qty"] == t["quantity"] for t in book)
+    assert partly and wholly
+
+
+def test_trades_fall_in_their_market_window_and_nothing_is_later_than_now(
+    db: psycopg.Connection[dict[str, Any]],
+) -> None:
+    row = db.execute(
+        """
+        SELECT count(*) FILTER (WHERE t.created_at < m.opened_at
+                                   OR t.created_at > least(m.closes_at, %(now)s)) AS outside,
+               count(*) FILTER (WHERE t.event_date <> m.event_date) AS wrong_day,
+               count(*) FILTER (WHERE t.recorded_at < t.created_at) AS recorded_early,
+               count(*) FILTER (WHERE (t.created_at AT TIME ZONE 'UTC')::date > t.event_date)
+                   AS next_utc_day,
+               max(t.created_at) AS last_trade,
+               (SELECT max(created_at) FROM ops.signals) AS last_signal,
+               (SELECT max(observed_at) FROM ops.heartbeats) AS last_beat,
+               (SELECT max(observed_at) FROM ops.component_health) AS last_health
+        FROM ops.trades t JOIN ops.markets m ON m.id = t.market_id
+        """,
+        {"now": NOW},
+    ).fetchone()
+    assert row is not None
+    assert row["outside"] == row["wrong_day"] == row["recorded_early"] == 0
+    assert row["next_utc_day"] > 0  # executed the evening before, already the next UTC date
+    for key in ("last_trade", "last_signal", "last_beat", "last_health"):
+        assert row[key] <= NOW, key
+    assert NOW - row["last_health"] < timedelta(minutes=2)
+    outside_signals = db.execute(
+        "SELECT count(*) AS n FROM ops.signals s JOIN ops.markets m ON m.id = s.market_id"
+        " WHERE s.created_at < m.opened_at OR s.created_at > m.closes_at"
+    ).fetchone()
+    assert outside_signals == {"n": 0}
+
+
+def test_the_last_day_and_the_next_listed_day_stay_open(
+    db: psycopg.Connection[dict[str, Any]],
+) -> None:
+    days = _rows(
+        db,
+        "SELECT m.event_date, count(DISTINCT m.id) FILTER (WHERE m.result IS NULL) AS open_markets,"
+        " count(t.id) FILTER (WHERE t.action = 'buy' AND t.open_qty > 0"
+        "   AND t.realized_pnl_cents IS NULL) AS open_buys"
+        " FROM ops.markets m LEFT JOIN ops.trades t ON t.market_id = m.id"
+        " WHERE m.event_date >= %s GROUP BY 1 ORDER BY 1",
+        [END - timedelta(days=1)],
+    )
+    by_day = {d["event_date"]: d for d in days}
+    assert by_day[END]["open_markets"] == 10 * (load_reference().brackets_per_event + 2)
+    assert by_day[END]["open_buys"] > 0
+    tomorrow = END + timedelta(days=1)
+    assert tomorrow in by_day and by_day[tomorrow]["open_buys"] > 0
+    assert by_day[END - timedelta(days=1)]["open_markets"] < by_day[END]["open_markets"]
+    listed = {
+        r["city_code"]
+        for r in _rows(
+            db, "SELECT DISTINCT city_code FROM ops.markets WHERE event_date = %s", [tomorrow]
+        )
+    }
+    assert "DEN" in listed and "LAX" not in listed
+
+
+AGGREGATES = {
+    "analytics.pnl_daily": ("event_date", "city_code", "strategy_id"),
+    "analytics.pnl_by_day": ("event_date",),
+    "analytics.signal_daily": ("event_date", "strategy_id", "bucket"),
+    "ops.positions": ("strategy_id", "market_id", "side"),
+}
+SNAPSHOT = sql.SQL("SELECT * FROM {} ORDER BY {}")
+
+
+def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for table, key in AGGREGATES.items():
+        query = SNAPSHOT.format(
+            sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, key))
+        )
+        rows = list(conn.cursor(row_factory=dict_row).execute(query).fetchall())
+        for r in rows:
+            r.pop("updated_at", None)
+        out[table] = rows
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def test_aggregates_equal_a_fresh_rebuild(generated: tuple[str, GenerationReport]) -> None:
+    with psycopg.connect(generated[0]) as conn:
+        before = _snapshot(conn)
+        conn.execute("SELECT analytics.rebuild_aggregates()")
+        after = _snapshot(conn)
+        conn.rollback()
+    for table in AGGREGATES:
+        assert len(before[table]) == len(after[table]) > 0, table
+        for old, new in zip(before[table], after[table], strict=True):
+            assert old.keys() == new.keys()
+            assert all(_same(old[k], new[k]) for k in old), (table, old, new)
+
+
+CATALOG = """
+SELECT 'constraint' AS kind, conrelid::regclass::text AS owner, conname AS name,
+       pg_get_constraintdef(oid) || CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END AS def
+FROM pg_constraint WHERE connamespace::regnamespace::text IN ('ops', 'analytics')
+UNION ALL
+SELECT 'index', tablename, indexname, indexdef FROM pg_indexes
+WHERE schemaname IN ('ops', 'analytics')
+UNION ALL
+SELECT 'trigger', tgrelid::regclass::text, tgname, tgenabled::text FROM pg_trigger
+WHERE NOT tgisinternal
+ORDER BY 1, 2, 3
+"""
+
+
+def test_keys_indexes_and_triggers_are_back_as_the_migrations_made_them(
+    generated: tuple[str, GenerationReport], make_database: Callable[[], str]
+) -> None:
+    with psycopg.connect(make_database()) as fresh, psycopg.connect(generated[0]) as loaded:
+        expected = fresh.execute(CATALOG).fetchall()
+        assert len(expected) > 40
+        assert loaded.execute(CATALOG).fetchall() == expected
+
+
+def test_the_write_path_carries_on_after_a_load(make_database: Callable[[], str]) -> None:
+    url = make_database()
+    _generate(url, trades=2000)
+    with psycopg.connect(url, autocommit=True) as conn:
+        market = conn.execute(
+            "SELECT ticker, event_ticker, id FROM ops.markets WHERE result IS NULL"
+            " AND event_date = %s ORDER BY id LIMIT 1",
+            [END],
+        ).fetchone()
+        assert market is not None
+        recorded = record_trade(
+            conn,
+            TradeIn(
+                client_trade_id="after-load-1",
+                ticker=market[0],
+                strategy="daily_high_temp",
+                side="yes",
+                action="buy",
+                quantity=3,
+                price=40,
+                executed_at=NOW,
+            ),
+        )
+        top = conn.execute(
+            "SELECT max(id) FROM ops.trades WHERE id <> %s", [recorded.id]
+        ).fetchone()
+        assert top is not None and recorded.id == top[0] + 1
+        settle_event(conn, SettlementIn(event_ticker=market[1], observed_high_f=50))
+        row = conn.execute(
+            "SELECT t.realized_pnl_cents, p.realized_pnl_cents FROM ops.trades t JOIN ops.positions p"
+            " ON (p.strategy_id, p.market_id, p.side) = (t.strategy_id, t.market_id, t.side)"
+            " WHERE t.id = %s",
+            [recorded.id],
+        ).fetchone()
+        assert row is not None and row[0] is not None
+        fresh = conn.execute(
+            "SELECT sum(realized_pnl_cents) FROM ops.trades WHERE market_id = %s"
+            " AND strategy_id = (SELECT id FROM ops.strategies WHERE name = 'daily_high_temp')"
+            " AND side = 'yes'",
+            [market[2]],
+        ).fetchone()
+        assert fresh is not None and row[1] == fresh[0]
+
+
+def test_refuses_to_mix_with_existing_data_and_writes_nothing(
+    generated: tuple[str, GenerationReport],
+) -> None:
+    url, report = generated
+    with pytest.raises(
+        GeneratorError, match=r"already holds [\d,]+ trades.*reset=True \(--reset\)"
+    ):
+        _generate(url, seed=99)
+    assert _digests(url)["ops.trades"][0] == report.counts["ops.trades"]
+
+
+def test_reset_replaces_the_data(make_database: Callable[[], str]) -> None:
+    url = make_database()
+    _generate(url, seed=1, trades=2000)
+    old = _digests(url)
+    report = _generate(url, seed=2, trades=1000, reset=True)
+    new = _digests(url)
+    assert new["ops.trades"][0] == report.counts["ops.trades"]
+    assert abs(report.counts["ops.trades"] - 1000) <= 20
+    assert new["ops.trades"] != old["ops.trades"]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT min(id) FROM ops.trades").fetchone() == (1,)
+
+
+def test_a_failed_reset_leaves_the_old_data_intact(
+    make_database: Callable[[], str],
+) -> None:
+    url = make_database()
+    _generate(url, seed=1, trades=2000)
+    before = _digests(url)
+    with psycopg.connect(url) as conn:
+        catalog = conn.execute(CATALOG).fetchall()
+
+    def fail_halfway(phase: str, done: int, total: int) -> None:
+        if phase == "trades" and done > 0:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        _generate(url, seed=2, trades=2000, reset=True, progress=fail_halfway)
+    assert _digests(url) == before
+    with psycopg.connect(url) as conn:
+        assert conn.execute(CATALOG).fetchall() == catalog
+
+
+def test_bad_arguments_name_what_to_fix(db_url: str) -> None:
+    with pytest.raises(GeneratorError, match="trades"):
+        generate_dataset(db_url, trades=-1)
+    with pytest.raises(GeneratorError, match="days"):
+        generate_dataset(db_url, days=0)
+    with pytest.raises(GeneratorError, match="end_date"):
+        generate_dataset(db_url, end_date=NOW.date() + timedelta(days=3), now=NOW)
+
+
+runner = CliRunner()
+
+
+def test_cli_refuses_to_reset_without_yes_when_not_on_a_terminal(
+    generated: tuple[str, GenerationReport],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, report = generated
+    monkeypatch.setenv("MILKBOT_DATABASE_URL", url)
+    result = runner.invoke(app, ["generate-data", "--trades", "100", "--reset"])
+    assert result.exit_code != 0
+    assert "--yes" in result.output
+    assert _digests(url)["ops.trades"][0] == report.counts["ops.trades"]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--trades", "-5"], "--trades"),
+        (["--days", "0"], "--days"),
+        (["--days", "4000"], "--days"),
+        (["--end-date", "26-11-2026"], "--end-date"),
+    ],
+)
+def test_cli_rejects_bad_values_naming_the_flag(
+    args: list[str],
+    flag: str,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+) -> None:
+    monkeypatch.setenv("MILKBOT_DATABASE_URL", db_url)
+    result = runner.invoke(app, ["generate-data", *args])
+    assert result.exit_code != 0
+    assert flag in result.output
+
+
+def test_cli_generates_and_prints_a_summary(
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MILKBOT_DATABASE_URL", db_url)
+    result = runner.invoke(
+        app,
+        [
+            "generate-data",
+            "--trades",
+            "500",
+            "--days",
+            "30",
+            "--seed",
+            "3",
+            "--end-date",
+            "2026-03-01",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(db_url) as conn:
+        count = conn.execute("SELECT count(*) FROM ops.trades").fetchone()
+    assert count is not None and f"{count[0]:,}" in result.output
+    assert "ops.trades" in result.output

@@ -109,3 +109,22 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture(scope="session")
 def migration_count() -> int:
     return len(list_migrations())
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options of the query performance tests (tests/performance), defined here so they exist
+    whichever path pytest is given."""
+    group = parser.getgroup("milkbot performance")
+    group.addoption(
+        "--profile",
+        action="store_true",
+        default=False,
+        help="write a cProfile stats file per performance test "
+        "(tests/performance/results/profile_<test>.stats)",
+    )
+    group.addoption(
+        "--perf-trades",
+        type=int,
+        default=None,
+        help="trades in the performance dataset (default: $MILKBOT_PERF_TRADES or 1000000)",
+    )

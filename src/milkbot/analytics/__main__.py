@@ -1,0 +1,114 @@
+"""Run each analytics query once against the configured database - the profilers' entry point.
+
+    python -m milkbot.analytics                      # timings, one line per query
+    python -m milkbot.analytics --json               # the results themselves
+    python -m cProfile -o profile.stats -m milkbot.analytics
+    kernprof -l -v src/milkbot/analytics/__main__.py # line by line (line-profiler)
+
+The database is ``MILKBOT_DATABASE_URL`` or the embedded server (started if needed). The cache is
+bypassed so every call reaches PostgreSQL. Under ``kernprof -l`` the query functions and the
+equity arithmetic are wrapped with its ``profile`` decorator, so ``-v`` shows their lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import builtins
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from milkbot.analytics import feed, health, queries, service
+from milkbot.analytics.service import Analytics
+from milkbot.db.connect import open_database
+from milkbot.db.migrate import apply_migrations
+from milkbot.settings import Settings, SettingsError, load_settings
+
+# kernprof -l puts `profile` in builtins before it runs this file; elsewhere it is absent.
+_LINE_PROFILE: Callable[[Any], Any] | None = getattr(builtins, "profile", None)
+_PROFILED = {
+    service: (
+        "read_city_metrics",
+        "read_equity_curve",
+        "read_public_trades",
+        "read_health",
+        "read_strategy_metrics",
+    ),
+    queries: ("build_points", "summarise_equity", "downsample", "max_drawdown_cents"),
+    feed: ("encode_cursor",),
+    health: ("_component",),
+}
+
+
+def _enable_line_profiling() -> None:
+    """Wrap the functions the queries run in kernprof's decorator (no-op outside kernprof)."""
+    if _LINE_PROFILE is None:
+        return
+    for module, names in _PROFILED.items():
+        for name in names:
+            setattr(module, name, _LINE_PROFILE(getattr(module, name)))
+
+
+def _calls(analytics: Analytics, days: int) -> dict[str, Callable[[], Awaitable[Any]]]:
+    return {
+        "city_metrics": lambda: analytics.city_metrics(days=days),
+        "equity_curve": lambda: analytics.equity_curve(days=days),
+        "public_trades": lambda: analytics.public_trades(),
+        "health_status": lambda: analytics.health(),
+        "strategy_metrics": lambda: analytics.strategy_metrics(days=days),
+    }
+
+
+async def run_queries(settings: Settings, url: str, days: int = 30) -> dict[str, tuple[float, Any]]:
+    """Run the five queries once each (cache bypassed); return (milliseconds, result) by name."""
+    out: dict[str, tuple[float, Any]] = {}
+    async with Analytics(settings, url, bypass_cache=True) as analytics:
+        for name, call in _calls(analytics, days).items():
+            started = time.perf_counter()
+            result = await call()
+            out[name] = ((time.perf_counter() - started) * 1000, result)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m milkbot.analytics``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m milkbot.analytics",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--days", type=int, default=30, help="window in settlement days")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelName(settings.log_level)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    _enable_line_profiling()
+    with open_database(settings) as url:
+        apply_migrations(url)
+        results = asyncio.run(run_queries(settings, url, args.days))
+    if args.json:
+        print(json.dumps({name: r.to_dict() for name, (_, r) in results.items()}, indent=2))
+    else:
+        for name, (ms, _) in results.items():
+            print(f"{name:<18} {ms:8.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

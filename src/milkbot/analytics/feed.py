@@ -1,0 +1,128 @@
+"""The public, disclosure-delayed trade feed (DOMAIN.md "Public disclosure").
+
+Reads only the view ``analytics.public_trades``, which hides every trade younger than
+``analytics.disclosure.delay_minutes`` and carries no order ids, strategy or model internals; the
+query adds the caller's delay on top, so the stricter of the two holds. Newest first (the view's
+own order), paged by a keyset on (executed_at, seq) that seeks into the index
+``trades_created_idx`` (or ``trades_city_created_idx`` with a city), so page 1,000 costs what
+page 1 does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from psycopg import AsyncConnection
+
+from milkbot.analytics.results import PublicTrade, PublicTradePage
+from milkbot.analytics.window import AnalyticsInputError
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+_SELECT = """
+SELECT executed_at, seq, time, city, ticker, side, action, quantity, price_cents
+FROM analytics.public_trades
+WHERE executed_at <= now() - make_interval(mins => %(delay)s)
+  AND (%(side)s::text IS NULL OR side = %(side)s::text)"""
+_AFTER = "\n  AND (executed_at, seq) < (%(after_time)s, %(after_seq)s)"
+_CITY = "\n  AND city = %(city)s"
+# No ORDER BY here: the view returns newest first (migration 0003 explains why the order lives
+# there); an outer ORDER BY would make PostgreSQL sort every visible trade instead.
+_LIMIT = "\nLIMIT %(limit)s"
+
+# One text per shape, so each gets its own (prepared) plan: the city filter must be an index
+# condition on trades_city_created_idx, which a "city IS NULL OR ..." test would prevent.
+PUBLIC_TRADES_SQL: Final = _SELECT + _LIMIT
+PUBLIC_TRADES_AFTER_SQL: Final = _SELECT + _AFTER + _LIMIT
+PUBLIC_TRADES_CITY_SQL: Final = _SELECT + _CITY + _LIMIT
+PUBLIC_TRADES_CITY_AFTER_SQL: Final = _SELECT + _CITY + _AFTER + _LIMIT
+
+SYNC_DISCLOSURE_SQL: Final = "UPDATE analytics.disclosure SET delay_minutes = %s"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_CURSOR = struct.Struct(">qq")
+_CITY_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+def encode_cursor(executed_at: datetime, seq: int) -> str:
+    """Opaque cursor for the page after the trade at (``executed_at``, ``seq``)."""
+    micros = (executed_at - _EPOCH) // _MICRO
+    return base64.urlsafe_b64encode(_CURSOR.pack(micros, seq)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Inverse of :func:`encode_cursor`; anything else raises AnalyticsInputError('cursor')."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        micros, seq = _CURSOR.unpack(raw)
+        return _EPOCH + micros * _MICRO, seq
+    except (ValueError, binascii.Error, struct.error, OverflowError):
+        raise AnalyticsInputError(
+            "cursor", "not a cursor from this feed; send next_cursor as received"
+        ) from None
+
+
+async def sync_disclosure_delay(conn: AsyncConnection[Any], minutes: int) -> None:
+    """Store the public delay (minutes) in ``analytics.disclosure``, the floor the view enforces
+    for every reader; the server calls it at start with ``public_delay_minutes``."""
+    if minutes < 0:
+        raise AnalyticsInputError("delay_minutes", "must be 0 or more")
+    async with conn.transaction():
+        await conn.execute(SYNC_DISCLOSURE_SQL, [minutes])
+
+
+def _check(delay_minutes: int, limit: int, city: str | None, side: str | None) -> str | None:
+    if delay_minutes < 0:
+        raise AnalyticsInputError("delay_minutes", "must be 0 or more")
+    if isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise AnalyticsInputError("limit", f"must be from 1 to {MAX_PAGE_SIZE}")
+    if side is not None and side not in ("yes", "no"):
+        raise AnalyticsInputError("side", "must be 'yes' or 'no'")
+    if city is None:
+        return None
+    code = city.upper()
+    if not _CITY_CODE.match(code):
+        raise AnalyticsInputError("city", "must be a three-letter city code such as NYC")
+    return code
+
+
+async def read_public_trades(
+    conn: AsyncConnection[Any],
+    delay_minutes: int,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+    city: str | None = None,
+    side: str | None = None,
+) -> PublicTradePage:
+    """One page (``limit`` 1..500, default 100) of trades executed at least ``delay_minutes``
+    ago (and at least the database's disclosure delay), newest first, times rounded down to the
+    minute (UTC); ``city`` (code) and ``side`` ('yes'/'no') filter it. Pass the returned
+    ``next_cursor`` to get the following page; it is ``None`` on the last page."""
+    code = _check(delay_minutes, limit, city, side)
+    params: dict[str, object] = {"delay": delay_minutes, "side": side, "limit": limit + 1}
+    if cursor is not None:
+        params["after_time"], params["after_seq"] = decode_cursor(cursor)
+    if code is not None:
+        params["city"] = code
+        query = PUBLIC_TRADES_CITY_SQL if cursor is None else PUBLIC_TRADES_CITY_AFTER_SQL
+    else:
+        query = PUBLIC_TRADES_SQL if cursor is None else PUBLIC_TRADES_AFTER_SQL
+    cur = await conn.execute(query, params)
+    rows = await cur.fetchall()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
+    # Positional: a frozen dataclass's keyword __init__ costs several times more per row.
+    trades = [
+        PublicTrade(time.astimezone(UTC), row_city, ticker, row_side, action, quantity, price)
+        for _, _, time, row_city, ticker, row_side, action, quantity, price in rows
+    ]
+    return PublicTradePage(delay_minutes=delay_minutes, trades=trades, next_cursor=next_cursor)

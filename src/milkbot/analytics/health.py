@@ -1,0 +1,136 @@
+"""Health status: the database, the trader's heartbeat, market data and analytics freshness.
+
+One small query: the latest heartbeat of the ``trader`` and ``market_data`` components
+(``ops.component_health``, one row each, written by ``post_heartbeat``) and the time the
+pre-aggregates last changed (``analytics.freshness``). A component is healthy while its age is at
+most its *degraded* threshold, unhealthy past its *unhealthy* threshold and degraded in between;
+a heartbeat that itself reports a worse status keeps it. A component never heard from is
+unhealthy. The overall status is the worst component's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from psycopg import AsyncConnection
+
+from milkbot.analytics.results import ComponentStatus, HealthReport, Status
+from milkbot.settings import Settings
+
+TRADER = "trader"
+MARKET_DATA = "market_data"
+ANALYTICS = "analytics"
+DATABASE = "database"
+
+_RANK: Final[dict[Status, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+
+HEALTH_SQL: Final = """
+SELECT now(), c.name, h.observed_at, h.status, h.message
+FROM (VALUES (1, 'trader'), (2, 'market_data')) AS c(ord, name)
+LEFT JOIN ops.component_health h ON h.component = c.name
+UNION ALL
+SELECT now(), 'analytics', f.updated_at, NULL, NULL FROM analytics.freshness f
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Ages (seconds) past which a component is degraded / unhealthy."""
+
+    degraded_s: float
+    unhealthy_s: float
+
+    def status(self, age_seconds: float) -> Status:
+        """healthy while age <= degraded_s, unhealthy when age > unhealthy_s, else degraded."""
+        if age_seconds > self.unhealthy_s:
+            return "unhealthy"
+        if age_seconds > self.degraded_s:
+            return "degraded"
+        return "healthy"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthThresholds:
+    """Per-component thresholds (the ``*_degraded_s`` / ``*_unhealthy_s`` settings)."""
+
+    trader: Thresholds
+    market_data: Thresholds
+    analytics: Thresholds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HealthThresholds:
+        """Thresholds from ``MILKBOT_TRADER_DEGRADED_S`` and its siblings."""
+        return cls(
+            trader=Thresholds(settings.trader_degraded_s, settings.trader_unhealthy_s),
+            market_data=Thresholds(
+                settings.market_data_degraded_s, settings.market_data_unhealthy_s
+            ),
+            analytics=Thresholds(settings.analytics_degraded_s, settings.analytics_unhealthy_s),
+        )
+
+    def of(self, component: str) -> Thresholds:
+        """The thresholds of ``component`` (trader, market_data or analytics)."""
+        found: Thresholds = getattr(self, component)
+        return found
+
+
+def worst(statuses: list[Status]) -> Status:
+    """The worst of ``statuses`` (healthy < degraded < unhealthy); healthy for none."""
+    return max(statuses, key=_RANK.__getitem__, default="healthy")
+
+
+def _component(
+    name: str,
+    now: datetime,
+    seen: datetime | None,
+    reported: str | None,
+    message: str | None,
+    thresholds: Thresholds,
+) -> ComponentStatus:
+    if seen is None:
+        return ComponentStatus(name, "unhealthy", None, f"no sign of life from {name} yet")
+    age = max((now - seen).total_seconds(), 0.0)
+    status = thresholds.status(age)
+    for level in ("degraded", "unhealthy"):
+        if reported == level and _RANK[level] > _RANK[status]:
+            status = level
+    text = message or ""
+    if name == ANALYTICS:
+        text = f"pre-aggregates last changed {age:.0f} s ago"
+    elif not text:
+        text = f"last heartbeat {age:.0f} s ago"
+    if status != "healthy":
+        limits = f"degraded after {thresholds.degraded_s:g} s"
+        text += f" ({limits}, unhealthy after {thresholds.unhealthy_s:g} s)"
+    return ComponentStatus(name, status, age, text)
+
+
+async def read_health(conn: AsyncConnection[Any], thresholds: HealthThresholds) -> HealthReport:
+    """Each component's status, age (seconds, from the database clock) and message, and the
+    overall status. The database component is healthy when this query answers; its message
+    gives the round trip in ms."""
+    started = time.perf_counter()
+    cur = await conn.execute(HEALTH_SQL)
+    rows = await cur.fetchall()
+    round_trip_ms = (time.perf_counter() - started) * 1000
+    now = rows[0][0]
+    components = [ComponentStatus(DATABASE, "healthy", 0.0, f"answered in {round_trip_ms:.1f} ms")]
+    order = {TRADER: 0, MARKET_DATA: 1, ANALYTICS: 2}
+    for _, name, seen, reported, message in sorted(rows, key=lambda r: order[r[1]]):
+        components.append(_component(name, now, seen, reported, message, thresholds.of(name)))
+    return HealthReport(
+        status=worst([c.status for c in components]), checked_at=now, components=components
+    )
+
+
+def unreachable_report(now: datetime, error: str) -> HealthReport:
+    """The report when the database cannot be reached: everything unhealthy, with the reason."""
+    names = (DATABASE, TRADER, MARKET_DATA, ANALYTICS)
+    components = [
+        ComponentStatus(n, "unhealthy", None, error if n == DATABASE else "unknown: no database")
+        for n in names
+    ]
+    return HealthReport(status="unhealthy", checked_at=now, components=components)

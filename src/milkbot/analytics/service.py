@@ -1,0 +1,262 @@
+"""The analytics service the web layer and the CLI call: pool + cache + timing logs.
+
+Each method validates its parameters (``AnalyticsInputError`` naming the bad one), builds a
+cache key from *every* resolved parameter (a "last 30 days" window is resolved to its dates
+first, so the key changes at midnight UTC), serves the value from the TTL single-flight cache or
+runs the query on a pooled connection, and logs one structlog line per call::
+
+    {"event": "analytics_query", "query": "city_metrics", "params": {...},
+     "duration_ms": 0.41, "cached": false, ...}
+
+``bypass_cache`` (per call, or for the whole service) skips the cache, for benchmarks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import psycopg
+import structlog
+from psycopg import AsyncConnection
+
+from milkbot.analytics.cache import CacheStats, TTLCache
+from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, read_public_trades, sync_disclosure_delay
+from milkbot.analytics.health import HealthThresholds, read_health, unreachable_report
+from milkbot.analytics.pool import AnalyticsPool, PoolExhaustedError, QueryTimeoutError
+from milkbot.analytics.queries import (
+    read_calibration,
+    read_city_metrics,
+    read_equity_curve,
+    read_strategy_metrics,
+)
+from milkbot.analytics.results import (
+    CalibrationBin,
+    CityMetricsReport,
+    EquityCurve,
+    HealthReport,
+    PublicTradePage,
+    StrategyMetricsReport,
+)
+from milkbot.analytics.window import Window
+from milkbot.settings import Settings
+
+T = TypeVar("T")
+log = structlog.get_logger("milkbot.analytics")
+
+
+class Analytics:
+    """The five queries (and calibration) behind a pool and a cache, built from settings.
+
+    ``url`` is the database (default: ``settings.database_url``; for the embedded server pass
+    the URL that ``milkbot.db.open_database`` yields). ``on_query(name, seconds, cached)`` is
+    called after every call (e.g. a Prometheus histogram); ``clock`` drives the cache's TTL.
+    Use as ``async with Analytics(...)`` or call :meth:`open` and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        url: str | None = None,
+        *,
+        bypass_cache: bool = False,
+        on_query: Callable[[str, float, bool], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        target = url or settings.database_url
+        if not target:
+            raise ValueError(
+                "no database URL: set MILKBOT_DATABASE_URL or pass the embedded server's URL"
+            )
+        self.settings = settings
+        self.bypass_cache = bypass_cache
+        self.pool = AnalyticsPool.from_settings(settings, target)
+        self.cache: TTLCache[Any] = TTLCache(settings.cache_ttl, clock=clock)
+        self.on_query = on_query
+        self.thresholds = HealthThresholds.from_settings(settings)
+
+    async def open(self) -> None:
+        """Open the pool (its first connections) and store the public delay setting in the
+        database, where the public view enforces it."""
+        await self.pool.open()
+        async with self.pool.connection() as conn:
+            await sync_disclosure_delay(conn, self.settings.public_delay_minutes)
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self.pool.close()
+
+    async def __aenter__(self) -> Analytics:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def cache_stats(self) -> CacheStats:
+        """Cache hit / miss / coalesced counters."""
+        return self.cache.stats()
+
+    async def _run(
+        self,
+        name: str,
+        params: dict[str, Any],
+        query: Callable[[AsyncConnection[Any]], Awaitable[T]],
+        bypass_cache: bool,
+    ) -> T:
+        started = time.perf_counter()
+
+        async def load() -> T:
+            async with self.pool.connection() as conn:
+                return await query(conn)
+
+        cached = False
+        error: str | None = None
+        try:
+            if bypass_cache or self.bypass_cache:
+                return await load()
+            key = (name, *sorted(params.items()))
+            value, cached = await self.cache.get(key, load)
+            result: T = value  # the cache holds every query's result type
+            return result
+        except Exception as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            fields = {k: _loggable(v) for k, v in params.items()}
+            if error is None:
+                log.info(
+                    "analytics_query",
+                    query=name,
+                    params=fields,
+                    duration_ms=round(seconds * 1000, 3),
+                    cached=cached,
+                )
+            else:
+                log.warning(
+                    "analytics_query",
+                    query=name,
+                    params=fields,
+                    duration_ms=round(seconds * 1000, 3),
+                    cached=cached,
+                    error=error,
+                )
+            if self.on_query is not None:
+                self.on_query(name, seconds, cached)
+
+    async def city_metrics(
+        self,
+        *,
+        days: int | None = None,
+        from_date: date | None = None,
+        to_date: date | None = None,
+        strategy: str | None = None,
+        bypass_cache: bool = False,
+    ) -> CityMetricsReport:
+        """Per-city metrics over a window (see :func:`read_city_metrics`)."""
+        window = Window.resolve(days, from_date, to_date)
+        params = {"start": window.start, "end": window.end, "strategy": strategy}
+        return await self._run(
+            "city_metrics", params, lambda c: read_city_metrics(c, window, strategy), bypass_cache
+        )
+
+    async def equity_curve(
+        self,
+        *,
+        days: int | None = None,
+        from_date: date | None = None,
+        to_date: date | None = None,
+        max_points: int | None = None,
+        starting_bankroll_cents: int | None = None,
+        bypass_cache: bool = False,
+    ) -> EquityCurve:
+        """Equity curve over a window (see :func:`read_equity_curve`); the bankroll defaults to
+        MILKBOT_STARTING_BANKROLL_CENTS."""
+        window = Window.resolve(days, from_date, to_date)
+        bankroll = (
+            self.settings.starting_bankroll_cents
+            if starting_bankroll_cents is None
+            else starting_bankroll_cents
+        )
+        params = {
+            "start": window.start,
+            "end": window.end,
+            "max_points": max_points,
+            "bankroll": bankroll,
+        }
+        return await self._run(
+            "equity_curve",
+            params,
+            lambda c: read_equity_curve(c, window, bankroll, max_points),
+            bypass_cache,
+        )
+
+    async def public_trades(
+        self,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        city: str | None = None,
+        side: str | None = None,
+        delay_minutes: int | None = None,
+        bypass_cache: bool = False,
+    ) -> PublicTradePage:
+        """A page of the delayed public feed (see :func:`read_public_trades`); the delay
+        defaults to MILKBOT_PUBLIC_DELAY_MINUTES and is never below it."""
+        delay = max(delay_minutes or 0, self.settings.public_delay_minutes)
+        params = {"limit": limit, "cursor": cursor, "city": city, "side": side, "delay": delay}
+        return await self._run(
+            "public_trades",
+            params,
+            lambda c: read_public_trades(c, delay, limit, cursor, city, side),
+            bypass_cache,
+        )
+
+    async def health(self, *, bypass_cache: bool = False) -> HealthReport:
+        """Health of every component (see :func:`read_health`). When the database cannot be
+        reached, no connection is free or the check times out, the report says so (everything
+        unhealthy, with the reason) instead of raising."""
+        try:
+            return await self._run(
+                "health", {}, lambda c: read_health(c, self.thresholds), bypass_cache
+            )
+        except (psycopg.OperationalError, PoolExhaustedError, QueryTimeoutError) as exc:
+            return unreachable_report(datetime.now(UTC), f"database unreachable: {exc}")
+
+    async def strategy_metrics(
+        self,
+        *,
+        days: int | None = None,
+        from_date: date | None = None,
+        to_date: date | None = None,
+        bypass_cache: bool = False,
+    ) -> StrategyMetricsReport:
+        """Per-strategy metrics over a window (see :func:`read_strategy_metrics`)."""
+        window = Window.resolve(days, from_date, to_date)
+        params = {"start": window.start, "end": window.end}
+        return await self._run(
+            "strategy_metrics", params, lambda c: read_strategy_metrics(c, window), bypass_cache
+        )
+
+    async def calibration(
+        self,
+        *,
+        days: int | None = None,
+        from_date: date | None = None,
+        to_date: date | None = None,
+        strategy: str | None = None,
+        bypass_cache: bool = False,
+    ) -> list[CalibrationBin]:
+        """Calibration bins of the model's probabilities (see :func:`read_calibration`)."""
+        window = Window.resolve(days, from_date, to_date)
+        params = {"start": window.start, "end": window.end, "strategy": strategy}
+        return await self._run(
+            "calibration", params, lambda c: read_calibration(c, window, strategy), bypass_cache
+        )
+
+
+def _loggable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value

@@ -1,0 +1,249 @@
+"""`milkbot bench queries`: the five queries' latencies against generated datasets, beside the
+naive SQL over raw trades and the round-trip floor, and their growth from 100k trades."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from milkbot.analytics.benchmark import (
+    GUIDE,
+    Dataset,
+    Percentiles,
+    database_info,
+    ensure_dataset,
+    machine_info,
+    make_plan,
+    time_calls,
+    time_interleaved,
+)
+from milkbot.analytics.service import Analytics
+from milkbot.cli.common import get_settings
+from milkbot.db.embedded import EmbeddedPostgres, install_signal_exit
+from milkbot.settings import Settings
+
+app = typer.Typer(help="Benchmarks against generated datasets.", no_args_is_help=True)
+
+ROWS = (
+    "city_metrics",
+    "equity_curve",
+    "public_trades",
+    "public_trades_deep",
+    "health_status",
+    "strategy_metrics",
+)
+
+
+@contextmanager
+def server_admin_url(settings: Settings) -> Iterator[str]:
+    """A URL on the configured server that may create databases: MILKBOT_DATABASE_URL as is, or
+    the embedded server's superuser (the server is started for the command)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    install_signal_exit()
+    server = EmbeddedPostgres(settings.home)
+    server.start()
+    try:
+        yield server.admin_url
+    finally:
+        server.stop()
+
+
+def _quiet_timing_logs() -> None:
+    """Keep the per-query JSON log lines (their cost is part of every call) but send them to
+    /dev/null so the table stays readable."""
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(file=open(os.devnull, "w")),  # noqa: SIM115
+    )
+
+
+async def _measure(
+    settings: Settings,
+    dataset: Dataset,
+    base: Dataset | None,
+    iterations: int,
+    naive_iterations: int,
+    days: int,
+) -> dict[str, Any]:
+    """Our queries and the floor on ``dataset`` (and on ``base``, interleaved with them so
+    the growth ratio compares like with like), then the naive SQL on ``dataset``."""
+    # No statement timeout: the naive baseline over 10M trades takes seconds.
+    bench = settings.model_copy(update={"statement_timeout_ms": 0})
+    async with AsyncExitStack() as stack:
+        main = await stack.enter_async_context(Analytics(bench, dataset.url, bypass_cache=True))
+        plan = await make_plan(main, dataset.end_date, days)
+        calls = {f"ours:{n}": c for n, c in plan.ours.items()} | {"floor:": plan.floor}
+        if base is not None:
+            other = await stack.enter_async_context(Analytics(bench, base.url, bypass_cache=True))
+            base_plan = await make_plan(other, base.end_date, days)
+            calls |= {f"base:{n}": c for n, c in base_plan.ours.items()}
+            calls |= {"base_floor:": base_plan.floor}
+        timed = await time_interleaved(calls, iterations)
+        naive = {}
+        if naive_iterations:
+            naive = {n: await time_calls(c, naive_iterations, 1) for n, c in plan.naive.items()}
+    by_kind: dict[str, dict[str, Percentiles]] = {}
+    for key, p in timed.items():
+        kind, name = key.split(":", 1)
+        by_kind.setdefault(kind, {})[name] = p
+    return {
+        "floor": by_kind["floor"][""],
+        "ours": by_kind["ours"],
+        "naive": naive,
+        "base": by_kind.get("base"),
+        "base_floor": by_kind.get("base_floor", {}).get(""),
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}" if value < 10 else f"{value:,.1f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or not b else f"{a / b:,.1f}x"
+
+
+@app.command()
+def queries(
+    trades: int = typer.Option(1_000_000, "--trades", min=1_000, help="Dataset size (trades)."),
+    seed: int = typer.Option(42, "--seed", help="Generator seed."),
+    iterations: int = typer.Option(200, "--iterations", min=5, help="Timed calls per query."),
+    naive_iterations: int = typer.Option(
+        10, "--naive-iterations", min=0, help="Timed calls per naive query (0: skip them)."
+    ),
+    baseline_trades: int = typer.Option(
+        100_000, "--baseline-trades", min=1_000, help="Size of the dataset growth is measured from."
+    ),
+    days: int = typer.Option(30, "--days", min=1, max=3650, help="Window in settlement days."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the figures here."),
+) -> None:
+    """Each query's P50/P95 (ms, warm, cache bypassed) on a generated database of --trades
+    trades, against the naive SQL over ops.trades and a SELECT 1 through the same pool, and its
+    P95 growth from a --baseline-trades database. Datasets are generated on the configured
+    server once and reused (milkbot_perf_<trades>_s<seed>)."""
+    settings = get_settings()
+    # Piped (CI logs, docs): wide enough that no column is cut.
+    console = Console() if sys.stdout.isatty() else Console(width=220)
+    _quiet_timing_logs()
+    with server_admin_url(settings) as admin:
+        dataset = ensure_dataset(admin, trades, seed, progress=console.print)
+        base = None
+        if baseline_trades != trades:
+            base = ensure_dataset(admin, baseline_trades, seed, progress=console.print)
+        info = database_info(dataset.url)
+        against = f" and {base.name}" if base else ""
+        console.print(f"measuring {dataset.name}{against}: {iterations} calls per query ...")
+        run = asyncio.run(_measure(settings, dataset, base, iterations, naive_iterations, days))
+    machine = machine_info()
+    console.print(
+        f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
+        f"PostgreSQL {info['postgres']}; {info['trades']:,} trades, "
+        f"~{info['signals_estimate']:,} signals, days {info['first_day']}..{info['last_day']}; "
+        f"load average {machine['load_average']}"
+    )
+    table = Table(title=f"Query latency, ms ({trades:,} trades, window {days} days)")
+    # Ratios and growth on P50 and on P95: on a shared machine the P95 is mostly the noise
+    # of other work, the P50 the query's own cost.
+    at = f"@{baseline_trades:,}"
+    columns = (
+        "query",
+        "P50",
+        "P95",
+        "naive P50",
+        "naive P95",
+        "naive/ours P50",
+        "naive/ours P95",
+        "ours/floor P50",
+        f"P50 {at}",
+        f"P95 {at}",
+        "growth P50",
+        "growth P95",
+        "goal / critical",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "query" else "right")
+    floor: Percentiles = run["floor"]
+    base_floor: Percentiles | None = run["base_floor"]
+    for name in ROWS:
+        ours: Percentiles = run["ours"][name]
+        naive: Percentiles | None = run["naive"].get(name)
+        baseline: Percentiles | None = run["base"][name] if run["base"] else None
+        guide = GUIDE[name.removesuffix("_deep")]
+        table.add_row(
+            name,
+            _ms(ours.p50),
+            _ms(ours.p95),
+            _ms(naive.p50 if naive else None),
+            _ms(naive.p95 if naive else None),
+            _ratio(naive.p50 if naive else None, ours.p50),
+            _ratio(naive.p95 if naive else None, ours.p95),
+            _ratio(ours.p50, floor.p50),
+            _ms(baseline.p50 if baseline else None),
+            _ms(baseline.p95 if baseline else None),
+            _ratio(ours.p50, baseline.p50 if baseline else None),
+            _ratio(ours.p95, baseline.p95 if baseline else None),
+            f"{guide.goal_ms:g} / {guide.critical_ms:g}",
+        )
+    table.add_row(
+        "SELECT 1 (floor)",
+        _ms(floor.p50),
+        _ms(floor.p95),
+        "",
+        "",
+        "",
+        "",
+        "1.0x",
+        _ms(base_floor.p50 if base_floor else None),
+        _ms(base_floor.p95 if base_floor else None),
+        "",
+        "",
+        "",
+    )
+    console.print(table)
+    if json_path is not None:
+        payload = {
+            "machine": machine,
+            "database": info,
+            "trades": trades,
+            "seed": seed,
+            "iterations": iterations,
+            "naive_iterations": naive_iterations,
+            "days": days,
+            "floor": _dump(run["floor"]),
+            "ours": _dump(run["ours"]),
+            "naive": _dump(run["naive"]),
+            "baseline": {
+                "trades": baseline_trades,
+                "ours": _dump(run["base"]),
+                "floor": _dump(run["base_floor"]),
+            }
+            if run["base"]
+            else None,
+        }
+        json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_path}")
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Percentiles):
+        return {
+            k: round(getattr(value, k), 4) for k in ("p50", "p95", "p99", "mean", "min", "max")
+        } | {"n": value.n}
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,127 @@
+"""The guide's query performance tests on a generated dataset (see conftest.py for its size).
+
+Each test times its query many times, warm, with the cache bypassed, prints P50/P95/P99 next
+to the guide's target and critical threshold (and this project's goal), records them in
+tests/performance/results/current.json and current.txt, and fails only when the P95 passes the
+guide's critical threshold. A last test checks on the same data that no query plan reads the raw
+trades except through the public feed's indexes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from milkbot.analytics.benchmark import GUIDE, Dataset, Plan, time_calls
+from milkbot.analytics.feed import (
+    PUBLIC_TRADES_AFTER_SQL,
+    PUBLIC_TRADES_CITY_AFTER_SQL,
+    PUBLIC_TRADES_CITY_SQL,
+    PUBLIC_TRADES_SQL,
+)
+from milkbot.analytics.health import HEALTH_SQL
+from milkbot.analytics.queries import (
+    CALIBRATION_SQL,
+    CITY_METRICS_BY_STRATEGY_SQL,
+    CITY_METRICS_SQL,
+    EQUITY_SQL,
+    STRATEGY_METRICS_SQL,
+)
+
+pytestmark = pytest.mark.perf
+
+
+async def measure(plan: Plan, results: Any, name: str, iterations: int) -> None:
+    p = await time_calls(plan.ours[name], iterations, warmup=20)
+    results.record(name, p, iterations)
+    guide = GUIDE[name.removesuffix("_deep")]
+    verdict = "FAIL" if p.p95 > guide.critical_ms else "ok"
+    print(
+        f"\n{name}: P50 {p.p50:.3f} ms  P95 {p.p95:.3f} ms  P99 {p.p99:.3f} ms  "
+        f"(n={p.n}) | guide: target < {guide.target_ms:g} ms, critical < {guide.critical_ms:g} ms"
+        f" | goal {guide.goal_ms:g} ms: {'met' if p.p95 <= guide.goal_ms else 'missed'}"
+        f" | {verdict}"
+    )
+    assert p.p95 <= guide.critical_ms, (
+        f"{guide.title} P95 {p.p95:.1f} ms is past the guide's critical threshold "
+        f"({guide.critical_ms:g} ms)"
+    )
+
+
+class TestQueryPerformance:
+    async def test_city_metrics_query_performance(
+        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+    ) -> None:
+        await measure(perf_plan, perf_results, "city_metrics", perf_iterations)
+
+    async def test_equity_curve_query_performance(
+        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+    ) -> None:
+        await measure(perf_plan, perf_results, "equity_curve", perf_iterations)
+
+    async def test_public_trades_query_performance(
+        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+    ) -> None:
+        await measure(perf_plan, perf_results, "public_trades", perf_iterations)
+        await measure(
+            perf_plan, perf_results, "public_trades_deep", perf_iterations
+        )  # 10,000 trades down
+
+    async def test_health_status_query_performance(
+        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+    ) -> None:
+        await measure(perf_plan, perf_results, "health_status", perf_iterations)
+
+    async def test_strategy_metrics_query_performance(
+        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+    ) -> None:
+        await measure(perf_plan, perf_results, "strategy_metrics", perf_iterations)
+
+
+def plan_nodes(node: dict) -> Iterator[dict]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def test_query_plans_never_scan_the_raw_trades(perf_dataset: Dataset) -> None:
+    """EXPLAIN of every query on the generated data: the aggregates answer the metrics (no node
+    reads ops.trades or ops.signals), and the public feed is an index scan of trades_created_idx /
+    trades_city_created_idx, its cursor an index condition."""
+    end = perf_dataset.end_date
+    window = {"start": end - timedelta(days=29), "end": end}
+    after = {"after_time": datetime.now(UTC) - timedelta(days=3), "after_seq": 2**40}
+    feed = {"delay": 60, "side": None, "limit": 101, "city": "NYC", **after}
+    cases = [
+        (CITY_METRICS_SQL, window, None),
+        (CITY_METRICS_BY_STRATEGY_SQL, {**window, "strategy_id": 1}, None),
+        (EQUITY_SQL, window, None),
+        (STRATEGY_METRICS_SQL, window, None),
+        (CALIBRATION_SQL, window, None),
+        (HEALTH_SQL, {}, None),
+        (PUBLIC_TRADES_SQL, feed, "trades_created_idx"),
+        (PUBLIC_TRADES_AFTER_SQL, feed, "trades_created_idx"),
+        (PUBLIC_TRADES_CITY_SQL, feed, "trades_city_created_idx"),
+        (PUBLIC_TRADES_CITY_AFTER_SQL, feed, "trades_city_created_idx"),
+    ]
+    with psycopg.connect(perf_dataset.url, autocommit=True) as conn:
+        for query, params, index in cases:
+            cur = conn.execute(b"EXPLAIN (FORMAT JSON) " + query.encode(), params)
+            row = cur.fetchone()
+            assert row is not None
+            nodes = list(plan_nodes(row[0][0]["Plan"]))
+            raw = [n for n in nodes if n.get("Relation Name") in ("trades", "signals")]
+            shown = json.dumps(row[0])[:2000]
+            if index is None:
+                assert raw == [], f"reads raw rows:\n{query}\n{shown}"
+            else:
+                assert [(n["Node Type"], n.get("Index Name")) for n in raw] == [
+                    ("Index Scan", index)
+                ], shown
+                if "after_time" in query:
+                    assert "(created_at, id) <" in raw[0]["Index Cond"].replace("ROW(", "(")

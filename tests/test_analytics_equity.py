@@ -1,0 +1,140 @@
+"""Equity arithmetic against empyrical's definitions, re-implemented here with numpy:
+Sharpe = mean(r) / std(r, ddof=1) * sqrt(365), Sortino = mean(r) / sqrt(mean(min(r, 0)^2)) *
+sqrt(365), max drawdown = -min((v - cummax(v)) / cummax(v)) with the starting value prepended.
+Also the window rules and the downsampling that keeps the extremes."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from milkbot.analytics import AnalyticsInputError, Window
+from milkbot.analytics.equity import (
+    build_points,
+    downsample,
+    max_drawdown_cents,
+    sharpe_ratio,
+    sortino_ratio,
+    summarise,
+)
+
+DAY0 = date(2025, 1, 1)
+
+
+def reference(pnl: list[int], opening: int) -> dict[str, float | None]:
+    values = np.cumsum([opening, *pnl]).astype(float)
+    r = np.diff(values) / values[:-1]
+    peak = np.maximum.accumulate(values)
+    std = np.std(r, ddof=1) if len(r) > 1 else 0.0
+    downside = np.sqrt(np.mean(np.minimum(r, 0) ** 2)) if len(r) else 0.0
+    return {
+        "sharpe": float(np.mean(r) / std * np.sqrt(365)) if std else None,
+        "sortino": float(np.mean(r) / downside * np.sqrt(365)) if downside else None,
+        "max_dd_pct": float(-np.min((values - peak) / peak) * 100),
+        "max_dd_cents": float(np.max(peak - values)),
+        "return_pct": float((values[-1] / values[0] - 1) * 100),
+    }
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_summary_matches_the_reference_definitions(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 400))
+    pnl = [int(x) for x in rng.normal(30, 900, n).round()]
+    pnl[int(rng.integers(0, n))] = 0  # quiet days are 0 returns
+    opening = int(rng.integers(50_000, 200_000))
+    points = build_points(DAY0, pnl, opening)
+    s = summarise(DAY0, points, opening)
+    ref = reference(pnl, opening)
+    assert math.isclose(s.sharpe or 0, ref["sharpe"] or 0, rel_tol=1e-9, abs_tol=1e-9)
+    assert math.isclose(s.sortino or 0, ref["sortino"] or 0, rel_tol=1e-9, abs_tol=1e-9)
+    assert math.isclose(s.max_drawdown_pct or 0, ref["max_dd_pct"], rel_tol=1e-9, abs_tol=1e-9)
+    assert s.max_drawdown_cents == ref["max_dd_cents"]
+    assert math.isclose(s.total_return_pct or 0, ref["return_pct"], rel_tol=1e-9, abs_tol=1e-9)
+    assert s.end_equity_cents == opening + sum(pnl)
+    assert s.best_day is not None and s.best_day.pnl_cents == max(pnl)
+    assert s.best_day.date == DAY0 + timedelta(days=pnl.index(max(pnl)))
+    assert s.worst_day is not None and s.worst_day.date == DAY0 + timedelta(
+        days=pnl.index(min(pnl))
+    )
+
+
+def test_drawdown_points_and_peak_trough_dates() -> None:
+    pnl = [100, 50, -300, 20, 400, -100]
+    points = build_points(DAY0, pnl, 1_000)
+    assert [p.equity_cents for p in points] == [1100, 1150, 850, 870, 1270, 1170]
+    assert [p.high_water_cents for p in points] == [1100, 1150, 1150, 1150, 1270, 1270]
+    assert [p.drawdown_cents for p in points] == [0, 0, 300, 280, 0, 100]
+    assert points[2].drawdown_pct == pytest.approx(300 / 1150 * 100, rel=1e-12)
+    s = summarise(DAY0, points, 1_000)
+    assert (s.peak_date, s.trough_date) == (DAY0 + timedelta(days=1), DAY0 + timedelta(days=2))
+    assert s.max_drawdown_cents == 300
+
+
+def test_a_first_day_loss_is_a_drawdown_from_the_opening_equity() -> None:
+    s = summarise(DAY0, build_points(DAY0, [-50, 10], 1_000), 1_000)
+    assert (s.peak_date, s.trough_date) == (DAY0 - timedelta(days=1), DAY0)
+    assert s.max_drawdown_pct == pytest.approx(5.0)
+
+
+def test_undefined_ratios_are_none_not_nan() -> None:
+    flat = summarise(DAY0, build_points(DAY0, [0, 0, 0], 1_000), 1_000)
+    assert flat.sharpe is None and flat.sortino is None and flat.max_drawdown_cents == 0
+    assert flat.peak_date is None and flat.trough_date is None
+    winning = summarise(DAY0, build_points(DAY0, [5, 10, 1], 1_000), 1_000)
+    assert winning.sortino is None and winning.sharpe is not None
+    one_day = summarise(DAY0, build_points(DAY0, [5], 1_000), 1_000)
+    assert one_day.sharpe is None and one_day.sortino is None
+    bust = summarise(DAY0, build_points(DAY0, [-1_500, 100], 1_000), 1_000)
+    assert bust.sharpe is None and bust.sortino is None  # a return on negative equity is undefined
+    empty = summarise(DAY0, [], 1_000)
+    assert (empty.start_equity_cents, empty.end_equity_cents, empty.days) == (1_000, 1_000, 0)
+    assert sharpe_ratio([]) is None and sortino_ratio([]) is None
+
+
+def test_strategy_drawdown_starts_from_zero() -> None:
+    assert max_drawdown_cents([]) == 0
+    assert max_drawdown_cents([-5, 3]) == 5
+    assert max_drawdown_cents([10, -4, 8, -20, 1]) == 20
+
+
+@pytest.mark.parametrize("max_points", [2, 3, 4, 5, 10, 99, 500])
+def test_downsampling_keeps_ends_and_extremes(max_points: int) -> None:
+    rng = np.random.default_rng(7)
+    pnl = [int(x) for x in rng.normal(0, 1_000, 1_000).round()]
+    points = build_points(DAY0, pnl, 100_000)
+    thin = downsample(points, max_points)
+    assert 2 <= len(thin) <= max_points
+    assert thin[0] == points[0] and thin[-1] == points[-1]
+    assert [p.date for p in thin] == sorted({p.date for p in thin})
+    s = summarise(DAY0, points, 100_000)
+    if max_points >= 4:
+        dates = {p.date for p in thin}
+        assert s.trough_date in dates and s.peak_date in dates
+    if max_points >= 10:
+        equity = [p.equity_cents for p in thin]
+        assert max(equity) == max(p.equity_cents for p in points)
+        assert min(equity) == min(p.equity_cents for p in points)
+    assert downsample(points[:7], 10) == points[:7]
+
+
+def test_windows() -> None:
+    w = Window.last(30, end=date(2026, 3, 31))
+    assert (w.start, w.end, w.days) == (date(2026, 3, 2), date(2026, 3, 31), 30)
+    assert Window.resolve(today=date(2026, 3, 31)) == w
+    assert Window.resolve(None, date(2026, 3, 2), date(2026, 3, 31)) == w
+    assert Window.resolve(7, to_date=date(2026, 3, 31)).start == date(2026, 3, 25)
+    assert Window.resolve(from_date=date(2026, 3, 30), today=date(2026, 3, 31)).days == 2
+    for kwargs, field in [
+        ({"days": 0}, "days"),
+        ({"days": 3651}, "days"),
+        ({"days": 7, "from_date": date(2026, 1, 1)}, "days"),
+        ({"from_date": date(2026, 3, 2), "to_date": date(2026, 3, 1)}, "from_date"),
+        ({"from_date": date(2000, 1, 1), "to_date": date(2026, 3, 1)}, "to_date"),
+    ]:
+        with pytest.raises(AnalyticsInputError) as err:
+            Window.resolve(**kwargs)  # type: ignore[arg-type]
+        assert err.value.field == field and isinstance(err.value, ValueError)

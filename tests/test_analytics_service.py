@@ -1,0 +1,265 @@
+"""The Analytics service: cache in front of the database (single flight, TTL, keys), the pool's
+limits (exhaustion, statement timeout), timing logs and JSON-ready results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from milkbot.analytics import Analytics, AnalyticsInputError, PoolExhaustedError, QueryTimeoutError
+from milkbot.analytics.window import today_utc
+from milkbot.logs import configure_logging
+from milkbot.settings import Settings
+from milkbot.store.models import SettlementIn, TradeIn
+from milkbot.store.writes import record_trade, settle_event
+from tests.helpers import add_event
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def settings(db_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": db_url,
+        "pool_size": 2,
+        "max_overflow": 2,
+        "pool_timeout": 5.0,
+        "cache_ttl": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def make_service(db_url: str) -> AsyncIterator[Callable[..., Analytics]]:
+    opened: list[Analytics] = []
+
+    def make(**overrides: object) -> Analytics:
+        clock = overrides.pop("clock", None)
+        tick = clock or time.monotonic
+        service = Analytics(settings(db_url, **overrides), clock=tick)  # type: ignore[arg-type]
+        opened.append(service)
+        return service
+
+    yield make
+    for service in opened:
+        await service.close()
+
+
+def settled_trade(conn: psycopg.Connection, day: date, price: int) -> None:
+    tickers = add_event(conn, "NYC", day)
+    record_trade(
+        conn,
+        TradeIn(
+            client_trade_id=uuid.uuid4().hex,
+            ticker=tickers[1],
+            strategy="daily_high_temp",
+            side="yes",
+            action="buy",
+            quantity=1,
+            price=price,
+            executed_at=f"{day}T12:00:00Z",
+        ),
+    )  # type: ignore[arg-type]
+    settle_event(conn, SettlementIn(event_ticker=tickers[1].rsplit("-", 1)[0], observed_high_f=46))
+
+
+async def test_two_hundred_concurrent_callers_make_one_database_query(
+    make_service: Callable[..., Analytics],
+) -> None:
+    service = make_service()
+    await service.open()
+    before = service.pool.stats().get("requests_num", 0)
+    with capture_logs() as logs:
+        reports = await asyncio.gather(*(service.city_metrics(days=30) for _ in range(200)))
+    assert service.pool.stats().get("requests_num", 0) - before == 1  # one connection borrowed
+    assert service.cache_stats().misses == 1
+    assert service.cache_stats().coalesced + service.cache_stats().hits == 199
+    assert all(r is reports[0] for r in reports)
+    lines = [e for e in logs if e["event"] == "analytics_query"]
+    assert len(lines) == 200 and sum(not e["cached"] for e in lines) == 1
+
+
+async def test_cached_value_lives_ttl_seconds(
+    make_service: Callable[..., Analytics], conn: psycopg.Connection
+) -> None:
+    clock = Clock()
+    service = make_service(clock=clock)
+    await service.open()
+    day = today_utc() - timedelta(days=2)
+    settled_trade(conn, day, 40)
+    first = await service.city_metrics(days=7)
+    settled_trade(conn, day - timedelta(days=1), 30)  # a new trade the cache has not seen
+    clock.now += 4.9
+    assert await service.city_metrics(days=7) is first
+    clock.now += 0.2
+    fresh = await service.city_metrics(days=7)
+    assert sum(c.trades for c in fresh.cities) == sum(c.trades for c in first.cities) + 1
+    assert service.cache_stats().misses == 2 and service.cache_stats().hits == 1
+
+
+async def test_cache_key_holds_every_parameter(make_service: Callable[..., Analytics]) -> None:
+    service = make_service()
+    await service.open()
+    today = today_utc()
+    await service.city_metrics(days=30)
+    await service.city_metrics(days=7)
+    await service.city_metrics(days=30, strategy="nowcast")
+    await service.city_metrics(from_date=today - timedelta(days=29), to_date=today)  # = days=30
+    await service.equity_curve(days=30)
+    await service.equity_curve(days=30, max_points=10)
+    await service.equity_curve(days=30, starting_bankroll_cents=1_000)
+    await service.public_trades(limit=10)
+    await service.public_trades(limit=10, side="no")
+    await service.public_trades(limit=10, city="NYC")
+    await service.strategy_metrics(days=30)
+    await service.calibration(days=30)
+    await service.calibration(days=30, strategy="nowcast")
+    stats = service.cache_stats()
+    assert (stats.misses, stats.hits) == (12, 1)
+
+
+async def test_no_cache_when_bypassed(make_service: Callable[..., Analytics]) -> None:
+    service = make_service()
+    await service.open()
+    a = await service.strategy_metrics(bypass_cache=True)
+    b = await service.strategy_metrics(bypass_cache=True)
+    assert a is not b and a.strategies == b.strategies
+    assert service.cache_stats().misses == 0
+
+
+async def test_exhausted_pool_raises_after_the_timeout(
+    make_service: Callable[..., Analytics],
+) -> None:
+    service = make_service(pool_size=1, max_overflow=0, pool_timeout=0.3)
+    await service.open()
+    async with service.pool.connection():
+        started = time.perf_counter()
+        with pytest.raises(PoolExhaustedError, match="MILKBOT_POOL_SIZE"):
+            await asyncio.wait_for(service.city_metrics(bypass_cache=True), timeout=10)
+        waited = time.perf_counter() - started
+        assert 0.25 <= waited < 5
+        report = await asyncio.wait_for(service.health(bypass_cache=True), timeout=10)
+        assert report.status == "unhealthy"
+        assert report.components[0].name == "database"
+        assert report.components[0].status == "unhealthy"
+    assert (await service.city_metrics(bypass_cache=True)).cities  # free again
+
+
+async def test_statement_timeout_cancels_long_queries(
+    make_service: Callable[..., Analytics],
+) -> None:
+    service = make_service(statement_timeout_ms=100)
+    await service.open()
+    with pytest.raises(QueryTimeoutError, match="MILKBOT_STATEMENT_TIMEOUT_MS"):
+        async with service.pool.connection() as conn:
+            await conn.execute("SELECT pg_sleep(5)")
+    async with service.pool.connection() as conn:  # the connection is usable again
+        cur = await conn.execute("SHOW statement_timeout")
+        assert await cur.fetchone() == ("100ms",)
+
+
+async def test_one_json_timing_line_per_query(
+    make_service: Callable[..., Analytics], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service = make_service()
+    await service.open()
+    seen: list[tuple[str, bool]] = []
+    service.on_query = lambda name, seconds, cached: seen.append((name, cached))
+    configure_logging("INFO", json=True)
+    try:
+        capsys.readouterr()
+        await service.city_metrics(days=3, strategy="nowcast")
+        await service.city_metrics(days=3, strategy="nowcast")
+        with pytest.raises(AnalyticsInputError):
+            await service.city_metrics(days=3, strategy="nope")
+        err = capsys.readouterr().err
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    timing = [x for x in lines if x["event"] == "analytics_query"]
+    assert [(x["query"], x["cached"]) for x in timing] == [
+        ("city_metrics", False),
+        ("city_metrics", True),
+        ("city_metrics", False),
+    ]
+    assert timing[0]["params"]["strategy"] == "nowcast"
+    assert timing[0]["params"]["end"] == today_utc().isoformat()
+    assert all(isinstance(x["duration_ms"], float) for x in timing)
+    assert timing[2]["error"] == "AnalyticsInputError" and timing[2]["level"] == "warning"
+    assert seen == [("city_metrics", False), ("city_metrics", True), ("city_metrics", False)]
+
+
+async def test_every_result_is_json_ready(
+    make_service: Callable[..., Analytics], conn: psycopg.Connection
+) -> None:
+    settled_trade(conn, today_utc() - timedelta(days=1), 45)
+    service = make_service()
+    await service.open()
+    results = [
+        await service.city_metrics(),
+        await service.equity_curve(max_points=5),
+        await service.public_trades(),
+        await service.health(),
+        await service.strategy_metrics(),
+    ]
+    for r in results:
+        json.dumps(r.to_dict(), allow_nan=False)
+    json.dumps([b.to_dict() for b in await service.calibration()], allow_nan=False)
+    assert results[1].to_dict()["window"]["days"] == 30
+
+
+async def test_service_syncs_the_public_delay(
+    make_service: Callable[..., Analytics], db_url: str
+) -> None:
+    async with make_service(public_delay_minutes=15) as service:
+        page = await service.public_trades(delay_minutes=5)
+        assert page.delay_minutes == 15  # never below the setting
+    with psycopg.connect(db_url) as c:
+        assert c.execute("SELECT delay_minutes FROM analytics.disclosure").fetchone() == (15,)
+
+
+def test_service_needs_a_database_url() -> None:
+    with pytest.raises(ValueError, match="MILKBOT_DATABASE_URL"):
+        Analytics(Settings(database_url=None))
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "field"),
+    [
+        ("city_metrics", {"days": 0}, "days"),
+        ("city_metrics", {"strategy": "no_such_strategy"}, "strategy"),
+        ("equity_curve", {"max_points": 1}, "max_points"),
+        ("equity_curve", {"starting_bankroll_cents": 0}, "starting_bankroll_cents"),
+        ("public_trades", {"limit": 501}, "limit"),
+        ("public_trades", {"cursor": "garbage"}, "cursor"),
+        (
+            "strategy_metrics",
+            {"from_date": date(2026, 3, 2), "to_date": date(2026, 3, 1)},
+            "from_date",
+        ),
+        ("calibration", {"days": 3651}, "days"),
+    ],
+)
+async def test_bad_parameters_name_the_field(
+    make_service: Callable[..., Analytics], method: str, kwargs: dict, field: str
+) -> None:
+    service = make_service()
+    await service.open()
+    with pytest.raises(AnalyticsInputError) as err:
+        await getattr(service, method)(**kwargs)
+    assert err.value.field == field and field in str(err.value)

@@ -1,70 +1,90 @@
-"""The web application: built by a factory that is given its settings."""
+"""The web application: built by a factory that is given its settings.
+
+``create_app(settings)`` wires the JSON API (/api/v1, /health), the dashboard pages, static
+assets, Prometheus /metrics, the single error shape, a whole-response cache for reusable GETs
+and gzip; its lifespan opens the analytics service (pool, and
+the public delay written to the database) and closes it. ``create_app_from_env`` is the factory
+ASGI servers call in their worker processes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from importlib.metadata import version
 
-import psycopg
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI, Response
+from starlette.middleware.gzip import GZipMiddleware
 
+from milkbot.analytics import Analytics
+from milkbot.monitoring.metrics import Metrics, MetricsMiddleware
 from milkbot.settings import Settings, load_settings
+from milkbot.web import api, pages
+from milkbot.web.deps import WebState
+from milkbot.web.errors import CatchAllMiddleware, install_error_handlers
+from milkbot.web.response_cache import ResponseCache
+from milkbot.web.responses import EncodedCache
 
-_LOADED_SQL = """
-SELECT coalesce(sum(trades), 0)::bigint, min(event_date), max(event_date)
-FROM analytics.pnl_by_day
+# Bodies smaller than this are sent as they are: compressing them costs more than it saves.
+GZIP_MIN_BYTES = 1024
+
+DESCRIPTION = """
+Milkbot's public analytics. Money is in integer cents; dates are settlement (climate) days;
+times are UTC. Every error has the shape `{"error": {"code", "message", "field"}}`.
+Responses built from cached results carry `Cache-Control: public, max-age=<cache TTL>`.
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app for ``settings`` (``database_url`` must be set: the CLI resolves the
-    embedded server's URL before it starts the web workers)."""
-    if not settings.database_url:
-        raise ValueError("create_app needs settings.database_url")
-    url = settings.database_url
+def create_app(settings: Settings, url: str | None = None) -> FastAPI:
+    """Build the ASGI app for ``settings`` on database ``url`` (default:
+    ``settings.database_url``; the CLI resolves the embedded server's URL before it starts the
+    web workers). Nothing connects until the app's lifespan starts."""
+    metrics = Metrics()
+    analytics = Analytics(settings, url, on_query=metrics.observe_query)
+    metrics.watch_pool(analytics.pool.stats, analytics.pool.max_size)
+    state = WebState(settings=settings, analytics=analytics, encoded=EncodedCache())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-
-    app = FastAPI(title="Milkbot", version="0.1.0", lifespan=lifespan)
-
-    async def loaded() -> dict[str, Any]:
-        async with await psycopg.AsyncConnection.connect(url) as conn:
-            cur = await conn.execute(_LOADED_SQL)
-            row = await cur.fetchone()
-        assert row is not None
-        return {
-            "trades": int(row[0]),
-            "first_day": row[1].isoformat() if row[1] else None,
-            "last_day": row[2].isoformat() if row[2] else None,
-        }
-
-    @app.get("/health")
-    async def health() -> JSONResponse:
+        await state.analytics.open()
         try:
-            data = await loaded()
-        except psycopg.Error as exc:
-            return JSONResponse(
-                {"status": "unhealthy", "database": f"unreachable: {type(exc).__name__}"},
-                status_code=503,
-            )
-        return JSONResponse({"status": "healthy", "database": "ok", "data": data})
+            yield
+        finally:
+            await state.analytics.close()
 
-    @app.get("/", response_class=HTMLResponse)
-    async def index() -> str:
-        data = await loaded()
-        return (
-            "<!doctype html><title>Milkbot</title><h1>Milkbot</h1>"
-            f"<p>{data['trades']:,} trades loaded, settlement days "
-            f"{data['first_day']} to {data['last_day']}.</p>"
-        )
+    app = FastAPI(
+        title="Milkbot",
+        version=version("milkbot"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.web = state
+    app.state.templates = pages.make_templates(pages.static_version())
+    install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(api.health_router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.VersionedStaticFiles(directory=pages.STATIC_DIR), name="static")
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition (per worker process: run one worker for whole-server figures)."""
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+    # Outermost last: errors -> whole-response cache -> gzip -> routes.
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(ResponseCache, ttl=settings.cache_ttl)
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: times every request
     return app
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for ASGI servers started in worker processes: settings from the environment."""
-    return create_app(load_settings())
+    """Factory for ASGI servers started in worker processes: settings (and so the log level)
+    from the environment."""
+    from milkbot.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

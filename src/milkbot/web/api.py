@@ -1,0 +1,228 @@
+"""The JSON API under /api/v1, and /health for load balancers.
+
+Routes are thin: declare and validate parameters (FastAPI: 422 on a bad type or range), call
+the analytics service (400 on a parameter it refuses), return its cached result as cached JSON
+bytes. The response models only document the contract (see :mod:`milkbot.web.schemas`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from milkbot.analytics import AnalyticsInputError, Window
+from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from milkbot.analytics.queries import MAX_POINTS_LIMIT
+from milkbot.analytics.window import DEFAULT_DAYS, MAX_DAYS
+from milkbot.reference import load_reference
+from milkbot.web import schemas
+from milkbot.web.deps import State
+from milkbot.web.responses import json_response
+from milkbot.web.summary import build_summary, combined_brier, read_summary_parts
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+health_router = APIRouter(tags=["health"])
+
+NO_STORE = "no-store"
+PING_BODY = b'{"status":"ok"}'
+
+Days = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_DAYS,
+        description=f"Last N settlement days ending today (UTC); default {DEFAULT_DAYS}.",
+    ),
+]
+FromDate = Annotated[
+    date | None, Query(description="First settlement day (instead of days), YYYY-MM-DD.")
+]
+ToDate = Annotated[
+    date | None, Query(description="Last settlement day, YYYY-MM-DD; default today.")
+]
+Strategy = Annotated[
+    str | None,
+    Query(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Strategy name, e.g. daily_high_temp."),
+]
+
+
+def _check_city(city: str | None) -> str | None:
+    if city is None:
+        return None
+    code = city.upper()
+    known = load_reference().city_codes
+    if code not in known:
+        raise AnalyticsInputError("city", f"unknown city {city!r}; known: {', '.join(known)}")
+    return code
+
+
+@router.get(
+    "/metrics/cities",
+    response_model=schemas.CityMetricsReportOut,
+    summary="P&L, fees, wins and losses per city over a window",
+)
+async def city_metrics(
+    state: State,
+    days: Days = None,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    strategy: Strategy = None,
+) -> Response:
+    report = await state.analytics.city_metrics(
+        days=days, from_date=from_date, to_date=to_date, strategy=strategy
+    )
+    body = state.encoded.encode("cities", (report,), report.to_dict)
+    return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/metrics/strategies",
+    response_model=schemas.StrategyMetricsReportOut,
+    summary="Signals, trades, P&L, edge, Sharpe and Brier score per strategy",
+)
+async def strategy_metrics(
+    state: State, days: Days = None, from_date: FromDate = None, to_date: ToDate = None
+) -> Response:
+    report = await state.analytics.strategy_metrics(days=days, from_date=from_date, to_date=to_date)
+    body = state.encoded.encode("strategies", (report,), report.to_dict)
+    return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/equity",
+    response_model=schemas.EquityCurveOut,
+    summary="Equity per settlement day with drawdown, and its summary",
+)
+async def equity(
+    state: State,
+    days: Days = None,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=2,
+            le=MAX_POINTS_LIMIT,
+            description="Thin the points to at most this many (the summary uses every day).",
+        ),
+    ] = None,
+) -> Response:
+    curve = await state.analytics.equity_curve(
+        days=days, from_date=from_date, to_date=to_date, max_points=max_points
+    )
+    body = state.encoded.encode("equity", (curve,), curve.to_dict)
+    return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/trades/public",
+    response_model=schemas.PublicTradePageOut,
+    summary="The public trade feed, delayed, newest first, paged by cursor",
+)
+async def public_trades(
+    state: State,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Trades per page.")
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=64, description="next_cursor from the previous page, as received."),
+    ] = None,
+    city: Annotated[
+        str | None, Query(min_length=3, max_length=3, description="City code, e.g. NYC.")
+    ] = None,
+    side: Annotated[Literal["yes", "no"] | None, Query(description="Only this side.")] = None,
+) -> Response:
+    page = await state.analytics.public_trades(
+        limit=limit, cursor=cursor, city=_check_city(city), side=side
+    )
+    body = state.encoded.encode("public_trades", (page,), page.to_dict)
+    return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/calibration",
+    response_model=schemas.CalibrationOut,
+    summary="Model calibration: predicted probability against observed frequency",
+)
+async def calibration(
+    state: State,
+    days: Days = None,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    strategy: Strategy = None,
+) -> Response:
+    window = Window.resolve(days, from_date, to_date)
+    bins, report = await asyncio.gather(
+        state.analytics.calibration(from_date=window.start, to_date=window.end, strategy=strategy),
+        state.analytics.strategy_metrics(from_date=window.start, to_date=window.end),
+    )
+
+    def build() -> dict[str, Any]:
+        brier, settled = combined_brier(report, strategy)
+        return {
+            "window": window.to_dict(),
+            "strategy": strategy,
+            "brier_score": brier,
+            "settled_signals": settled,
+            "bins": [b.to_dict() for b in bins],
+        }
+
+    body = state.encoded.encode("calibration", (bins, report), build)
+    return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/health",
+    response_model=schemas.HealthReportOut,
+    summary="Every component's status and the age of its latest sign of life",
+)
+async def health(state: State) -> Response:
+    report = await state.analytics.health()
+    body = state.encoded.encode("health", (report,), report.to_dict)
+    return json_response(body, cache=NO_STORE)
+
+
+@router.get(
+    "/summary",
+    response_model=schemas.SummaryOut,
+    summary="What the overview page shows, in one call",
+)
+async def summary(state: State, days: Days = None) -> Response:
+    parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS)
+    body = state.encoded.encode("summary", parts, lambda: build_summary(parts))
+    return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/ping",
+    response_model=schemas.PingOut,
+    summary="The web process alone answers (no database): the load test's bare endpoint",
+)
+async def ping() -> Response:
+    return json_response(PING_BODY, cache=NO_STORE)
+
+
+@health_router.get(
+    "/health",
+    response_model=schemas.LoadBalancerHealthOut,
+    summary="For load balancers: 200 when healthy or degraded, 503 when unhealthy",
+    responses={503: {"description": "Unhealthy", "model": schemas.LoadBalancerHealthOut}},
+)
+async def load_balancer_health(state: State) -> Response:
+    report = await state.analytics.health()
+
+    def build() -> dict[str, Any]:
+        return {
+            "status": report.status,
+            "components": {c.name: c.status for c in report.components},
+        }
+
+    body = state.encoded.encode("lb_health", (report,), build)
+    return json_response(
+        body, cache=NO_STORE, status_code=503 if report.status == "unhealthy" else 200
+    )

@@ -1,0 +1,141 @@
+"""One error shape for every JSON error the app returns, and the handlers that produce it.
+
+    {"error": {"code": "invalid_parameter", "message": "days: ...", "field": "days"}}
+
+``code`` is a stable machine-readable word, ``message`` says what to fix, ``field`` names the
+parameter to fix (or is null). Status codes: 400 for a parameter the analytics refused (bad
+cursor, ``days`` together with ``from_date``, unknown strategy), 422 for one that fails its
+declared type or range, 404 / 405 for unknown routes and methods, 503 when no database
+connection is free or a query ran past its timeout, 500 for anything else - with a generic
+message: the traceback goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from milkbot.analytics import AnalyticsInputError, PoolExhaustedError, QueryTimeoutError
+
+log = structlog.get_logger("milkbot.web")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    422: "invalid_parameter",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> bytes:
+    """The JSON bytes of one error in the app's single error shape."""
+    return orjson.dumps({"error": {"code": code, "message": message, "field": field}})
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, **headers: str
+) -> Response:
+    """A JSON error response (never cached)."""
+    return Response(
+        error_body(code, message, field),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", **headers},
+    )
+
+
+def _field_of(loc: Sequence[Any]) -> str | None:
+    # FastAPI locations look like ("query", "days"); the last string part is the parameter.
+    names = [str(part) for part in loc if part not in ("query", "path", "body", "header")]
+    return names[-1] if names else None
+
+
+async def _validation(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = _field_of(first.get("loc", ()))
+    message = str(first.get("msg", "invalid value"))
+    if field:
+        message = f"{field}: {message}"
+    return error_response(422, "invalid_parameter", message, field)
+
+
+async def _analytics_input(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AnalyticsInputError)
+    return error_response(400, "bad_request", f"{exc.field}: {exc.message}", exc.field)
+
+
+async def _unavailable(_request: Request, exc: Exception) -> Response:
+    code = "pool_exhausted" if isinstance(exc, PoolExhaustedError) else "query_timeout"
+    log.warning("request_unavailable", error=str(exc))
+    return error_response(503, code, str(exc), None, **{"Retry-After": "1"})
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _HTTP_CODES.get(status, "error")
+    if status == 404:
+        message = f"no such resource: {request.url.path}"
+    elif status == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    headers = dict(exc.headers or {})
+    return error_response(status, code, message, None, **headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise through the single error shape."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(AnalyticsInputError, _analytics_input)
+    app.add_exception_handler(PoolExhaustedError, _unavailable)
+    app.add_exception_handler(QueryTimeoutError, _unavailable)
+    app.add_exception_handler(StarletteHTTPException, _http)
+
+
+class CatchAllMiddleware:
+    """Outermost middleware: an exception nothing else handled becomes a 500 in the error shape,
+    its traceback logged (never sent), instead of the server's bare text response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error(
+                "unhandled_error",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                error=repr(exc),
+                traceback=traceback.format_exc(),
+            )
+            if started:  # too late for a clean error: the client sees a cut response
+                raise
+            response = error_response(500, "internal_error", "internal error; see the server log")
+            await response(scope, receive, send)

@@ -1,0 +1,176 @@
+"""The dashboard: server-rendered pages with their numbers in the first response.
+
+Each page reads the same (cached) analytics results as the API, renders them into HTML, and
+embeds the same JSON the API would return in a ``<script type="application/json">`` block, so
+its charts draw without another round trip; the page's small script then refreshes it from
+/api/v1 every ``refresh_seconds`` without reloading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from milkbot.analytics.window import MAX_DAYS
+from milkbot.reference import load_reference
+from milkbot.web.api import Days
+from milkbot.web.deps import State, WebState
+from milkbot.web.format import breakable, money, number, percent, time_cell, tone, utc_minute
+from milkbot.web.responses import script_json
+from milkbot.web.summary import build_summary, combined_brier, read_summary_parts
+
+WEB_DIR = Path(str(resources.files("milkbot.web")))
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+FEED_PAGE_SIZE = 50
+EQUITY_MAX_POINTS = 400
+# The performance page's range selector: label -> days (All = the longest window there is).
+RANGES = (("7D", 7), ("30D", 30), ("90D", 90), ("1Y", 365), ("All", MAX_DAYS))
+
+NAV = (
+    ("overview", "/", "Overview"),
+    ("cities", "/cities", "Cities"),
+    ("performance", "/performance", "Performance"),
+    ("strategies", "/strategies", "Strategies"),
+    ("trades", "/trades", "Trades"),
+    ("status", "/status", "Health"),
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def static_version(directory: Path = STATIC_DIR) -> str:
+    """Digest of every static file: part of their URLs, so browsers may cache them forever."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+class VersionedStaticFiles(StaticFiles):
+    """Static files; a versioned URL (``?v=...``) is cacheable for a year, others for a minute."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        scope: Scope = args[2] if len(args) > 2 else kwargs["scope"]
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "public, max-age=60"
+        )
+        return response
+
+
+def make_templates(version: str) -> Jinja2Templates:
+    """The Jinja2 environment with the dashboard's filters and globals."""
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.filters.update(
+        money=money,
+        percent=percent,
+        number=number,
+        tone=tone,
+        utc=utc_minute,
+        breakable=breakable,
+        time_cell=time_cell,
+    )
+    env.globals.update(
+        nav=NAV,
+        static=lambda path: f"/static/{path}?v={version}",
+        city_names={c.code: c.name for c in load_reference().cities},
+    )
+    return templates
+
+
+def _render(
+    request: Request, state: WebState, page: str, title: str, data: Any, **context: Any
+) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    response = templates.TemplateResponse(
+        request,
+        f"{page}.html",
+        {
+            "page": page,
+            "title": title,
+            "refresh_seconds": state.settings.refresh_seconds,
+            "data_json": script_json(data),
+            "rendered_at": datetime.now(UTC),
+            **context,
+        },
+    )
+    response.headers["Cache-Control"] = state.cache_header
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(request: Request, state: State) -> HTMLResponse:
+    parts = await read_summary_parts(state.analytics, 30)
+    summary = build_summary(parts)
+    return _render(request, state, "overview", "Overview", summary, s=summary)
+
+
+@router.get("/cities", response_class=HTMLResponse)
+async def cities(request: Request, state: State, days: Days = 30) -> HTMLResponse:
+    report = await state.analytics.city_metrics(days=days)
+    data = report.to_dict()
+    return _render(request, state, "cities", "Cities", data, r=data, days=days, ranges=RANGES)
+
+
+@router.get("/performance", response_class=HTMLResponse)
+async def performance(request: Request, state: State, days: Days = 365) -> HTMLResponse:
+    curve = await state.analytics.equity_curve(days=days, max_points=EQUITY_MAX_POINTS)
+    data = curve.to_dict()
+    return _render(
+        request, state, "performance", "Performance", data, c=data, days=days, ranges=RANGES
+    )
+
+
+@router.get("/strategies", response_class=HTMLResponse)
+async def strategies(request: Request, state: State, days: Days = 365) -> HTMLResponse:
+    report, bins = await asyncio.gather(
+        state.analytics.strategy_metrics(days=days), state.analytics.calibration(days=days)
+    )
+    brier, settled = combined_brier(report, None)
+    data = {
+        "metrics": report.to_dict(),
+        "calibration": {
+            "window": report.window.to_dict(),
+            "strategy": None,
+            "brier_score": brier,
+            "settled_signals": settled,
+            "bins": [b.to_dict() for b in bins],
+        },
+    }
+    return _render(
+        request, state, "strategies", "Strategies", data, m=data["metrics"],
+        cal=data["calibration"], days=days, ranges=RANGES,
+    )  # fmt: skip
+
+
+@router.get("/trades", response_class=HTMLResponse)
+async def trades(request: Request, state: State) -> HTMLResponse:
+    page = await state.analytics.public_trades(limit=FEED_PAGE_SIZE)
+    data = page.to_dict()
+    return _render(
+        request, state, "trades", "Trades", data, feed=data, page_size=FEED_PAGE_SIZE,
+        cities=load_reference().cities,
+    )  # fmt: skip
+
+
+@router.get("/status", response_class=HTMLResponse)
+async def status(request: Request, state: State) -> HTMLResponse:
+    report = await state.analytics.health()
+    data = report.to_dict()
+    return _render(request, state, "status", "Health", data, h=data)

@@ -1,0 +1,125 @@
+"""A short-lived cache of whole responses, in front of routing and parameter parsing.
+
+The analytics cache keeps query *results* for ``cache_ttl`` seconds, but every request still
+pays for FastAPI's parameter validation and the route; on a cached endpoint that is most of the
+cost. This ASGI middleware stores the bytes of each successful GET whose ``Cache-Control`` says
+``public, max-age=N`` (the app's own statement that the response may be reused) for
+``min(N, ttl)`` seconds, keyed by path, query string and whether the client takes gzip; a hit
+is two ``send`` calls. Like any shared cache honouring max-age, a response can be up to one TTL
+older than the analytics result it was built from. Errors, ``no-store`` responses (health),
+bodies over ``max_body`` bytes and responses the server sends itself (``http.response.pathsend``
+of static files) are never stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_ENTRIES = 1024
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    expires: float
+    start: Message
+    body: bytes
+    route: Any  # the route that produced it, put back in the scope for outer middleware
+
+
+def _max_age(headers: list[tuple[bytes, bytes]]) -> float:
+    """Seconds a response may be reused per its Cache-Control (0 unless public with max-age)."""
+    for name, value in headers:
+        if name.lower() == b"cache-control":
+            parts = [p.strip() for p in value.decode("latin-1").lower().split(",")]
+            if "public" not in parts or "no-store" in parts:
+                return 0.0
+            for part in parts:
+                if part.startswith("max-age="):
+                    try:
+                        return float(part.removeprefix("max-age="))
+                    except ValueError:
+                        return 0.0
+    return 0.0
+
+
+def _takes_gzip(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"accept-encoding":
+            return b"gzip" in value
+    return False
+
+
+class ResponseCache:
+    """ASGI middleware: serve a stored copy of a reusable GET response for at most ``ttl``
+    seconds (0 disables it)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        ttl: float,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        max_body: int = MAX_BODY_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.max_body = max_body
+        self._clock = clock
+        self._entries: OrderedDict[tuple[str, bytes, bool], _Stored] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.ttl <= 0 or scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope["query_string"], _takes_gzip(scope))
+        stored = self._entries.get(key)
+        if stored is not None and stored.expires > self._clock():
+            if stored.route is not None:
+                scope["route"] = stored.route  # metrics label the hit by its route template
+            await send(stored.start)
+            await send({"type": "http.response.body", "body": stored.body})
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+        size = 0
+        complete = storable = True
+
+        async def capture(message: Message) -> None:
+            nonlocal start, size, complete, storable
+            kind = message["type"]
+            if kind == "http.response.start":
+                start = message
+            elif kind == "http.response.body":
+                if size <= self.max_body:
+                    chunk = message.get("body", b"")
+                    chunks.append(chunk)
+                    size += len(chunk)
+                complete = not message.get("more_body", False)
+            else:  # e.g. http.response.pathsend: the server sends a file we never see
+                storable = False
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if not (storable and complete) or start is None or start["status"] != 200:
+            return
+        if size > self.max_body:
+            return
+        reuse = min(_max_age(start.get("headers", [])), self.ttl)
+        if reuse > 0:
+            stored = _Stored(self._clock() + reuse, start, b"".join(chunks), scope.get("route"))
+            self._store(key, stored)
+
+    def _store(self, key: tuple[str, bytes, bool], stored: _Stored) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = stored
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)

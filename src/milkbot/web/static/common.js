@@ -1,0 +1,187 @@
+/* Shared by every dashboard page: formatting, JSON fetches, auto-refresh, range links and
+   uPlot charts. No build step; plain ES2017. */
+(function () {
+  "use strict";
+
+  var M = {};
+  M.charts = {};
+  M.drawn = {};
+
+  M.data = function () {
+    return JSON.parse(document.getElementById("page-data").textContent);
+  };
+
+  M.money = function (cents, signed) {
+    if (cents === null || cents === undefined) return "–";
+    var sign = cents < 0 ? "-" : signed && cents > 0 ? "+" : "";
+    var dollars = Math.abs(cents) / 100;
+    return sign + "$" + dollars.toLocaleString("en-US", {
+      minimumFractionDigits: 2,
+      maximumFractionDigits: 2,
+    });
+  };
+  M.percent = function (ratio, digits) {
+    if (ratio === null || ratio === undefined) return "–";
+    return (ratio * 100).toFixed(digits === undefined ? 1 : digits) + "%";
+  };
+  M.number = function (value, digits) {
+    if (value === null || value === undefined) return "–";
+    return value.toLocaleString("en-US", {
+      minimumFractionDigits: digits === undefined ? 2 : digits,
+      maximumFractionDigits: digits === undefined ? 2 : digits,
+    });
+  };
+  M.count = function (n) {
+    return n.toLocaleString("en-US");
+  };
+  M.tone = function (value) {
+    return !value ? "" : value > 0 ? "pos" : "neg";
+  };
+  /* ISO time "2026-11-26T14:05:00+00:00" -> "2026-11-26 14:05" (the API's times are UTC). */
+  M.utc = function (iso) {
+    return iso.slice(0, 16).replace("T", " ");
+  };
+  /* The same time for a narrow table cell: the date never breaks, the time may wrap. */
+  M.timeCell = function (iso) {
+    var t = M.utc(iso);
+    return "<span class=\"nowrap\">" + t.slice(0, 10) + "</span> " + t.slice(11);
+  };
+  M.esc = function (text) {
+    return String(text).replace(/[&<>"']/g, function (ch) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch];
+    });
+  };
+  /* Escaped text with a line-break opportunity after each "-" and "_" (tickers, names). */
+  M.breakable = function (text) {
+    return M.esc(text).replace(/([-_])/g, "$1<wbr>");
+  };
+  /* Seconds since the epoch of a settlement day "YYYY-MM-DD" at 00:00 UTC (uPlot's x unit). */
+  M.day = function (iso) {
+    return Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10)) / 1000;
+  };
+
+  M.setText = function (id, text, toneValue) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    el.textContent = text;
+    if (toneValue !== undefined) {
+      el.classList.remove("pos", "neg");
+      var t = M.tone(toneValue);
+      if (t) el.classList.add(t);
+    }
+  };
+  M.setBadge = function (id, status) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    el.className = "badge badge-" + status;
+    el.textContent = status;
+  };
+  M.updated = function (iso) {
+    M.setText("updated", M.utc(iso));
+  };
+
+  M.getJSON = function (url) {
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) {
+          var msg = body && body.error ? body.error.message : "HTTP " + r.status;
+          throw new Error(msg);
+        }
+        return body;
+      });
+    });
+  };
+
+  /* Run fn every data-refresh seconds while the page is visible; a failed refresh keeps the
+     page as it is and says so in the footer rather than throwing. */
+  M.every = function (fn) {
+    var seconds = +document.body.dataset.refresh;
+    if (!seconds) return;
+    var busy = false;
+    setInterval(function () {
+      if (busy || document.hidden) return;
+      busy = true;
+      Promise.resolve()
+        .then(fn)
+        .catch(function (err) {
+          M.setText("updated", "(refresh failed: " + err.message + ")");
+        })
+        .then(function () {
+          busy = false;
+        });
+    }, seconds * 1000);
+  };
+
+  /* Range links (?days=N): fetch instead of navigating, mark the active one, keep the URL. */
+  M.ranges = function (onPick) {
+    var links = document.querySelectorAll(".ranges .range");
+    Array.prototype.forEach.call(links, function (a) {
+      a.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        var days = +a.dataset.days;
+        Array.prototype.forEach.call(links, function (b) {
+          b.classList.toggle("active", b === a);
+          b.setAttribute("aria-pressed", b === a ? "true" : "false");
+        });
+        history.replaceState(null, "", "?days=" + days);
+        onPick(days);
+      });
+    });
+  };
+  M.currentDays = function (fallback) {
+    var active = document.querySelector(".ranges .range.active");
+    return active ? +active.dataset.days : fallback;
+  };
+
+  var axisStroke = "#677085";
+  var grid = { stroke: "#e2e5eb", width: 1 };
+  M.axis = function (values) {
+    var a = { stroke: axisStroke, grid: grid, ticks: { stroke: "#e2e5eb" } };
+    if (values) a.values = values;
+    return a;
+  };
+  /* Dollars on the axis; cents too when the ticks are less than a dollar apart. */
+  M.moneyAxis = function () {
+    var a = M.axis(function (u, vals) {
+      var step = vals.length > 1 ? Math.abs(vals[1] - vals[0]) : 100;
+      var digits = step < 100 ? 2 : 0;
+      return vals.map(function (v) {
+        var sign = v < 0 ? "-" : "";
+        return sign + "$" + Math.abs(v / 100).toLocaleString("en-US", {
+          minimumFractionDigits: digits,
+          maximumFractionDigits: digits,
+        });
+      });
+    });
+    a.size = 64;
+    return a;
+  };
+  M.utcDate = function (ts) {
+    return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
+  };
+
+  /* A uPlot chart filling el's width; redrawn on resize; registered as M.charts[el.id]. */
+  M.plot = function (el, opts, data) {
+    opts.width = Math.max(el.clientWidth, 200);
+    opts.height = opts.height || 260;
+    opts.hooks = opts.hooks || {};
+    opts.hooks.draw = (opts.hooks.draw || []).concat(function () {
+      if (!M.drawn[el.id]) {
+        M.drawn[el.id] = true;
+        el.dataset.drawn = "1";
+        if (window.performance && performance.mark) performance.mark("chart-drawn:" + el.id);
+      }
+    });
+    var u = new uPlot(opts, data, el);
+    M.charts[el.id] = u;
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () {
+        var w = Math.max(el.clientWidth, 200);
+        if (w !== u.width) u.setSize({ width: w, height: opts.height });
+      }).observe(el);
+    }
+    return u;
+  };
+
+  window.Milkbot = M;
+})();

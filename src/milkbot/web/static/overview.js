@@ -1,0 +1,68 @@
+/* Overview: equity sparkline, then hero cards, cities and latest trades refreshed from
+   /api/v1/summary. */
+(function () {
+  "use strict";
+  var M = window.Milkbot;
+  var data = M.data();
+
+  function series(points) {
+    return [
+      points.map(function (p) { return M.day(p.date); }),
+      points.map(function (p) { return p.equity_cents; }),
+    ];
+  }
+
+  var spark = M.plot(
+    document.getElementById("spark"),
+    {
+      height: 140,
+      legend: { show: false },
+      cursor: { show: true, points: { show: false } },
+      tzDate: M.utcDate,
+      scales: { x: { time: true } },
+      axes: [M.axis(), M.moneyAxis()],
+      series: [
+        {},
+        { stroke: "#2b6cb0", width: 2, fill: "rgba(43,108,176,0.10)", points: { show: false } },
+      ],
+    },
+    series(data.sparkline)
+  );
+
+  function tradeRows(trades) {
+    return trades.map(function (t) {
+      return "<tr><td class=\"time\">" + M.timeCell(t.time) + "</td><td class=\"opt\">" + M.esc(t.city) +
+        "</td><td class=\"ticker\">" + M.breakable(t.ticker) + "</td><td><span class=\"side side-" +
+        t.side + "\">" + t.action + " " + t.side.toUpperCase() + "</span></td><td class=\"num\">" +
+        t.quantity + "</td><td class=\"num\">" + t.price_cents + "¢</td></tr>";
+    }).join("");
+  }
+
+  function cityRows(cities) {
+    return cities.map(function (c) {
+      return "<tr><td>" + M.esc(c.city) + "</td><td class=\"num\">" + M.count(c.trades) +
+        "</td><td class=\"num " + M.tone(c.net_pnl_cents) + "\">" + M.money(c.net_pnl_cents, true) +
+        "</td><td class=\"num\">" + M.percent(c.win_rate) + "</td></tr>";
+    }).join("");
+  }
+
+  function render(s) {
+    M.setText("equity", M.money(s.equity_cents));
+    M.setText("total-pnl", M.money(s.total_pnl_cents, true) + " since start", s.total_pnl_cents);
+    M.setText("net-pnl", M.money(s.net_pnl_cents, true), s.net_pnl_cents);
+    M.setText("exposure", M.money(s.open_exposure_cents) + " open exposure");
+    M.setText("win-rate", M.percent(s.win_rate));
+    M.setText("wins-losses", s.wins + " won · " + s.losses + " lost");
+    M.setText("trades", M.count(s.trades));
+    M.setText("max-dd", M.number(s.max_drawdown_pct, 1) + "%");
+    M.setBadge("health-badge", s.health);
+    document.querySelector("#city-table tbody").innerHTML = cityRows(s.cities);
+    document.querySelector("#latest-trades tbody").innerHTML = tradeRows(s.latest_trades);
+    spark.setData(series(s.sparkline));
+    M.updated(s.as_of);
+  }
+
+  M.every(function () {
+    return M.getJSON("/api/v1/summary").then(render);
+  });
+})();

@@ -1,0 +1,384 @@
+"""The JSON API's contract against a real PostgreSQL: every endpoint on a small dataset whose
+figures are worked out by hand here, responses validated against the documented models."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from pydantic import BaseModel
+
+from milkbot.analytics.window import today_utc
+from milkbot.reference import climate_day_bounds
+from milkbot.settings import Settings
+from milkbot.store.models import HeartbeatIn, SettlementIn, SignalIn, TradeIn
+from milkbot.store.writes import post_heartbeat, record_signal, record_trade, settle_event
+from milkbot.web import schemas
+from milkbot.web.app import create_app
+from tests.helpers import add_event
+
+BANKROLL = 99_210
+
+
+def app_settings(url: str, **overrides: object) -> Settings:
+    """Settings of an app under test: its own database, no cache unless asked, a small pool."""
+    values: dict[str, object] = {
+        "database_url": url,
+        "cache_ttl": 0,
+        "pool_size": 2,
+        "max_overflow": 2,
+        "pool_timeout": 5.0,
+        "starting_bankroll_cents": BANKROLL,
+        "public_delay_minutes": 60,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def api_client(url: str, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on a freshly built app (lifespan run: pool open, delay synced)."""
+    app = create_app(app_settings(url, **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://milkbot.test") as c:
+            yield c
+
+
+def trade(ticker: str, cid: str, side: str, qty: int, price: int, at: datetime) -> TradeIn:
+    return TradeIn(
+        client_trade_id=cid,
+        ticker=ticker,
+        strategy="daily_high_temp",
+        side=side,  # type: ignore[arg-type]
+        action="buy",
+        quantity=qty,
+        price=price,
+        executed_at=at,
+    )
+
+
+def load_known_day(conn: psycopg.Connection) -> date:
+    """Two days ago: NYC and CHI events, three settled trades and two settled signals.
+
+    NYC settles at 45 F: B45.5 (45-46) YES, the rest NO.
+      buy YES 10 @ 40 on B45.5 wins: gross (100 - 40) * 10 = 600, fee ceil(0.07*10*.4*.6) = 17
+      buy NO   5 @ 30 on B47.5 wins: gross (100 - 30) * 5 = 350, fee ceil(0.07*5*.3*.7) = 8
+    CHI settles at 48 F: B45.5 NO.
+      buy YES  4 @ 55 on B45.5 loses: gross -55 * 4 = -220, fee ceil(0.07*4*.55*.45) = 7
+    Net: NYC 950 - 25 = 925, CHI -227, total 698. Brier of the signals 0.7 (YES) and 0.2 (NO):
+    ((0.7 - 1)^2 + 0.2^2) / 2 = 0.065.
+    """
+    day = today_utc() - timedelta(days=2)
+    nyc = add_event(conn, "NYC", day)
+    chi = add_event(conn, "CHI", day)
+    at = climate_day_bounds("America/New_York", day)[0] + timedelta(hours=3)
+    record_trade(conn, trade(nyc[1], "k1", "yes", 10, 40, at))
+    record_trade(conn, trade(nyc[2], "k2", "no", 5, 30, at + timedelta(minutes=5)))
+    record_trade(conn, trade(chi[1], "k3", "yes", 4, 55, at + timedelta(minutes=10)))
+    for ticker, prob, price in ((nyc[1], 0.7, 40), (nyc[2], 0.2, 70)):
+        record_signal(
+            conn,
+            SignalIn(
+                strategy="daily_high_temp",
+                ticker=ticker,
+                created_at=at,
+                model_prob=prob,
+                yes_price=price,
+                decision="HOLD",
+            ),
+        )
+    settle_event(conn, SettlementIn(event_ticker=nyc[0].rsplit("-", 1)[0], observed_high_f=45))
+    settle_event(conn, SettlementIn(event_ticker=chi[0].rsplit("-", 1)[0], observed_high_f=48))
+    return day
+
+
+@pytest.fixture(scope="module")
+def known_db(make_database: Callable[[], str]) -> str:
+    url = make_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        load_known_day(conn)
+    return url
+
+
+@pytest.fixture(scope="module")
+async def client(known_db: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(known_db) as c:
+        yield c
+
+
+async def get_valid(
+    client: httpx.AsyncClient, url: str, model: type[BaseModel], status: int = 200
+) -> dict[str, Any]:
+    """GET ``url``, check status and JSON type, validate against the documented model (which
+    forbids undocumented fields) and return the body."""
+    response = await client.get(url)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    model.model_validate(body)
+    return body
+
+
+def by_city(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["city"]: c for c in body["cities"]}
+
+
+async def test_city_metrics_are_worked_out_per_city(client: httpx.AsyncClient) -> None:
+    body = await get_valid(client, "/api/v1/metrics/cities?days=7", schemas.CityMetricsReportOut)
+    assert body["window"]["days"] == 7
+    assert body["window"]["end"] == today_utc().isoformat()
+    cities = by_city(body)
+    assert len(cities) == 10
+    nyc, chi = cities["NYC"], cities["CHI"]
+    assert (nyc["trades"], nyc["contracts"], nyc["gross_pnl_cents"], nyc["fees_cents"]) == (
+        2, 15, 950, 25,
+    )  # fmt: skip
+    assert (nyc["net_pnl_cents"], nyc["wins"], nyc["losses"], nyc["win_rate"]) == (925, 2, 0, 1.0)
+    assert (chi["net_pnl_cents"], chi["wins"], chi["losses"], chi["win_rate"]) == (-227, 0, 1, 0.0)
+    assert cities["MIA"]["trades"] == 0 and cities["MIA"]["win_rate"] is None
+
+
+async def test_city_metrics_filter_by_strategy(client: httpx.AsyncClient) -> None:
+    mine = await get_valid(
+        client,
+        "/api/v1/metrics/cities?days=7&strategy=daily_high_temp",
+        schemas.CityMetricsReportOut,
+    )
+    other = await get_valid(
+        client, "/api/v1/metrics/cities?days=7&strategy=nowcast", schemas.CityMetricsReportOut
+    )
+    assert mine["strategy"] == "daily_high_temp"
+    assert by_city(mine)["NYC"]["net_pnl_cents"] == 925
+    assert sum(c["trades"] for c in other["cities"]) == 0
+
+
+async def test_a_window_that_ends_before_the_trades_shows_none(client: httpx.AsyncClient) -> None:
+    end = today_utc() - timedelta(days=3)
+    body = await get_valid(
+        client,
+        f"/api/v1/metrics/cities?from_date={end - timedelta(days=9)}&to_date={end}",
+        schemas.CityMetricsReportOut,
+    )
+    assert body["window"] == {
+        "start": (end - timedelta(days=9)).isoformat(),
+        "end": end.isoformat(),
+        "days": 10,
+    }
+    assert sum(c["trades"] for c in body["cities"]) == 0
+
+
+async def test_strategy_metrics_cover_every_strategy(client: httpx.AsyncClient) -> None:
+    body = await get_valid(
+        client, "/api/v1/metrics/strategies?days=7", schemas.StrategyMetricsReportOut
+    )
+    rows = {s["strategy"]: s for s in body["strategies"]}
+    assert set(rows) == {"daily_high_temp", "mean_reversion", "nowcast", "ensemble"}
+    main = rows["daily_high_temp"]
+    assert (main["trades"], main["net_pnl_cents"], main["wins"], main["losses"]) == (3, 698, 2, 1)
+    assert main["signals"] == 2 and main["settled_signals"] == 2
+    assert main["brier_score"] == pytest.approx(0.065)
+    assert rows["nowcast"]["trades"] == 0 and rows["nowcast"]["brier_score"] is None
+
+
+async def test_equity_curve_ends_at_bankroll_plus_net_pnl(client: httpx.AsyncClient) -> None:
+    body = await get_valid(client, "/api/v1/equity?days=7", schemas.EquityCurveOut)
+    points = body["points"]
+    assert body["starting_bankroll_cents"] == BANKROLL
+    assert points[-1]["equity_cents"] == BANKROLL + 698
+    assert sum(p["daily_pnl_cents"] for p in points) == 698
+    assert points[-1]["date"] == today_utc().isoformat()
+    assert body["summary"]["end_equity_cents"] == BANKROLL + 698
+    thin = await get_valid(client, "/api/v1/equity?days=7&max_points=2", schemas.EquityCurveOut)
+    assert len(thin["points"]) == 2
+    assert thin["summary"] == body["summary"]
+
+
+async def test_calibration_bins_and_brier_score(client: httpx.AsyncClient) -> None:
+    body = await get_valid(client, "/api/v1/calibration?days=7", schemas.CalibrationOut)
+    assert len(body["bins"]) == 10
+    filled = {b["bucket"]: b for b in body["bins"] if b["n"]}
+    assert set(filled) == {2, 7}
+    assert filled[7]["mean_prob"] == pytest.approx(0.7) and filled[7]["observed_freq"] == 1.0
+    assert filled[2]["mean_prob"] == pytest.approx(0.2) and filled[2]["observed_freq"] == 0.0
+    assert body["brier_score"] == pytest.approx(0.065)
+    assert body["settled_signals"] == 2
+    other = await get_valid(
+        client, "/api/v1/calibration?days=7&strategy=nowcast", schemas.CalibrationOut
+    )
+    assert other["brier_score"] is None and all(b["n"] == 0 for b in other["bins"])
+
+
+async def test_summary_has_the_overview_figures(client: httpx.AsyncClient) -> None:
+    body = await get_valid(client, "/api/v1/summary", schemas.SummaryOut)
+    assert body["equity_cents"] == BANKROLL + 698
+    assert body["total_pnl_cents"] == 698
+    assert (body["net_pnl_cents"], body["trades"], body["wins"], body["losses"]) == (698, 3, 2, 1)
+    assert body["win_rate"] == pytest.approx(2 / 3)
+    assert body["window"]["days"] == 30
+    assert body["health"] == "unhealthy"  # no heartbeat yet
+    assert body["sparkline"][-1]["equity_cents"] == BANKROLL + 698
+    assert len(body["latest_trades"]) == 3
+
+
+async def test_public_feed_lists_trades_newest_first(client: httpx.AsyncClient) -> None:
+    body = await get_valid(client, "/api/v1/trades/public", schemas.PublicTradePageOut)
+    assert body["delay_minutes"] == 60 and body["next_cursor"] is None
+    assert [(t["city"], t["side"], t["quantity"], t["price_cents"]) for t in body["trades"]] == [
+        ("CHI", "yes", 4, 55),
+        ("NYC", "no", 5, 30),
+        ("NYC", "yes", 10, 40),
+    ]
+    yes_only = await get_valid(client, "/api/v1/trades/public?side=no", schemas.PublicTradePageOut)
+    assert [t["ticker"] for t in yes_only["trades"]] == [body["trades"][1]["ticker"]]
+    chi = await get_valid(client, "/api/v1/trades/public?city=chi", schemas.PublicTradePageOut)
+    assert [t["city"] for t in chi["trades"]] == ["CHI"]
+
+
+async def test_cached_responses_say_so_and_health_is_never_cached(known_db: str) -> None:
+    async with api_client(known_db, cache_ttl=5) as c:
+        cities = await c.get("/api/v1/metrics/cities")
+        again = await c.get("/api/v1/metrics/cities")
+        health = await c.get("/api/v1/health")
+        lb = await c.get("/health")
+    assert cities.headers["cache-control"] == "public, max-age=5"
+    assert again.content == cities.content
+    assert health.headers["cache-control"] == "no-store"
+    assert lb.headers["cache-control"] == "no-store"
+
+
+async def test_large_bodies_are_gzipped(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/metrics/cities", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    raw = await client.get("/api/v1/metrics/cities", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers
+    assert len(gzip.compress(raw.content)) < len(raw.content)
+    small = await client.get("/api/v1/ping", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers  # below the threshold: sent as is
+
+
+async def test_ping_needs_no_database(client: httpx.AsyncClient) -> None:
+    assert await get_valid(client, "/api/v1/ping", schemas.PingOut) == {"status": "ok"}
+
+
+async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path in (
+        "/api/v1/metrics/cities",
+        "/api/v1/metrics/strategies",
+        "/api/v1/equity",
+        "/api/v1/trades/public",
+        "/api/v1/health",
+        "/api/v1/summary",
+        "/api/v1/calibration",
+        "/api/v1/ping",
+        "/health",
+    ):
+        assert path in spec["paths"], path
+    params = {p["name"] for p in spec["paths"]["/api/v1/trades/public"]["get"]["parameters"]}
+    assert params == {"limit", "cursor", "city", "side"}
+    assert "/" not in spec["paths"]  # pages are not part of the API
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_load_balancer_health_follows_the_components(db_url: str) -> None:
+    async with api_client(db_url) as c:
+        nothing = await c.get("/health")
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            now = datetime.now(UTC)
+            for component in ("trader", "market_data"):
+                post_heartbeat(conn, HeartbeatIn(component=component, observed_at=now))
+            conn.execute("UPDATE analytics.freshness SET updated_at = now()")
+            healthy = await c.get("/health")
+            detail = await get_valid(c, "/api/v1/health", schemas.HealthReportOut)
+            late = now - timedelta(seconds=300)  # trader: degraded after 120 s
+            conn.execute(
+                "UPDATE ops.component_health SET observed_at = %s WHERE component = 'trader'",
+                [late],
+            )
+            degraded = await c.get("/health")
+            gone = now - timedelta(hours=2)  # trader: unhealthy after 600 s
+            conn.execute(
+                "UPDATE ops.component_health SET observed_at = %s WHERE component = 'trader'",
+                [gone],
+            )
+            unhealthy = await c.get("/health")
+    assert (nothing.status_code, nothing.json()["status"]) == (503, "unhealthy")
+    assert nothing.json()["components"]["trader"] == "unhealthy"
+    assert (healthy.status_code, healthy.json()["status"]) == (200, "healthy")
+    assert {c["name"] for c in detail["components"]} == {
+        "database", "trader", "market_data", "analytics",
+    }  # fmt: skip
+    assert (degraded.status_code, degraded.json()["status"]) == (200, "degraded")
+    assert (unhealthy.status_code, unhealthy.json()["components"]["trader"]) == (503, "unhealthy")
+
+
+async def test_health_says_unhealthy_when_the_database_is_gone(
+    make_database: Callable[[], str], server_url: str
+) -> None:
+    from tests.conftest import drop_database
+
+    url = make_database()
+    async with api_client(url, pool_timeout=1.0) as c:
+        drop_database(server_url, psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+        response = await c.get("/health")
+        detail = await c.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json()["components"]["database"] == "unhealthy"
+    assert detail.status_code == 200 and detail.json()["status"] == "unhealthy"
+
+
+PAGES = ("/", "/cities", "/performance", "/strategies", "/trades", "/status")
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_pages_render_their_numbers_server_side(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert html.rstrip().endswith("</html>")
+    for _, href, label in (("", "/cities", "Cities"), ("", "/trades", "Trades")):
+        assert f'href="{href}"' in html and label in html  # the nav is on every page
+    expected = {
+        "/": "$999.08",  # equity: 99,210 + 698 cents
+        "/cities": "+$9.25",  # NYC net
+        "/performance": "$999.08",
+        "/strategies": "0.065",  # Brier score
+        "/trades": "KXHIGHCHI-",
+        "/status": "no sign of life from trader yet",
+    }[path]
+    assert expected in html
+
+
+async def test_static_assets_are_versioned_and_the_chart_licence_ships(
+    client: httpx.AsyncClient,
+) -> None:
+    html = (await client.get("/performance")).text
+    start = html.index("/static/vendor/uplot/uPlot.iife.min.js?v=")
+    url = html[start : html.index('"', start)]
+    script = await client.get(url)
+    assert script.status_code == 200
+    assert "immutable" in script.headers["cache-control"]
+    licence = await client.get("/static/vendor/uplot/LICENSE")
+    assert licence.status_code == 200 and "MIT License" in licence.text
+
+
+@pytest.mark.parametrize(
+    "path", [*PAGES, "/api/v1/summary", "/api/v1/equity", "/api/v1/calibration"]
+)
+async def test_an_empty_database_still_renders(db_url: str, path: str) -> None:
+    """`milkbot serve` on a database nobody has filled yet: every page and summary answers."""
+    async with api_client(db_url) as c:
+        response = await c.get(path)
+    assert response.status_code == 200, response.text
+    if path == "/":
+        assert "$992.10" in response.text  # equity is the starting bankroll
+        assert "No public trades yet." in response.text

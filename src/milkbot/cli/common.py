@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-import structlog
 import typer
 
 from milkbot.db.connect import open_database
 from milkbot.db.embedded import EmbeddedError, install_signal_exit
 from milkbot.db.migrate import apply_migrations
+from milkbot.logs import configure_logging
 from milkbot.settings import Settings, SettingsError, load_settings
-
-
-def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
-    """structlog to stderr: JSON lines when not on a terminal (or when asked), else readable."""
-    if json is None:
-        json = not sys.stderr.isatty()
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
 
 
 def get_settings(**overrides: object) -> Settings:

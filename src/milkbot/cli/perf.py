@@ -1,0 +1,194 @@
+"""`milkbot perf ...`: performance tooling. `loadtest` runs one of the guide's load tests and
+ends in a verdict (exit 0 pass, 1 a criterion breached, 2 a bad setting, 3 the run failed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from milkbot.db.embedded import install_signal_exit
+from milkbot.logs import configure_logging
+from milkbot.perf.scenarios import (
+    DEFAULT_HOST,
+    PRESETS,
+    ScenarioError,
+    check_loopback,
+    parse_weights,
+    resolve_scenario,
+)
+
+app = typer.Typer(
+    help="Performance tooling: load tests with pass/fail gates.", no_args_is_help=True
+)
+
+SCENARIO_HELP = (
+    "Scenario: " + "; ".join(f"{p.name} = {p.description}" for p in PRESETS.values()) + "."
+)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+
+
+@app.command()
+def loadtest(
+    scenario: str = typer.Option(
+        "basic", "--scenario", envvar="LOAD_TEST_SCENARIO", help=SCENARIO_HELP
+    ),
+    host: str = typer.Option(
+        DEFAULT_HOST,
+        "--host",
+        envvar="LOAD_TEST_HOST",
+        help="Server to test: this machine only (localhost, 127.0.0.0/8, [::1]).",
+    ),
+    users: int | None = typer.Option(
+        None,
+        "--users",
+        envvar="LOAD_TEST_USERS",
+        help="Concurrent users (default: the scenario's).",
+    ),
+    spawn_rate: float | None = typer.Option(
+        None,
+        "--spawn-rate",
+        envvar="LOAD_TEST_SPAWN_RATE",
+        help="Users started per second (default: the scenario's).",
+    ),
+    run_time: str | None = typer.Option(
+        None,
+        "--run-time",
+        envvar="LOAD_TEST_RUN_TIME",
+        help="Duration such as 90s, 5m, 1h (stress: the hold before the search).",
+    ),
+    weights: str | None = typer.Option(
+        None, "--weights", envvar="LOAD_TEST_WEIGHTS", help="User mix, e.g. dashboard:3,api:1."
+    ),
+    max_users: int | None = typer.Option(
+        None,
+        "--max-users",
+        envvar="LOAD_TEST_MAX_USERS",
+        help="Stress: stop the breaking-point search at this many users (default 2000).",
+    ),
+    max_search_time: str | None = typer.Option(
+        None,
+        "--max-search-time",
+        envvar="LOAD_TEST_MAX_SEARCH_TIME",
+        help="Stress: stop the search after this long (default 12m).",
+    ),
+    ceiling_path: str = typer.Option(
+        "/api/v1/ping",
+        "--ceiling-path",
+        envvar="LOAD_TEST_CEILING_PATH",
+        help="Bare endpoint (no database, no cache) measured as the ceiling.",
+    ),
+    trades: int = typer.Option(
+        1_000_000,
+        "--trades",
+        min=1,
+        envvar="LOAD_TEST_TRADES",
+        help="Dataset size when the run starts its own platform.",
+    ),
+    seed: int = typer.Option(42, "--seed", envvar="LOAD_TEST_SEED", help="Seed of that dataset."),
+    home: Path | None = typer.Option(
+        None,
+        "--home",
+        envvar="LOAD_TEST_HOME",
+        help="Home of the run's own platform (default: a per-user cache directory).",
+    ),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="Database of an already running server, for its connection count "
+        "(default: MILKBOT_DATABASE_URL, or the embedded one under MILKBOT_HOME).",
+    ),
+    results: Path = typer.Option(
+        Path("tests/performance/results"),
+        "--results",
+        envvar="LOAD_TEST_RESULTS",
+        help="Results directory.",
+    ),
+    locustfile: Path = typer.Option(
+        Path("tests/performance/locustfile.py"),
+        "--locustfile",
+        envvar="LOAD_TEST_LOCUSTFILE",
+        help="The locustfile.",
+    ),
+) -> None:
+    """Run a load test headless and judge it against the guide's criteria.
+
+    When nothing answers at the host, a private platform (embedded PostgreSQL with a generated
+    dataset, and `milkbot serve`) is started for the run and stopped afterwards.
+    """
+    from milkbot.perf.loadtest import LoadTestError, LoadTestOptions, run_loadtest
+    from milkbot.perf.platform import PlatformError, default_home
+    from milkbot.perf.screen import render
+
+    err = Console(stderr=True)
+    try:
+        target = check_loopback(host)
+        chosen = resolve_scenario(
+            scenario,
+            users=users,
+            spawn_rate=spawn_rate,
+            run_time=run_time,
+            max_users=max_users,
+            max_search_time=max_search_time,
+        )
+        parse_weights(weights)
+    except ScenarioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2) from None
+    if importlib.util.find_spec("locust") is None:
+        _fail("locust is not installed: pip install -e '.[test]'")
+        raise typer.Exit(2)
+    if not locustfile.is_file():
+        _fail(f"no locustfile at {locustfile} (run from the repository root or pass --locustfile)")
+        raise typer.Exit(2)
+    if not ceiling_path.startswith("/"):
+        _fail(f"LOAD_TEST_CEILING_PATH={ceiling_path!r}: must start with /")
+        raise typer.Exit(2)
+    opts = LoadTestOptions(
+        scenario=chosen,
+        target=target,
+        locustfile=locustfile,
+        results=results,
+        weights=weights,
+        ceiling_path=ceiling_path,
+        trades=trades,
+        seed=seed,
+        home=home or default_home(),
+        database_url=database_url,
+    )
+    install_signal_exit()
+    # The embedded database and migrations log at INFO; the run has its own progress lines.
+    configure_logging("WARNING")
+    with err.status("starting") as status:
+        try:
+            record = run_loadtest(
+                opts,
+                echo=lambda text: err.print(text, markup=False, highlight=False),
+                progress=lambda text: status.update(Text(text)),
+            )
+        except (LoadTestError, PlatformError) as exc:
+            _fail(str(exc))
+            raise typer.Exit(3) from None
+    Console().print(render(record.summary))
+    err.print(
+        f"results: {record.out} (report.html, summary.json, Locust CSVs); {results / 'loadtest.json'}"
+    )
+    if not record.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def home() -> None:
+    """Print the directory of the load tests' own platform (its database and dataset; delete it
+    to reclaim the space). LOAD_TEST_HOME overrides it."""
+    import os
+
+    from milkbot.perf.platform import default_home
+
+    typer.echo(os.environ.get("LOAD_TEST_HOME") or default_home())

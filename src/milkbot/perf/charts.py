@@ -1,0 +1,113 @@
+"""Inline SVG line charts for the load-test report: no script, no library, no network."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+
+Point = tuple[float, float | None]
+Series = tuple[str, str, Sequence[Point]]
+"""(label, colour, points): x in seconds from the phase start, y ``None`` for a gap."""
+
+PALETTE = (
+    "#2563eb",
+    "#dc2626",
+    "#16a34a",
+    "#d97706",
+    "#7c3aed",
+    "#0891b2",
+    "#db2777",
+    "#4b5563",
+    "#65a30d",
+    "#ea580c",
+)
+WIDTH, HEIGHT = 900, 240
+LEFT, RIGHT, TOP, BOTTOM = 60, 200, 28, 30  # plot margins; the legend sits on the right
+GRID, MUTED, ALERT = "#e5e7eb", "#6b7280", "#b91c1c"
+
+
+def nice_max(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above ``value`` (axis top)."""
+    if value <= 0:
+        return 1.0
+    exp = 10.0 ** math.floor(math.log10(value))
+    return next(step * exp for step in (1.0, 2.0, 2.5, 5.0, 10.0) if value <= step * exp)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, extra: str = "") -> str:
+    return (
+        f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}"{extra}/>'
+    )
+
+
+def _text(x: float, y: float, label: str, anchor: str = "start", fill: str = MUTED) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="{anchor}" '
+        f'fill="{fill}">{escape(label)}</text>'
+    )
+
+
+def line_chart(
+    title: str,
+    series: Sequence[Series],
+    unit: str,
+    *,
+    x_max: float,
+    hlines: Sequence[tuple[float, str]] = (),
+    vlines: Sequence[tuple[float, str]] = (),
+) -> str:
+    """An SVG line chart from 0 to ``x_max`` seconds and 0 to a round maximum, with dashed
+    reference lines: ``hlines`` (value, label) such as a target, ``vlines`` (seconds, label)."""
+    values = [y for _, _, pts in series for _, y in pts if y is not None]
+    y_max = nice_max(max([*values, *(h for h, _ in hlines), 0.0]))
+    x_max = max(x_max, 1.0)
+    right, bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
+
+    def sx(x: float) -> float:
+        return LEFT + (right - LEFT) * x / x_max
+
+    def sy(y: float) -> float:
+        return TOP + (bottom - TOP) * (1 - y / y_max)
+
+    out = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">']
+    out.append(f'<text x="{LEFT}" y="16" font-weight="600" font-size="13">{escape(title)}</text>')
+    for i in range(5):
+        y = y_max * i / 4
+        out.append(_line(LEFT, sy(y), right, sy(y), GRID))
+        out.append(_text(LEFT - 6, sy(y) + 4, f"{y:g}{unit}", "end"))
+    for i in range(7):
+        x = x_max * i / 6
+        out.append(_text(sx(x), HEIGHT - 10, _clock(x), "middle"))
+    for y, label in hlines:
+        out.append(_line(LEFT, sy(y), right, sy(y), ALERT, ' stroke-dasharray="5 4"'))
+        out.append(_text(right - 4, sy(y) - 4, label, "end", ALERT))
+    for x, label in vlines:
+        out.append(_line(sx(x), TOP, sx(x), bottom, MUTED, ' stroke-dasharray="3 3"'))
+        out.append(_text(sx(x) + 4, TOP + 12, label))
+    for i, (label, color, pts) in enumerate(series):
+        segments: list[list[str]] = [[]]
+        for px, py in pts:
+            if py is None:
+                segments.append([])
+            else:
+                segments[-1].append(f"{sx(px):.1f},{sy(py):.1f}")
+        for seg in segments:
+            if len(seg) > 1:
+                out.append(
+                    f'<polyline fill="none" stroke="{color}" stroke-width="1.6" '
+                    f'points="{" ".join(seg)}"/>'
+                )
+            elif seg:
+                cx, cy = seg[0].split(",")
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{color}"/>')
+        ly = TOP + 14 * i + 6
+        out.append(_line(right + 12, ly, right + 28, ly, color, ' stroke-width="3"'))
+        out.append(_text(right + 33, ly + 4, label, fill="#1f2937"))
+    out.append("</svg>")
+    return "\n".join(out)

@@ -1,0 +1,151 @@
+"""What each response must contain for the page or client that asked for it.
+
+The locustfile marks a response as failed when the check for its route returns a problem: a
+wrong status, a body that is not JSON, or a missing field of the API's minimum contract (issue 4).
+Each check takes the parsed body and returns ``None`` when the response is usable, else a short
+reason that Locust shows in its failures table. Pure functions: no I/O, safe under gevent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+Check = Callable[[Any], str | None]
+
+CITY_FIELDS = (
+    "city",
+    "trades",
+    "contracts",
+    "gross_pnl_cents",
+    "fees_cents",
+    "net_pnl_cents",
+    "wins",
+    "losses",
+    "win_rate",
+)
+STRATEGY_FIELDS = ("strategy", "signals", "trades", "net_pnl_cents", "win_rate", "brier_score")
+EQUITY_POINT_FIELDS = ("date", "equity_cents", "daily_pnl_cents", "drawdown_cents")
+TRADE_FIELDS = ("time", "city", "ticker", "side", "action", "quantity", "price_cents")
+COMPONENT_FIELDS = ("name", "status", "age_seconds", "message")
+HEALTH_STATUSES = ("healthy", "degraded", "unhealthy")
+
+
+def missing(body: Any, fields: Iterable[str], where: str) -> str | None:
+    """``None`` if ``body`` is an object holding every field, else which one is missing."""
+    if not isinstance(body, dict):
+        return f"{where}: expected a JSON object, got {type(body).__name__}"
+    for field in fields:
+        if field not in body:
+            return f"{where}: missing field {field!r}"
+    return None
+
+
+def _items(body: dict[str, Any], key: str, fields: Iterable[str], where: str) -> str | None:
+    items = body[key]
+    if not isinstance(items, list):
+        return f"{where}: {key!r} is not a list"
+    needed = tuple(fields)
+    for i, item in enumerate(items):
+        problem = missing(item, needed, f"{where}.{key}[{i}]")
+        if problem:
+            return problem
+    return None
+
+
+def check_city_metrics(body: Any) -> str | None:
+    """``GET /api/v1/metrics/cities``: as_of, window and a list of per-city rows."""
+    return missing(body, ("as_of", "window", "cities"), "cities") or _items(
+        body, "cities", CITY_FIELDS, "cities"
+    )
+
+
+def check_strategy_metrics(body: Any) -> str | None:
+    """``GET /api/v1/metrics/strategies``: as_of, window and a list of per-strategy rows."""
+    return missing(body, ("as_of", "window", "strategies"), "strategies") or _items(
+        body, "strategies", STRATEGY_FIELDS, "strategies"
+    )
+
+
+def check_equity(body: Any, max_points: int | None = None) -> str | None:
+    """``GET /api/v1/equity``: points (at most ``max_points`` when asked) and a summary."""
+    problem = missing(body, ("as_of", "points", "summary"), "equity") or _items(
+        body, "points", EQUITY_POINT_FIELDS, "equity"
+    )
+    if problem:
+        return problem
+    if not isinstance(body["summary"], dict):
+        return "equity: 'summary' is not an object"
+    if max_points is not None and len(body["points"]) > max_points:
+        return f"equity: {len(body['points'])} points, more than max_points={max_points}"
+    return None
+
+
+def check_public_trades(body: Any, limit: int | None = None, city: str | None = None) -> str | None:
+    """``GET /api/v1/trades/public``: delay_minutes, trades (at most ``limit``, all of ``city``
+    when filtered) and next_cursor (present; null on the last page)."""
+    problem = missing(body, ("delay_minutes", "trades", "next_cursor"), "trades") or _items(
+        body, "trades", TRADE_FIELDS, "trades"
+    )
+    if problem:
+        return problem
+    trades = body["trades"]
+    if limit is not None and len(trades) > limit:
+        return f"trades: {len(trades)} trades, more than limit={limit}"
+    if city is not None and any(t["city"] != city for t in trades):
+        return f"trades: a trade of another city in the feed filtered on {city}"
+    cursor = body["next_cursor"]
+    if cursor is not None and not (isinstance(cursor, str) and cursor):
+        return "trades: next_cursor is neither null nor a non-empty string"
+    return None
+
+
+def check_health(body: Any) -> str | None:
+    """``GET /api/v1/health``: an overall status and the components with their ages."""
+    problem = missing(body, ("status", "components"), "health") or _items(
+        body, "components", COMPONENT_FIELDS, "health"
+    )
+    if problem:
+        return problem
+    if body["status"] not in HEALTH_STATUSES:
+        return f"health: unknown status {body['status']!r}"
+    return None
+
+
+def check_load_balancer_health(status_code: int, body: Any) -> str | None:
+    """``GET /health``: 200 with healthy/degraded, or 503 with unhealthy (both are answers a
+    load balancer can use; anything else is a failure)."""
+    problem = missing(body, ("status",), "/health")
+    if problem:
+        return problem
+    expected = 503 if body["status"] == "unhealthy" else 200
+    if body["status"] not in HEALTH_STATUSES:
+        return f"/health: unknown status {body['status']!r}"
+    if status_code != expected:
+        return f"/health: HTTP {status_code} with status {body['status']!r}"
+    return None
+
+
+def check_summary(body: Any) -> str | None:
+    """``GET /api/v1/summary``: the overview's hero figures, sparkline and latest trades."""
+    return missing(
+        body, ("as_of", "equity_cents", "net_pnl_cents", "trades", "win_rate"), "summary"
+    )
+
+
+def check_calibration(body: Any) -> str | None:
+    """``GET /api/v1/calibration``: the bins of predicted probability vs observed frequency."""
+    return missing(body, ("brier_score", "bins"), "calibration") or _items(
+        body, "bins", ("mean_prob", "observed_freq"), "calibration"
+    )
+
+
+def check_page(status_code: int, content_type: str, text: str) -> str | None:
+    """A dashboard page: HTTP 200, HTML, and a complete document (the closing tag is there)."""
+    if status_code != 200:
+        return f"page: HTTP {status_code}"
+    if "text/html" not in content_type:
+        return f"page: content type {content_type!r}, expected text/html"
+    if "</html>" not in text[-512:].lower():
+        return "page: the document is cut short (no closing </html>)"
+    return None

@@ -1,0 +1,119 @@
+"""The locustfile's response checks: a usable response passes; a missing field, a wrong
+status or a body the page could not use is a failure with a reason."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from milkbot.perf import contract
+
+TRADE = {
+    "time": "2026-03-10T15:00:00Z",
+    "city": "NYC",
+    "ticker": "KXHIGHNY-26MAR10-B45.5",
+    "side": "yes",
+    "action": "buy",
+    "quantity": 3,
+    "price_cents": 42,
+}
+CITY = dict.fromkeys(contract.CITY_FIELDS, 0) | {"city": "NYC", "win_rate": None}
+FEED = {"delay_minutes": 60, "trades": [TRADE, TRADE | {"city": "CHI"}], "next_cursor": "abc"}
+EQUITY = {
+    "as_of": "2026-03-10T15:00:00Z",
+    "points": [dict.fromkeys(contract.EQUITY_POINT_FIELDS, 0)] * 3,
+    "summary": {"days": 3},
+}
+HEALTH = {
+    "status": "degraded",
+    "components": [{"name": "trader", "status": "degraded", "age_seconds": 200.0, "message": ""}],
+}
+
+
+def test_contract_bodies_pass() -> None:
+    assert contract.check_city_metrics({"as_of": "x", "window": {}, "cities": [CITY]}) is None
+    strategy = dict.fromkeys(contract.STRATEGY_FIELDS, 0)
+    assert (
+        contract.check_strategy_metrics({"as_of": "x", "window": {}, "strategies": [strategy]})
+        is None
+    )
+    assert contract.check_equity(EQUITY, max_points=3) is None
+    assert contract.check_public_trades(FEED, limit=2) is None
+    assert contract.check_public_trades(FEED | {"next_cursor": None}) is None
+    assert contract.check_health(HEALTH) is None
+    assert (
+        contract.check_calibration(
+            {"brier_score": 0.2, "bins": [{"mean_prob": 0.1, "observed_freq": None}]}
+        )
+        is None
+    )
+    summary = {"as_of": "x", "equity_cents": 1, "net_pnl_cents": 0, "trades": 0, "win_rate": None}
+    assert contract.check_summary(summary) is None
+
+
+def _without(body: dict[str, Any], *path: Any) -> dict[str, Any]:
+    out = copy.deepcopy(body)
+    target = out
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("check", "body", "reason"),
+    [
+        (
+            contract.check_public_trades,
+            _without(FEED, "next_cursor"),
+            "missing field 'next_cursor'",
+        ),
+        (
+            contract.check_public_trades,
+            _without(FEED, "trades", 1, "price_cents"),
+            "trades.trades[1]: missing field 'price_cents'",
+        ),
+        (contract.check_public_trades, FEED | {"trades": "none"}, "'trades' is not a list"),
+        (contract.check_public_trades, FEED | {"next_cursor": ""}, "next_cursor"),
+        (contract.check_equity, _without(EQUITY, "summary"), "missing field 'summary'"),
+        (contract.check_equity, EQUITY | {"summary": []}, "'summary' is not an object"),
+        (
+            contract.check_city_metrics,
+            {"as_of": "x", "window": {}, "cities": [_without(CITY, "fees_cents")]},
+            "'fees_cents'",
+        ),
+        (contract.check_health, HEALTH | {"status": "fine"}, "unknown status"),
+        (contract.check_health, [HEALTH], "expected a JSON object"),
+        (contract.check_summary, {"as_of": "x"}, "missing field 'equity_cents'"),
+    ],
+)
+def test_unusable_bodies_fail_with_a_reason(check: contract.Check, body: Any, reason: str) -> None:
+    problem = check(body)
+    assert problem is not None and reason in problem
+
+
+def test_feed_respects_limit_and_city_filter() -> None:
+    problem = contract.check_public_trades(FEED, limit=1)
+    assert problem is not None and "more than limit=1" in problem
+    problem = contract.check_public_trades(FEED, city="NYC")
+    assert problem is not None and "filtered on NYC" in problem
+    assert contract.check_equity(EQUITY, max_points=2) is not None
+
+
+def test_load_balancer_health_accepts_503_only_when_unhealthy() -> None:
+    assert contract.check_load_balancer_health(200, {"status": "healthy"}) is None
+    assert contract.check_load_balancer_health(200, {"status": "degraded"}) is None
+    assert contract.check_load_balancer_health(503, {"status": "unhealthy"}) is None
+    assert contract.check_load_balancer_health(503, {"status": "healthy"}) is not None
+    assert contract.check_load_balancer_health(200, {"status": "unhealthy"}) is not None
+    assert contract.check_load_balancer_health(500, {"error": {}}) is not None
+
+
+def test_pages_must_be_complete_html() -> None:
+    page = "<!doctype html><html><body>ok</body></html>\n"
+    assert contract.check_page(200, "text/html; charset=utf-8", page) is None
+    assert contract.check_page(500, "text/html", page) == "page: HTTP 500"
+    assert "content type" in (contract.check_page(200, "application/json", page) or "")
+    assert "cut short" in (contract.check_page(200, "text/html", page[:30]) or "")

@@ -1,0 +1,133 @@
+"""A real, short load test: the smoke scenario against a real server on a small generated
+database, with Locust, the resource sampler and the verdict. Timings are not asserted (the
+machine is shared); what is asserted is that every request met the API contract the locustfile
+checks, and that the summary, the report and the stable results files are there and agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from milkbot.generator import generate_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+ROUTES = {
+    "/",
+    "/api/v1/summary",
+    "/api/v1/trades/public",
+    "/api/v1/metrics/cities",
+    "/api/v1/equity",
+    "/api/v1/health",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"milkbot serve exited: {log.read_text()[-2000:]}"
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return  # 503 from /health is an answer
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def server(
+    make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(base URL, database URL) of `milkbot serve` on a database of 3,000 generated trades."""
+    db = make_database()
+    generate_dataset(db, trades=3000, seed=11)
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "MILKBOT_DATABASE_URL": db, "MILKBOT_LOG_LEVEL": "WARNING"}
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "milkbot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", proc, log)
+        yield f"http://127.0.0.1:{port}", db
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Path) -> None:
+    url, db = server
+    results = tmp_path / "results"
+    results.mkdir()
+    # A result of another scenario already there must survive this run.
+    (results / "loadtest.json").write_text(json.dumps({"scenarios": {"peak": {"verdict": "pass"}}}))
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "milkbot", "perf", "loadtest",
+            "--scenario", "smoke", "--users", "8", "--run-time", "15s",
+            "--host", url, "--database-url", db, "--results", str(results),
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    out = results / "loadtest" / "smoke"
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["verdict"] == "pass") == (done.returncode == 0)
+    assert "Load test smoke" in done.stdout
+
+    # Every request met the contract: the locustfile and the API agree.
+    assert summary["requests"] > 20
+    assert summary["failures"] == 0, summary["top_failures"]
+    assert set(summary["routes"]) >= ROUTES
+    assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+    assert sum(r["requests"] for r in summary["routes"].values()) == summary["requests"]
+
+    # Both no-think-time phases ran, against the same server.
+    assert summary["ceiling"]["requests"] > 0 and summary["ceiling"]["failures"] == 0
+    assert summary["capacity"]["requests"] > 0 and summary["capacity"]["failures"] == 0
+    bare, mix = (summary[p]["server_cpu_ms_per_request"] for p in ("ceiling", "capacity"))
+    assert bare > 0 and mix > 0
+    assert summary["capacity_to_ceiling"] == pytest.approx(bare / mix, rel=0.01)
+
+    # The environment and the resources were measured.
+    assert summary["data"]["trades"] > 2000
+    assert summary["postgres_version"]
+    assert summary["machine"]["cpus"] >= 1
+    res = summary["resources"]
+    assert res["samples"] >= 3
+    assert res["db_connections_max"] >= 1
+    assert res["server_cpu_peak_10s_pct"] is not None
+    states = {c["name"]: c["state"] for c in summary["checks"]}
+    assert states["error rate"] == "pass"
+    assert all(state != "skip" for state in states.values()), states
+
+    # Files: Locust's CSVs, the report with its charts, the stable summary of every scenario.
+    assert (out / "scenario_stats.csv").exists() and (out / "scenario_stats_history.csv").exists()
+    report = (out / "report.html").read_text()
+    assert report.count("<svg") >= 5  # self-contained: no script, stylesheet or image to fetch
+    assert "<script" not in report and "<link" not in report and "<img" not in report
+    stable = json.loads((results / "loadtest.json").read_text())
+    assert set(stable["scenarios"]) == {"peak", "smoke"}
+    assert stable["scenarios"]["smoke"]["requests"] == summary["requests"]
+    assert "Load test smoke" in (results / "loadtest.txt").read_text()

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from milkbot.analytics.benchmark import (
     make_plan,
 )
 from milkbot.analytics.service import Analytics
+from milkbot.perf.fingerprint import analytics_fingerprint
 from milkbot.settings import Settings
 
 HERE = Path(__file__).parent
@@ -125,7 +126,7 @@ class Results:
         def machine(header: dict[str, Any]) -> Any:
             return {k: v for k, v in header.get("machine", {}).items() if k != "load_average"}
 
-        same = ("postgres", "data")
+        same = ("postgres", "data", "fingerprint")
         if machine(previous) == machine(self.header) and all(
             previous.get(k) == self.header.get(k) for k in same
         ):
@@ -161,6 +162,7 @@ class Results:
             "# Milkbot query performance (tests/performance/test_query_performance.py)",
             f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}",
             f"postgresql: {self.header['postgres']}",
+            f"analytics fingerprint: {self.header['fingerprint']}",
             f"data: {d['trades']:,} trades (seed {d['seed']}), ~{d['signals_estimate']:,} signals,"
             f" ~{d['markets_estimate']:,} markets,"
             f" settlement days {d['first_day']}..{d['last_day']}",
@@ -177,12 +179,26 @@ class Results:
 
 
 @pytest.fixture(scope="session")
-def perf_results(perf_dataset: Dataset) -> Results:
+async def perf_fingerprint(perf_analytics: Analytics, perf_dataset: Dataset) -> str:
+    """Fingerprint of the analytics outputs over the dataset's last settled year."""
+    last = perf_dataset.end_date - timedelta(days=2)
+    return await analytics_fingerprint(perf_analytics, last - timedelta(days=364), last)
+
+
+@pytest.fixture(scope="session")
+def perf_results(perf_dataset: Dataset, perf_fingerprint: str) -> Results:
     """Where the tests put their figures (tests/performance/results/current.*)."""
     info = database_info(perf_dataset.url)
     data = {k: v for k, v in info.items() if k != "postgres"} | {"seed": perf_dataset.seed}
     machine = machine_info()
-    results = Results({"machine": machine, "postgres": info["postgres"], "data": data})
+    results = Results(
+        {
+            "machine": machine,
+            "postgres": info["postgres"],
+            "data": data,
+            "fingerprint": perf_fingerprint,
+        }
+    )
     results.load_previous()
     print(
         f"\n{machine['cpu']}, {machine['cores']} cores, load average {machine['load_average']};"

@@ -135,6 +135,12 @@ def dataset_name(trades: int, seed: int) -> str:
     return f"milkbot_perf_{trades}_s{seed}"
 
 
+# Benchmark datasets are generated for a fixed instant, so the same (trades, seed) gives the same
+# rows on any day and the results' fingerprint of the analytics outputs is comparable across
+# runs (the regression gate fails a run whose outputs changed).
+DATASET_NOW = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
+
+
 def _read_marker(admin: psycopg.Connection, name: str) -> dict[str, Any] | None:
     row = admin.execute(
         "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
@@ -164,7 +170,12 @@ def ensure_dataset(
     url = make_conninfo(server_url, dbname=name)
     with psycopg.connect(server_url, autocommit=True) as admin:
         marker = _read_marker(admin, name)
-        if marker and marker.get("kind") == MARKER_KIND and marker.get("trades") == trades:
+        if (
+            marker
+            and marker.get("kind") == MARKER_KIND
+            and marker.get("trades") == trades
+            and marker.get("generated_for") == DATASET_NOW.isoformat()
+        ):
             apply_migrations(url)
             return Dataset(
                 name, url, trades, seed, date.fromisoformat(marker["end_date"]), False, 0.0
@@ -177,7 +188,9 @@ def ensure_dataset(
     say(f"generating {trades:,} trades (seed {seed}) into {name}")
     started = time.perf_counter()
     apply_migrations(url)
-    report = generate_dataset(url, trades=trades, seed=seed, reset=True)
+    report = generate_dataset(
+        url, trades=trades, seed=seed, end_date=DATASET_NOW.date(), now=DATASET_NOW, reset=True
+    )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         row = conn.execute("SELECT max(event_date) FROM analytics.pnl_by_day").fetchone()
@@ -188,6 +201,7 @@ def ensure_dataset(
         "trades": trades,
         "seed": seed,
         "end_date": end.isoformat(),
+        "generated_for": DATASET_NOW.isoformat(),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(seconds, 1),
         "report": _plain(report),

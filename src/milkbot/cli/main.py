@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from milkbot.cli import alerts, bench, db, generate, perf, serve
+from milkbot.cli import alerts, bench, db, gate, generate, perf, serve
 
 app = typer.Typer(
     name="milkbot",
@@ -16,6 +16,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(bench.app, name="bench")
 app.add_typer(perf.app, name="perf")
+perf.app.command("compare")(gate.compare_results)
+perf.app.command("accept")(gate.accept)
 app.command()(serve.up)
 app.command()(serve.serve)
 app.command("generate-data")(generate.generate_data)

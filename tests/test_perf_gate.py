@@ -1,0 +1,140 @@
+"""The release gate on crafted result files: passes, fails per criterion, refuses unlike runs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from milkbot.cli.main import app
+from milkbot.perf.gate import RefusedError, compare, load_run
+
+MACHINE = {"cpu": "Xeon", "cores": 2, "memory_gib": 23.5, "os": "Linux", "load_average": [1, 1, 1]}
+
+
+def queries_file(**per_query: tuple[float, float]) -> dict[str, Any]:
+    return {
+        "machine": MACHINE,
+        "postgres": "18.6",
+        "data": {
+            "trades": 1_000_000,
+            "seed": 42,
+            "first_day": "2023-07-01",
+            "last_day": "2026-06-30",
+        },
+        "fingerprint": "abc123",
+        "queries": {
+            name: {"p50": p50, "p95": p95, "p99": p95} for name, (p50, p95) in per_query.items()
+        },
+    }
+
+
+def load_file(p95: float = 30.0, error_rate: float = 0.0, rss: float = 200.0) -> dict[str, Any]:
+    scenario = {
+        "p95_ms": p95,
+        "error_rate": error_rate,
+        "resources": {"app_rss_max_mb": rss},
+        "machine": {"cpu_model": "Xeon", "cpus": 2, "memory_gib": 23.5},
+        "postgres_version": "18.6",
+        "data": {"trades": 1_000_000},
+        "fingerprint": "abc123",
+    }
+    return {"scenarios": {"normal": scenario}}
+
+
+def write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def verdicts(base: dict[str, Any], cur: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    rows = compare(
+        load_run(write(tmp_path, "b.json", base)), load_run(write(tmp_path, "c.json", cur))
+    )
+    return {r.name: r.verdict for r in rows}
+
+
+def test_same_figures_pass(tmp_path: Path) -> None:
+    base = queries_file(city_metrics=(2.0, 4.0))
+    assert set(verdicts(base, base, tmp_path).values()) == {"ok"}
+
+
+def test_a_query_more_than_20_percent_slower_fails(tmp_path: Path) -> None:
+    base = queries_file(city_metrics=(10.0, 20.0), equity_curve=(5.0, 8.0))
+    cur = queries_file(city_metrics=(12.5, 20.0), equity_curve=(5.9, 9.5))
+    v = verdicts(base, cur, tmp_path)
+    assert v["query city_metrics P50"] == "FAIL"  # +25%, 2.5 ms
+    assert v["query equity_curve P50"] == "ok"  # +18%
+    assert v["query equity_curve P95"] == "ok"  # +19%
+
+
+def test_sub_millisecond_noise_never_fails(tmp_path: Path) -> None:
+    v = verdicts(queries_file(health=(1.0, 2.0)), queries_file(health=(1.5, 2.9)), tmp_path)
+    assert v["query health P50"] == "ok" and v["query health P95"] == "ok"
+
+
+def test_load_p95_error_rate_and_memory(tmp_path: Path) -> None:
+    base = load_file()
+    assert set(verdicts(base, load_file(p95=37.0), tmp_path).values()) == {"FAIL", "ok"}
+    assert verdicts(base, load_file(p95=37.0), tmp_path)["normal P95"] == "FAIL"
+    assert verdicts(base, load_file(p95=35.0), tmp_path)["normal P95"] == "ok"
+    assert verdicts(base, load_file(error_rate=0.006), tmp_path)["normal error rate"] == "FAIL"
+    assert verdicts(base, load_file(error_rate=0.004), tmp_path)["normal error rate"] == "ok"
+    assert verdicts(base, load_file(rss=241.0), tmp_path)["normal server memory"] == "FAIL"
+    assert verdicts(base, load_file(rss=239.0), tmp_path)["normal server memory"] == "ok"
+
+
+def test_changed_results_fail_even_when_faster(tmp_path: Path) -> None:
+    base = queries_file(city_metrics=(10.0, 20.0))
+    cur = copy.deepcopy(base)
+    cur["fingerprint"] = "def456"
+    cur["queries"]["city_metrics"] = {"p50": 1.0, "p95": 2.0, "p99": 2.0}
+    v = verdicts(base, cur, tmp_path)
+    assert v["analytics results fingerprint"] == "FAIL"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [(("postgres",), "15.19"), (("data", "trades"), 100_000), (("machine", "cores"), 8)],
+)
+def test_unlike_runs_are_refused(tmp_path: Path, path: tuple[str, ...], value: object) -> None:
+    base = queries_file(city_metrics=(1.0, 2.0))
+    cur = copy.deepcopy(base)
+    target = cur
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(RefusedError, match="not alike"):
+        compare(load_run(write(tmp_path, "b.json", base)), load_run(write(tmp_path, "c.json", cur)))
+
+
+def test_query_and_load_files_are_not_compared(tmp_path: Path) -> None:
+    with pytest.raises(RefusedError, match="cannot compare"):
+        compare(
+            load_run(write(tmp_path, "b.json", queries_file(a=(1, 1)))),
+            load_run(write(tmp_path, "c.json", load_file())),
+        )
+
+
+def test_cli_exit_codes_and_accept(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = write(tmp_path, "baseline.json", queries_file(city_metrics=(10.0, 20.0)))
+    slow = write(tmp_path, "slow.json", queries_file(city_metrics=(15.0, 30.0)))
+    same = write(tmp_path, "current.json", queries_file(city_metrics=(10.1, 19.0)))
+    (tmp_path / "current.txt").write_text("summary\n")
+    assert runner.invoke(app, ["perf", "compare", str(base), str(same)]).exit_code == 0
+    result = runner.invoke(app, ["perf", "compare", str(base), str(slow)])
+    assert result.exit_code == 1 and "REGRESSION" in result.output
+    other = write(tmp_path, "pg15.json", {**queries_file(city_metrics=(1, 1)), "postgres": "15.1"})
+    assert runner.invoke(app, ["perf", "compare", str(base), str(other)]).exit_code == 2
+    # accept refuses a worse run, promotes a good one (and its .txt for the guide's diff)
+    assert runner.invoke(app, ["perf", "accept", str(slow), "--baseline", str(base)]).exit_code == 1
+    assert json.loads(base.read_text())["queries"]["city_metrics"]["p50"] == 10.0
+    assert runner.invoke(app, ["perf", "accept", str(same)]).exit_code == 0
+    assert json.loads(base.read_text())["queries"]["city_metrics"]["p50"] == 10.1
+    assert (tmp_path / "baseline.txt").read_text() == "summary\n"

@@ -61,3 +61,22 @@ def test_slow_queries_with_the_extension(conn: psycopg.Connection) -> None:
     assert all(r.calls >= 1 and r.mean_ms >= 0 for r in rows)
     means = [r.mean_ms for r in rows]
     assert means == sorted(means, reverse=True)
+
+
+def test_explain_runs_every_named_query_with_analyze(db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from milkbot.analytics.explain import CASES
+    from milkbot.cli.main import app
+    from milkbot.generator import generate_dataset
+
+    generate_dataset(db_url, trades=2000, seed=7)
+    env = {"MILKBOT_DATABASE_URL": db_url, "MILKBOT_LOG_LEVEL": "WARNING"}
+    result = CliRunner().invoke(app, ["db", "explain", "all"], env=env)
+    assert result.exit_code == 0, result.output
+    for name in CASES:
+        assert f"== {name}" in result.output
+    assert result.output.count("Execution Time") == len(CASES)
+    assert "Buffers" in result.output
+    bad = CliRunner().invoke(app, ["db", "explain", "nope"], env=env)
+    assert bad.exit_code == 2 and "city_metrics" in bad.output

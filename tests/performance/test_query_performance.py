@@ -11,27 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
 from milkbot.analytics.benchmark import GUIDE, Dataset, Plan, time_calls
-from milkbot.analytics.feed import (
-    PUBLIC_TRADES_AFTER_SQL,
-    PUBLIC_TRADES_CITY_AFTER_SQL,
-    PUBLIC_TRADES_CITY_SQL,
-    PUBLIC_TRADES_SQL,
-)
-from milkbot.analytics.health import HEALTH_SQL
-from milkbot.analytics.queries import (
-    CALIBRATION_SQL,
-    CITY_METRICS_BY_STRATEGY_SQL,
-    CITY_METRICS_SQL,
-    EQUITY_SQL,
-    STRATEGY_METRICS_SQL,
-)
+from milkbot.analytics.explain import CASES, explain
 
 pytestmark = pytest.mark.perf
 
@@ -93,30 +79,13 @@ def test_query_plans_never_scan_the_raw_trades(perf_dataset: Dataset) -> None:
     """EXPLAIN of every query on the generated data: the aggregates answer the metrics (no node
     reads ops.trades or ops.signals), and the public feed is an index scan of trades_created_idx /
     trades_city_created_idx, its cursor an index condition."""
-    end = perf_dataset.end_date
-    window = {"start": end - timedelta(days=29), "end": end}
-    after = {"after_time": datetime.now(UTC) - timedelta(days=3), "after_seq": 2**40}
-    feed = {"delay": 60, "side": None, "limit": 101, "city": "NYC", **after}
-    cases = [
-        (CITY_METRICS_SQL, window, None),
-        (CITY_METRICS_BY_STRATEGY_SQL, {**window, "strategy_id": 1}, None),
-        (EQUITY_SQL, window, None),
-        (STRATEGY_METRICS_SQL, window, None),
-        (CALIBRATION_SQL, window, None),
-        (HEALTH_SQL, {}, None),
-        (PUBLIC_TRADES_SQL, feed, "trades_created_idx"),
-        (PUBLIC_TRADES_AFTER_SQL, feed, "trades_created_idx"),
-        (PUBLIC_TRADES_CITY_SQL, feed, "trades_city_created_idx"),
-        (PUBLIC_TRADES_CITY_AFTER_SQL, feed, "trades_city_created_idx"),
-    ]
     with psycopg.connect(perf_dataset.url, autocommit=True) as conn:
-        for query, params, index in cases:
-            cur = conn.execute(b"EXPLAIN (FORMAT JSON) " + query.encode(), params)
-            row = cur.fetchone()
-            assert row is not None
-            nodes = list(plan_nodes(row[0][0]["Plan"]))
+        for name, case in CASES.items():
+            query, index = case.sql, case.index
+            plan = explain(conn, name, mode="json")[0]
+            nodes = list(plan_nodes(plan[0]["Plan"]))
             raw = [n for n in nodes if n.get("Relation Name") in ("trades", "signals")]
-            shown = json.dumps(row[0])[:2000]
+            shown = json.dumps(plan)[:2000]
             if index is None:
                 assert raw == [], f"reads raw rows:\n{query}\n{shown}"
             else:

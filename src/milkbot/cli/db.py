@@ -182,3 +182,31 @@ def slow_queries(
             text[:160],
         )
     Console().print(listing)
+
+
+@app.command()
+def explain(
+    name: str = typer.Argument(
+        "all", help="Query name, or 'all' (see the list printed for an unknown name)."
+    ),
+) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of a named analytics query with realistic parameters (the
+    last 30 settlement days with data; the feed three days deep)."""
+    from milkbot.analytics.explain import CASES
+    from milkbot.analytics.explain import explain as run_explain
+
+    names = list(CASES) if name == "all" else [name]
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        typer.secho(
+            f"unknown query {unknown[0]!r}; choose one of: all, {', '.join(CASES)}",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    settings = get_settings()
+    with database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        for n in names:
+            typer.secho(f"== {n}", bold=True)
+            for line in run_explain(conn, n):
+                typer.echo(line)

@@ -143,20 +143,16 @@ class EmbeddedPostgres:
 
     def _configure(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            current = {
-                name: str(setting)
-                for name, setting in conn.execute(
-                    "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
-                    [list(SERVER_SETTINGS)],
-                )
-            }
-            pending = conn.execute(
-                "SELECT count(*) FROM pg_settings WHERE pending_restart"
-            ).fetchone()
+            rows = conn.execute(
+                "SELECT lower(name), current_setting(name), context FROM pg_settings"
+                " WHERE lower(name) = ANY(%s)",
+                [list(SERVER_SETTINGS)],
+            ).fetchall()
+            current = {name: (str(value), context) for name, value, context in rows}
             drift = {
                 k: v
                 for k, v in SERVER_SETTINGS.items()
-                if _normalise(current.get(k)) != _normalise(v)
+                if _normalise(current.get(k, ("", ""))[0]) != _normalise(v)
             }
             for name, value in drift.items():
                 conn.execute(
@@ -166,10 +162,9 @@ class EmbeddedPostgres:
                 )
             if drift:
                 conn.execute("SELECT pg_reload_conf()")
-                pending = conn.execute(
-                    "SELECT count(*) FROM pg_settings WHERE pending_restart"
-                ).fetchone()
-        if pending and pending[0]:
+        # pg_reload_conf() only signals the server, so pending_restart cannot be trusted right
+        # away: restart when any drifted setting is one that only takes effect at server start.
+        if any(current.get(k, ("", "postmaster"))[1] == "postmaster" for k in drift):
             self._restart()
 
     def _restart(self) -> None:

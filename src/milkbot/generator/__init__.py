@@ -141,7 +141,7 @@ class _Run:
         self.lap("aggregates")
 
         self.progress("analyze", 0, 1)
-        loader.analyze(conn, loader.LOADED_TABLES)
+        loader.analyze_loaded(conn)
         self.progress("analyze", 1, 1)
         self.lap("analyze")
 

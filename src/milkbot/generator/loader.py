@@ -40,16 +40,9 @@ DATA_TABLES = (
     "analytics.signal_daily",
 )
 HEALTH_TABLES = ("ops.heartbeats", "ops.component_health")
-# Analyzed before the keys are rebuilt, so checking the foreign keys plans with real sizes.
-LOADED_TABLES = (
-    "ops.markets",
-    "ops.signals",
-    "ops.trades",
-    "ops.positions",
-    "analytics.pnl_daily",
-    "analytics.pnl_by_day",
-    "analytics.signal_daily",
-)
+# Analyzed before the keys are rebuilt, so checking the foreign keys plans with real sizes,
+# with every analytics table (roll-ups that triggers fill from the loaded aggregates too).
+LOADED_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.positions")
 IDENTITY_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.heartbeats")
 # Settings for this transaction only: index builds sort in memory, and so do the joins that
 # check the foreign keys.
@@ -86,6 +79,7 @@ WHERE tgrelid = %s::regclass AND NOT tgisinternal AND tgenabled <> 'D'
 ORDER BY tgname
 """
 FRESH_SQL = "UPDATE analytics.freshness SET updated_at = now()"
+ANALYTICS_TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = 'analytics' ORDER BY 1"
 HEALTH_SQL = """
 INSERT INTO ops.component_health (component, observed_at, status, message)
 VALUES (%s, %s, %s, %s)
@@ -236,6 +230,12 @@ def record_health(conn: psycopg.Connection, latest: Sequence[Latest]) -> None:
 def analyze(conn: psycopg.Connection, tables: Sequence[str]) -> None:
     """ANALYZE ``tables`` (sampled statistics: a second or two even at 10M rows)."""
     conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(_ident(t) for t in tables)))
+
+
+def analyze_loaded(conn: psycopg.Connection) -> None:
+    """ANALYZE the loaded tables and every analytics table."""
+    analytics = [f"analytics.{name}" for (name,) in conn.execute(ANALYTICS_TABLES_SQL)]
+    analyze(conn, [*LOADED_TABLES, *analytics])
 
 
 def finish(conn: psycopg.Connection) -> None:

@@ -20,14 +20,14 @@ import pytest
 from milkbot.generator import generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
+# Every route the locustfile may request; which ones a 15-second run reaches is up to its
+# random task choice, so the test asserts a spread over known routes, not a fixed set.
 ROUTES = {
-    "/",
-    "/api/v1/summary",
-    "/api/v1/trades/public",
-    "/api/v1/metrics/cities",
-    "/api/v1/equity",
-    "/api/v1/health",
-}
+    "/", "/cities", "/performance", "/strategies", "/trades", "/status", "/health",
+    "/static/[asset]",
+    "/api/v1/summary", "/api/v1/trades/public", "/api/v1/metrics/cities",
+    "/api/v1/metrics/strategies", "/api/v1/equity", "/api/v1/health", "/api/v1/calibration",
+}  # fmt: skip
 
 
 def free_port() -> int:
@@ -99,7 +99,8 @@ def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Pa
     # Every request met the contract: the locustfile and the API agree.
     assert summary["requests"] > 20
     assert summary["failures"] == 0, summary["top_failures"]
-    assert set(summary["routes"]) >= ROUTES
+    assert set(summary["routes"]) <= ROUTES, set(summary["routes"]) - ROUTES
+    assert len(summary["routes"]) >= 4
     assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
     assert sum(r["requests"] for r in summary["routes"].values()) == summary["requests"]
 

@@ -48,7 +48,9 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and the async tests that follow need the thread's loop to themselves.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         unavailable(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
@@ -82,7 +84,7 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(dashboard_db: str, browser: Any) -> Iterator[str]:
     """The app as `milkbot serve` runs it (granian, one worker) on a free loopback port."""
     port = _free_port()

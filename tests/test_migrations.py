@@ -51,19 +51,29 @@ def test_migrate_from_empty_then_rerun(server_url: str) -> None:
 
 
 def test_guide_sql_runs_as_written(conn: psycopg.Connection) -> None:
-    # The guide's own statements (PERFORMANCE_TESTING.md) against this schema.
-    conn.execute(
+    # The guide's own statements (PERFORMANCE_TESTING.md) against this schema: each raises if a
+    # table or column it names is missing.
+    plan = conn.execute(
         "EXPLAIN ANALYZE SELECT * FROM ops.trades WHERE created_at >= NOW() - INTERVAL '30 days'"
-    )
-    conn.execute("EXPLAIN ANALYZE SELECT * FROM ops.trades WHERE city_code = 'NYC'")
-    conn.execute(
+    ).fetchall()
+    assert any("trades" in line for (line,) in plan)
+    plan = conn.execute(
+        "EXPLAIN ANALYZE SELECT * FROM ops.trades WHERE city_code = 'NYC'"
+    ).fetchall()
+    assert any("Execution Time" in line for (line,) in plan)
+    joined = conn.execute(
         "SELECT t.*, m.ticker FROM ops.trades t INNER JOIN ops.markets m ON t.market_id = m.id"
     )
+    assert joined.description is not None
+    assert {"city_code", "created_at", "ticker", "price", "market_id"} <= {
+        c.name for c in joined.description
+    }
     conn.execute(
         "CREATE INDEX IF NOT EXISTS idx_trades_cover ON ops.trades(city_code, created_at, ticker, price)"
     )
     conn.execute("ANALYZE ops.trades")
     conn.execute("VACUUM ANALYZE ops.trades")
+    assert conn.execute("SELECT to_regclass('ops.idx_trades_cover')").fetchone() != (None,)
 
 
 def test_status_reports_pending_on_a_blank_database(server_url: str) -> None:

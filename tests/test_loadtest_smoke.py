@@ -124,7 +124,8 @@ def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Pa
     assert all(state != "skip" for state in states.values()), states
 
     # Files: Locust's CSVs, the report with its charts, the stable summary of every scenario.
-    assert (out / "scenario_stats.csv").exists() and (out / "scenario_stats_history.csv").exists()
+    for name in ("scenario_stats.csv", "scenario_stats_history.csv", "resources.csv"):
+        assert (out / name).stat().st_size > 0
     report = (out / "report.html").read_text()
     assert report.count("<svg") >= 5  # self-contained: no script, stylesheet or image to fetch
     assert "<script" not in report and "<link" not in report and "<img" not in report

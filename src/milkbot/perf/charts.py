@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 Point = tuple[float, float | None]
@@ -25,6 +25,7 @@ PALETTE = (
 WIDTH, HEIGHT = 900, 240
 LEFT, RIGHT, TOP, BOTTOM = 60, 200, 28, 30  # plot margins; the legend sits on the right
 GRID, MUTED, ALERT = "#e5e7eb", "#6b7280", "#b91c1c"
+MAX_POINTS = 600  # per series: about one per pixel of the plot
 
 
 def nice_max(value: float) -> float:
@@ -53,6 +54,31 @@ def _text(x: float, y: float, label: str, anchor: str = "start", fill: str = MUT
     )
 
 
+def thin(points: Sequence[Point], x_max: float, buckets: int = MAX_POINTS) -> list[Point]:
+    """At most ``buckets`` points: the highest value of each slice of the x axis (a spike
+    stays visible), ``None`` for a slice with no value."""
+    if len(points) <= buckets:
+        return list(points)
+    slices: dict[int, list[Point]] = {}
+    for x, y in points:
+        slices.setdefault(min(int(x / x_max * buckets), buckets - 1), []).append((x, y))
+    out: list[Point] = []
+    for _, pts in sorted(slices.items()):
+        values = [y for _, y in pts if y is not None]
+        out.append((pts[-1][0], max(values) if values else None))
+    return out
+
+
+def _y_scale(values: Sequence[float], log: bool) -> tuple[Callable[[float], float], list[float]]:
+    """A map from a value to a fraction of the plot's height, and the gridline values."""
+    if log:
+        top = math.ceil(math.log10(max([*values, 10.0])))
+        ticks = [10.0**e for e in range(0, top + 1)]
+        return (lambda y: math.log10(max(y, 1.0)) / top), ticks
+    y_max = nice_max(max([*values, 0.0]))
+    return (lambda y: y / y_max), [y_max * i / 4 for i in range(5)]
+
+
 def line_chart(
     title: str,
     series: Sequence[Series],
@@ -61,24 +87,26 @@ def line_chart(
     x_max: float,
     hlines: Sequence[tuple[float, str]] = (),
     vlines: Sequence[tuple[float, str]] = (),
+    log: bool = False,
 ) -> str:
-    """An SVG line chart from 0 to ``x_max`` seconds and 0 to a round maximum, with dashed
+    """An SVG line chart from 0 to ``x_max`` seconds, y from 0 to a round maximum (or, with
+    ``log``, from 1 to a power of ten: latencies of 2 ms and 20 s on one chart), with dashed
     reference lines: ``hlines`` (value, label) such as a target, ``vlines`` (seconds, label)."""
-    values = [y for _, _, pts in series for _, y in pts if y is not None]
-    y_max = nice_max(max([*values, *(h for h, _ in hlines), 0.0]))
     x_max = max(x_max, 1.0)
+    series = [(label, color, thin(pts, x_max)) for label, color, pts in series]
+    values = [y for _, _, pts in series for _, y in pts if y is not None]
+    fraction, ticks = _y_scale([*values, *(h for h, _ in hlines)], log)
     right, bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
 
     def sx(x: float) -> float:
         return LEFT + (right - LEFT) * x / x_max
 
     def sy(y: float) -> float:
-        return TOP + (bottom - TOP) * (1 - y / y_max)
+        return TOP + (bottom - TOP) * (1 - fraction(y))
 
     out = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">']
     out.append(f'<text x="{LEFT}" y="16" font-weight="600" font-size="13">{escape(title)}</text>')
-    for i in range(5):
-        y = y_max * i / 4
+    for y in ticks:
         out.append(_line(LEFT, sy(y), right, sy(y), GRID))
         out.append(_text(LEFT - 6, sy(y) + 4, f"{y:g}{unit}", "end"))
     for i in range(7):

@@ -117,16 +117,24 @@ def charts(rec: RunRecord) -> list[str]:
     pool = rec.pool_capacity
     return [
         line_chart(
-            "Response time percentiles (last ~10 s)",
+            "Response time percentiles (last ~10 s; log scale)",
             percentiles,
             " ms",
             x_max=x_max,
             hlines=[(target, f"P95 target {target:g} ms")],
             vlines=marks,
+            log=True,
         ),
         line_chart("Requests per second", throughput, "", x_max=x_max, vlines=marks),
         line_chart("Users", users, "", x_max=x_max, vlines=marks),
-        line_chart("P95 per route (last ~10 s)", per_route, " ms", x_max=x_max, vlines=marks),
+        line_chart(
+            "P95 per route (last ~10 s; log scale)",
+            per_route,
+            " ms",
+            x_max=x_max,
+            vlines=marks,
+            log=True,
+        ),
         line_chart(
             "CPU (% of the whole machine) and memory",
             resources,

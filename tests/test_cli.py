@@ -87,12 +87,14 @@ def _get(url: str) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
-def test_up_starts_embedded_database_with_demo_data_and_stops_cleanly(tmp_path: Path) -> None:
+def test_up_starts_embedded_database_with_demo_data_and_stops_cleanly(
+    embedded_home: Path,
+) -> None:
     """The README's first command: `milkbot up` on an empty home serves /health with data."""
     port = _free_port()
     env = {
         **os.environ,
-        "MILKBOT_HOME": str(tmp_path / "home"),
+        "MILKBOT_HOME": str(embedded_home),
         "MILKBOT_PORT": str(port),
         "MILKBOT_DEMO_TRADES": "3000",
         "MILKBOT_SIMULATOR": "false",
@@ -117,7 +119,7 @@ def test_up_starts_embedded_database_with_demo_data_and_stops_cleanly(tmp_path: 
                 time.sleep(0.2)  # readiness poll: the server is still starting
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         assert status == 200, body
-        pgdata = tmp_path / "home" / "pgdata"
+        pgdata = embedded_home / "pgdata"
         assert (pgdata / "PG_VERSION").read_text().strip() == "18"
         url = subprocess.run(
             [sys.executable, "-m", "milkbot", "db", "url"],
@@ -133,4 +135,4 @@ def test_up_starts_embedded_database_with_demo_data_and_stops_cleanly(tmp_path: 
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode in (0, 130, -signal.SIGINT), out
-    assert not (tmp_path / "home" / "pgdata" / "postmaster.pid").exists(), "server left running"
+    assert not (embedded_home / "pgdata" / "postmaster.pid").exists(), "server left running"

@@ -35,9 +35,9 @@ def answers(port: int) -> bool:
         return False
 
 
-def test_script_runs_on_its_own_platform_and_stops_it(tmp_path: Path) -> None:
+def test_script_runs_on_its_own_platform_and_stops_it(tmp_path: Path, embedded_home: Path) -> None:
     port = free_port()
-    home = tmp_path / "home"
+    home = embedded_home
     env = {
         **os.environ,
         "LOAD_TEST_SCENARIO": "smoke",

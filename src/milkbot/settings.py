@@ -7,6 +7,7 @@ that names the variable and the form it expects (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +21,20 @@ ENV_PREFIX = "MILKBOT_"
 
 
 def default_home() -> Path:
-    """Per-user data directory that holds the embedded database and other local state."""
-    return Path(platformdirs.user_data_dir("milkbot", appauthor=False))
+    """Directory that holds the embedded database and other local state: the per-user data
+    directory, or /var/lib/milkbot for root (the database server then runs as a system user,
+    which must be able to reach it without loosening /root)."""
+    return state_dir("milkbot", cache=False)
+
+
+def state_dir(name: str, *, cache: bool) -> Path:
+    """A per-user data (or cache) directory named ``name``; for root, under /var/lib (or
+    /var/cache), which the embedded server's system user can reach."""
+    if os.geteuid() == 0:
+        return Path("/var/cache" if cache else "/var/lib") / name
+    if cache:
+        return Path(platformdirs.user_cache_dir(name, appauthor=False))
+    return Path(platformdirs.user_data_dir(name, appauthor=False))
 
 
 class Settings(BaseSettings):

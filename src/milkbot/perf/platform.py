@@ -24,13 +24,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 import psycopg
 
 from milkbot.db.connect import open_database
 from milkbot.db.migrate import apply_migrations
 from milkbot.perf.scenarios import Target
-from milkbot.settings import Settings
+from milkbot.settings import Settings, state_dir
 
 LOCKFILE = "run.lock"
 MARKER = "loadtest-dataset.json"
@@ -56,7 +55,7 @@ class Platform:
 
 def default_home() -> Path:
     """Home of the load-test platform (``LOAD_TEST_HOME`` overrides it)."""
-    return Path(platformdirs.user_cache_dir("milkbot-loadtest"))
+    return state_dir("milkbot-loadtest", cache=True)
 
 
 def answering(target: Target, timeout_s: float = 2.0) -> bool:

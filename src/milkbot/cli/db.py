@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 
 import psycopg
 import typer
+from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.table import Table
 
 from milkbot.cli.common import database, get_settings
-from milkbot.db.embedded import EmbeddedPostgres, bin_path
+from milkbot.db.embedded import APP_ROLE, EmbeddedPostgres, bin_path
+from milkbot.db.guide import grant_guide_privileges
 from milkbot.db.migrate import apply_migrations, read_status
 
 app = typer.Typer(help="Database: migrations, status, URL and psql.", no_args_is_help=True)
@@ -73,6 +76,72 @@ def url() -> None:
         )
         raise typer.Exit(1)
     typer.echo(found)
+
+
+# libpq's environment variables for the conninfo keys a URL may carry.
+_PG_ENV = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "dbname": "PGDATABASE",
+    "passfile": "PGPASSFILE",
+    "sslmode": "PGSSLMODE",
+}
+
+
+@app.command()
+def env() -> None:
+    """Print shell exports (PGHOST, PGUSER, PGDATABASE, PGPASSFILE, and PATH with the embedded
+    server's psql) so the guide's `psql -U milkbot -d milkbot` reaches this database:
+    eval "$(milkbot db env)"."""
+    settings = get_settings()
+    found = settings.database_url or EmbeddedPostgres(settings.home).running_url()
+    if found is None:
+        typer.secho(
+            "the embedded server is not running: start `milkbot up` (or `milkbot serve`) first",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    params = conninfo_to_dict(found)
+    if "password" in params:
+        typer.secho(
+            "MILKBOT_DATABASE_URL holds a password: not printed; use a ~/.pgpass file instead",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    for key, name in _PG_ENV.items():
+        if params.get(key):
+            typer.echo(f"export {name}={shlex.quote(str(params[key]))}")
+    if not settings.database_url:
+        typer.echo(f'export PATH={shlex.quote(str(bin_path("psql").parent))}:"$PATH"')
+
+
+@app.command()
+def grant(
+    role: str = typer.Option(APP_ROLE, "--role", help="The application role to grant to."),
+) -> None:
+    """Grant the application role what the guide's SQL needs and no more: statistics,
+    pg_reload_conf(), ALTER SYSTEM on log_min_duration_statement, and pg_stat_statements with
+    the guide's column names. Run it with a superuser's MILKBOT_DATABASE_URL on the application
+    database (the embedded server does this itself)."""
+    settings = get_settings()
+    with database(settings, migrate=False) as url, psycopg.connect(url, autocommit=True) as conn:
+        try:
+            done = grant_guide_privileges(conn, role)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            typer.secho(
+                f"not allowed ({exc.diag.message_primary}): run this with a superuser's "
+                "MILKBOT_DATABASE_URL",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(1) from None
+        except psycopg.errors.UndefinedObject as exc:
+            typer.secho(str(exc).strip(), fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"granted to {role}: {', '.join(done)}")
 
 
 @app.command()

@@ -41,6 +41,7 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from milkbot.db.guide import grant_guide_privileges
 from milkbot.db.private import (
     PrivateError,
     RunAs,
@@ -351,8 +352,6 @@ class EmbeddedPostgres:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone():
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
                 conn.execute(_alter_password(conn, APP_ROLE, passwords[APP_ROLE]))
-            # pg_monitor: read settings and other sessions' statistics (pg_stat_statements, pg_stat_activity).
-            conn.execute(sql.SQL("GRANT pg_monitor TO {}").format(role))
             if not conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [APP_DATABASE]
             ).fetchone():
@@ -363,12 +362,8 @@ class EmbeddedPostgres:
                 )
         with psycopg.connect(self.url_for(SUPERUSER, APP_DATABASE), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            # pg_stat_statements_reset() for `milkbot db slow-queries --reset`.
-            conn.execute(
-                sql.SQL("GRANT EXECUTE ON FUNCTION pg_stat_statements_reset TO {}").format(
-                    sql.Identifier(APP_ROLE)
-                )
-            )
+            # Statistics, slow-query logging and the guide's pg_stat_statements columns.
+            grant_guide_privileges(conn, APP_ROLE)
 
     def _live_handles(self) -> list[dict[str, Any]]:
         try:

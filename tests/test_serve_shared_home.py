@@ -5,31 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from milkbot.db.embedded import EmbeddedPostgres
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
+from tests.net import await_status, free_port, http_status
 
 
 def _serve(home: Path, port: int) -> subprocess.Popen[str]:
@@ -45,16 +26,6 @@ def _serve(home: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
-def _await_answer(proc: subprocess.Popen[str], url: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[0]
-        if _status(url) == 200:
-            return
-        time.sleep(0.2)  # readiness poll with a deadline
-    raise AssertionError(f"{url} did not answer within {timeout_s} s")
-
-
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
@@ -65,18 +36,18 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 def test_two_serves_started_at_once_on_a_fresh_home_share_the_database(
     embedded_home: Path,
 ) -> None:
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [_serve(embedded_home, port) for port in ports]
     try:
         route = "/api/v1/metrics/cities"  # reads the database
         for proc, port in zip(procs, ports, strict=True):
-            _await_answer(proc, f"http://127.0.0.1:{port}{route}")
+            await_status(proc, f"http://127.0.0.1:{port}{route}")
         server = EmbeddedPostgres(embedded_home)
         pid = server.postmaster_pid()
         log = (embedded_home / "pgdata" / "log").read_text()
         assert log.count("database system is ready to accept connections") == 1, log
         _stop(procs[0])
-        assert _status(f"http://127.0.0.1:{ports[1]}{route}") == 200
+        assert http_status(f"http://127.0.0.1:{ports[1]}{route}") == 200
         assert server.postmaster_pid() == pid
         _stop(procs[1])
         assert server.running_url() is None

@@ -123,9 +123,40 @@ def migration_count() -> int:
     return len(list_migrations())
 
 
+# pytest-asyncio's settings in pyproject.toml; without the plugin, --strict-config would stop
+# on them with a message that does not say what to install (see pytest_configure).
+ASYNCIO_INI = (
+    "asyncio_mode",
+    "asyncio_default_fixture_loop_scope",
+    "asyncio_default_test_loop_scope",
+)
+TEST_EXTRAS_HINT = (
+    "the tests need the project's test extras: pip install -e '.[test]' "
+    "(pytest-asyncio, httpx, locust, playwright, line-profiler)"
+)
+
+
+def _has_asyncio_plugin() -> bool:
+    try:
+        import pytest_asyncio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once, with one line saying what to install, when the test extras are missing
+    (e.g. after the guide's `pip install pytest locust` alone)."""
+    if not _has_asyncio_plugin():
+        pytest.exit(TEST_EXTRAS_HINT, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Options of the query performance tests (tests/performance), defined here so they exist
     whichever path pytest is given."""
+    if not _has_asyncio_plugin():
+        for name in ASYNCIO_INI:  # known, so pytest_configure can say what is missing
+            parser.addini(name, "pytest-asyncio setting (plugin not installed)")
     group = parser.getgroup("milkbot performance")
     group.addoption(
         "--profile",

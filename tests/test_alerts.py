@@ -84,3 +84,32 @@ def test_slow_queries_errors_and_a_full_pool_fire() -> None:
 def test_evaluate_needs_a_window() -> None:
     with pytest.raises(ValueError, match="two scrapes"):
         evaluate([{}])
+
+
+def _gauges(cpu: float, pool_in_use: int) -> dict:  # type: ignore[type-arg]
+    text = (
+        f"milkbot_system_cpu_used_ratio {cpu}\n"
+        "milkbot_system_memory_used_ratio 0.3\n"
+        f"milkbot_db_pool_in_use {pool_in_use}\n"
+        "milkbot_db_pool_max 10\n"
+    )
+    return parse_samples(text)
+
+
+def test_a_single_spike_of_a_gauge_fires_nothing() -> None:
+    # One scrape of 99% CPU and a full pool among quiet ones: Prometheus's `for:` would not fire.
+    scrapes = [_gauges(0.2, 1), _gauges(0.3, 2), _gauges(0.99, 10), _gauges(0.25, 1)]
+    verdicts = _by_name(evaluate(scrapes))
+    for name in ("MilkbotCpuHigh", "MilkbotDbConnectionsHigh"):
+        assert not verdicts[name].fired, verdicts[name]
+    assert verdicts["MilkbotCpuHigh"].value == pytest.approx(0.25)
+    assert "peak 99.0%" in verdicts["MilkbotCpuHigh"].detail
+
+
+def test_a_gauge_above_its_threshold_for_the_whole_window_fires() -> None:
+    scrapes = [_gauges(0.1, 9), _gauges(0.85, 9), _gauges(0.95, 10), _gauges(0.9, 9)]
+    verdicts = _by_name(evaluate(scrapes))
+    assert verdicts["MilkbotCpuHigh"].fired  # the first CPU reading predates the window
+    assert verdicts["MilkbotCpuHigh"].value == pytest.approx(0.85)
+    assert verdicts["MilkbotDbConnectionsHigh"].fired
+    assert not verdicts["MilkbotMemoryHigh"].fired

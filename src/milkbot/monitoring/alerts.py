@@ -4,7 +4,8 @@ against a running server's /metrics (``milkbot alerts check --url URL``).
 
 The checker scrapes /metrics repeatedly over a window: rates and the query P95 come from the
 difference between the first and last scrape (as PromQL's ``rate``/``histogram_quantile`` over
-that window would), gauges from their peak across the scrapes.
+that window would); a gauge rule fires only when its condition held at every scrape of the
+window, as Prometheus's ``for:`` demands, so one spike does not fire it.
 """
 
 from __future__ import annotations
@@ -174,18 +175,31 @@ def _error_ratio(first: Samples, last: Samples) -> tuple[float | None, str]:
     return errors / total, f"{errors:.0f} of {total:.0f} responses were 5xx"
 
 
-def _gauge_peak(scrapes: list[Samples], name: str) -> float | None:
-    values = [v for s in scrapes for v in _select(s, name).values()]
-    return max(values) if values else None
+def _held(values: list[float], unit: str) -> tuple[float | None, str]:
+    """A gauge rule's value over the window: the lowest reading, so that it fires only when
+    the condition held at every scrape, as Prometheus's ``for:`` requires (one spike is not an
+    alert). The detail gives the peak too."""
+    if not values:
+        return None, "no data"
+    low, peak = min(values), max(values)
+    scale, suffix = (1000.0, " ms") if unit == "seconds" else (100.0, "%")
+    return low, (
+        f"lowest {low * scale:.1f}{suffix}, peak {peak * scale:.1f}{suffix} "
+        f"over {len(values)} scrapes"
+    )
 
 
-def _pool_peak(scrapes: list[Samples]) -> tuple[float | None, str]:
+def _gauge(scrapes: list[Samples], name: str) -> list[float]:
+    return [max(found.values()) for s in scrapes if (found := _select(s, name))]
+
+
+def _pool_ratios(scrapes: list[Samples]) -> list[float]:
     ratios = []
     for s in scrapes:
         used, most = _select(s, "milkbot_db_pool_in_use"), _select(s, "milkbot_db_pool_max")
         if used and most and max(most.values()) > 0:
             ratios.append(max(used.values()) / max(most.values()))
-    return (max(ratios), "peak during the window") if ratios else (None, "no pool metrics")
+    return ratios
 
 
 def evaluate(scrapes: list[Samples]) -> list[Verdict]:
@@ -196,9 +210,10 @@ def evaluate(scrapes: list[Samples]) -> list[Verdict]:
     values: dict[str, tuple[float | None, str]] = {
         "MilkbotQueryP95High": _query_p95(first, last),
         "MilkbotErrorRateHigh": _error_ratio(first, last),
-        "MilkbotCpuHigh": (_gauge_peak(scrapes[1:], "milkbot_system_cpu_used_ratio"), "peak"),
-        "MilkbotMemoryHigh": (_gauge_peak(scrapes, "milkbot_system_memory_used_ratio"), "peak"),
-        "MilkbotDbConnectionsHigh": _pool_peak(scrapes),
+        # The first CPU reading covers the time before the window (since the previous scrape).
+        "MilkbotCpuHigh": _held(_gauge(scrapes[1:], "milkbot_system_cpu_used_ratio"), "ratio"),
+        "MilkbotMemoryHigh": _held(_gauge(scrapes, "milkbot_system_memory_used_ratio"), "ratio"),
+        "MilkbotDbConnectionsHigh": _held(_pool_ratios(scrapes), "ratio"),
     }
     return [Verdict(r, *values[r.name]) for r in RULES]
 

@@ -194,3 +194,12 @@ def test_guide_script_never_stops_a_server_another_run_started(tmp_path: Path) -
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_description_says_what_runs_not_the_presets_figures() -> None:
+    ran = resolve_scenario("basic", users=20, run_time="1m")
+    assert ran.description == (
+        "the guide's basic load test: 20 users started at 10/s, measured for 1m, P95 target 500 ms"
+    )
+    assert "1 user started" in resolve_scenario("smoke", users=1).description
+    assert "up to 2000 users" in resolve_scenario("stress").description

@@ -3,9 +3,10 @@ average the criterion judges, CPU per request, and the notes on a saturated load
 
 from __future__ import annotations
 
+import psutil
 import pytest
 
-from milkbot.perf.resources import Sample
+from milkbot.perf.resources import Sample, postmaster_pid
 from milkbot.perf.summary import client_notes, cpu_ms_per_request, resource_peaks
 
 
@@ -57,3 +58,10 @@ def test_a_saturated_load_generator_is_noted() -> None:
         "Locust used a whole core in the ceiling window: that rate may be the load "
         "generator's limit rather than the server's"
     ]
+
+
+def test_the_postmaster_of_a_local_database_is_found(db_url: str) -> None:
+    pid = postmaster_pid(db_url)
+    assert pid is not None
+    assert psutil.Process(pid).name() == "postgres"
+    assert psutil.Process(pid).parent().name() != "postgres"  # the postmaster, not a backend

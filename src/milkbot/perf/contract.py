@@ -1,7 +1,7 @@
 """What each response must contain for the page or client that asked for it.
 
 The locustfile marks a response as failed when the check for its route returns a problem: a
-wrong status, a body that is not JSON, or a missing field of the API's minimum contract (issue 4).
+wrong status, a body that is not JSON, or a missing field of the API's minimum contract.
 Each check takes the parsed body and returns ``None`` when the response is usable, else a short
 reason that Locust shows in its failures table. Pure functions: no I/O, safe under gevent.
 """

@@ -288,7 +288,7 @@ def render_report(rec: RunRecord) -> str:
     parts = [
         _header(s),
         "<h2>Guide criteria</h2>" + _checks(s["checks"]),
-        "<h2>Goal figures (not gating)</h2>" + _checks(s["goals"]),
+        "<h2>Goal figures (informative, not gating)</h2>" + _checks(s["goals"]),
         _phases(s),
     ]
     if s.get("stress"):

@@ -131,8 +131,9 @@ def postmaster_pid(db_url: str) -> int | None:
     try:
         with psycopg.connect(db_url, connect_timeout=5) as conn:
             row = conn.execute(BACKEND_PID).fetchone()
-        backend = psutil.Process(int(row[0])) if row else None
-        parent = backend.parent() if backend else None
+            # While the connection is open: its backend exits as soon as it closes.
+            backend = psutil.Process(int(row[0])) if row else None
+            parent = backend.parent() if backend else None
     except (psycopg.Error, psutil.Error):
         return None
     if parent is None or "postgres" not in parent.name():

@@ -48,7 +48,7 @@ class Scenario:
     users cannot offer 50 requests per second through the guide's think times."""
 
     name: str
-    description: str
+    purpose: str
     users: int
     spawn_rate: float
     run_time_s: float
@@ -57,6 +57,22 @@ class Scenario:
     phase_users: int = 16
     rps_from_capacity: bool = False
     stress: StressPlan | None = None
+
+    @property
+    def description(self) -> str:
+        """What this run does, from its effective values (an overridden preset says what ran,
+        not what the preset would have run)."""
+        text = (
+            f"{self.purpose}: {self.users} {'user' if self.users == 1 else 'users'} "
+            f"started at {self.spawn_rate:g}/s, measured for {format_duration(self.run_time_s)}, "
+            f"P95 target {self.p95_target_ms:g} ms"
+        )
+        if self.stress is not None:
+            text += (
+                f", then a breaking-point search up to {self.stress.max_users} users "
+                f"({format_duration(self.stress.max_search_s)} at most)"
+            )
+        return text
 
     @property
     def budget_s(self) -> float:
@@ -68,7 +84,7 @@ class Scenario:
 PRESETS: dict[str, Scenario] = {
     "smoke": Scenario(
         name="smoke",
-        description="CI gate: a few users for well under a minute",
+        purpose="CI gate",
         users=20,
         spawn_rate=10,
         run_time_s=25,
@@ -77,21 +93,21 @@ PRESETS: dict[str, Scenario] = {
     ),
     "basic": Scenario(
         name="basic",
-        description="the guide's basic load test: 100 users, 5 minutes",
+        purpose="the guide's basic load test",
         users=100,
         spawn_rate=10,
         run_time_s=300,
     ),
     "normal": Scenario(
         name="normal",
-        description="guide scenario 1, normal load: 50 users, 5 minutes, P95 < 500 ms",
+        purpose="guide scenario 1, normal load",
         users=50,
         spawn_rate=10,
         run_time_s=300,
     ),
     "peak": Scenario(
         name="peak",
-        description="guide scenario 2, peak load: 100 users, 10 minutes, P95 < 1000 ms",
+        purpose="guide scenario 2, peak load",
         users=100,
         spawn_rate=10,
         run_time_s=600,
@@ -99,7 +115,7 @@ PRESETS: dict[str, Scenario] = {
     ),
     "stress": Scenario(
         name="stress",
-        description="guide scenario 3, stress: 200 users for 15 minutes, then a breaking-point search",
+        purpose="guide scenario 3, stress",
         users=200,
         spawn_rate=20,
         run_time_s=900,

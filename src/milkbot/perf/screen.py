@@ -128,7 +128,7 @@ def render(s: dict[str, Any]) -> RenderableType:
         head,
         _context(s),
         _checks_table(s["checks"], "Guide criteria"),
-        _checks_table(s["goals"], "Goal figures (issue 5; not gating)"),
+        _checks_table(s["goals"], "Goal figures (informative, not gating)"),
         _throughput(s),
         _routes(s),
     ]

@@ -189,8 +189,11 @@ async def _get(client: httpx.AsyncClient, path: str) -> Sample:
     return Sample(started, time.monotonic(), status, code)
 
 
-async def _load(base: str, clients: int, seed: int, stop: asyncio.Event) -> list[Sample]:
-    samples: list[Sample] = []
+async def send_load(
+    base: str, clients: int, seed: int, stop: asyncio.Event, samples: list[Sample]
+) -> None:
+    """``clients`` concurrent clients, each sending the next request of :func:`route_mix` as
+    soon as the last is answered, until ``stop``; every answer is appended to ``samples``."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def one(rng: random.Random, client: httpx.AsyncClient) -> None:
@@ -199,21 +202,19 @@ async def _load(base: str, clients: int, seed: int, stop: asyncio.Event) -> list
 
     async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
         await asyncio.gather(*(one(random.Random(seed + i), client) for i in range(clients)))
-    return samples
 
 
-async def _poll_health(base: str, stop: asyncio.Event) -> list[Sample]:
-    samples: list[Sample] = []
+async def poll_health(base: str, stop: asyncio.Event, samples: list[Sample]) -> None:
+    """GET /health every ``HEALTH_POLL_S`` seconds until ``stop``, answers to ``samples``."""
     async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S) as client:
         while not stop.is_set():
             sample = await _get(client, "/health")
             samples.append(sample)
-            # Poll every 100 ms from the start of the previous poll (a timed cadence).
-            with_rest = HEALTH_POLL_S - (time.monotonic() - sample.started)
-            if with_rest > 0:
+            # A timed cadence: the next poll 100 ms after the start of this one.
+            rest = HEALTH_POLL_S - (time.monotonic() - sample.started)
+            if rest > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), with_rest)
-    return samples
+                    await asyncio.wait_for(stop.wait(), rest)
 
 
 def write_before_fault(url: str, run_id: str) -> list[str]:
@@ -278,7 +279,9 @@ def _phase(samples: list[Sample]) -> PhaseFigures:
 
 
 @dataclass(frozen=True)
-class _Timeline:
+class Timeline:
+    """Monotonic seconds of the fault, of the restart command and of the database being back."""
+
     fault: float
     restart: float
     back: float
@@ -297,7 +300,7 @@ def judge(
     opts: DrillOptions,
     load: list[Sample],
     health: list[Sample],
-    timeline: _Timeline,
+    timeline: Timeline,
     written: int,
     kept: int,
     machine: str,
@@ -378,8 +381,10 @@ async def _drill(
     ids = await asyncio.to_thread(write_before_fault, url, uuid.uuid4().hex[:12])
     server = EmbeddedPostgres(opts.home)
     stop = asyncio.Event()
-    load = asyncio.create_task(_load(base, opts.clients, opts.seed, stop))
-    health = asyncio.create_task(_poll_health(base, stop))
+    load_samples: list[Sample] = []
+    health_samples: list[Sample] = []
+    load = asyncio.create_task(send_load(base, opts.clients, opts.seed, stop, load_samples))
+    health = asyncio.create_task(poll_health(base, stop, health_samples))
     echo(f"load: {opts.clients} clients for {opts.before_s:g} s before the fault")
     await asyncio.sleep(opts.before_s)  # the drill's timed phases
     echo(f"fault: {opts.mode} stop of the database for {opts.outage_s:g} s")
@@ -393,10 +398,10 @@ async def _drill(
     echo(f"load: {opts.after_s:g} s after the restart")
     await asyncio.sleep(opts.after_s)
     stop.set()
-    load_samples, health_samples = await load, await health
+    await asyncio.gather(load, health)
     kept = await asyncio.to_thread(count_kept, url, ids)
     return judge(
-        opts, load_samples, health_samples, _Timeline(fault, restart, back),
+        opts, load_samples, health_samples, Timeline(fault, restart, back),
         len(ids), kept, machine, postgres, started_at,
     )  # fmt: skip
 

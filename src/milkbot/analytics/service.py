@@ -261,11 +261,13 @@ class Analytics:
             return unreachable_report(datetime.now(UTC), f"database unreachable: {exc}")
         finally:
             seconds = time.perf_counter() - started
-            if error is not None:
+            fields = {"query": "health", "params": {}, "cached": False}
+            if error is None:
+                log.info("analytics_query", duration_ms=round(seconds * 1000, 3), **fields)
+            else:
                 log.warning(
-                    "analytics_query", query="health", duration_ms=round(seconds * 1000, 3),
-                    cached=False, error=error,
-                )  # fmt: skip
+                    "analytics_query", duration_ms=round(seconds * 1000, 3), error=error, **fields
+                )
             if self.on_query is not None:
                 self.on_query("health", seconds, False)
 

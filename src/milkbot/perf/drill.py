@@ -296,6 +296,15 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
+def _within(name: str, seconds: float | None, bound_s: float) -> Goal:
+    return Goal(
+        name=name,
+        target=f"<= {bound_s:g} s",
+        measured=_seconds(seconds),
+        passed=seconds is not None and seconds <= bound_s,
+    )
+
+
 def judge(
     opts: DrillOptions,
     load: list[Sample],
@@ -325,24 +334,14 @@ def judge(
             measured=f"slowest {phases['during'].slowest_s:.2f} s, {no_answer} unanswered",
             passed=phases["during"].slowest_s <= ANSWER_GOAL_S and no_answer == 0,
         ),
-        Goal(
-            name="/health unhealthy after the fault",
-            target=f"<= {HEALTH_GOAL_S:g} s",
-            measured=_seconds(unhealthy),
-            passed=unhealthy is not None and unhealthy <= HEALTH_GOAL_S,
-        ),
+        _within("/health unhealthy after the fault", unhealthy, HEALTH_GOAL_S),
         Goal(
             name="after: no failed request",
             target="0",
             measured=str(phases["after"].failed),
             passed=phases["after"].failed == 0 and phases["after"].requests > 0,
         ),
-        Goal(
-            name="/health healthy after the restart",
-            target=f"<= {HEALTH_GOAL_S:g} s",
-            measured=_seconds(healthy),
-            passed=healthy is not None and healthy <= HEALTH_GOAL_S,
-        ),
+        _within("/health healthy after the restart", healthy, HEALTH_GOAL_S),
         Goal(
             name="nothing written before the fault lost",
             target=f"{written} of {written} kept",

@@ -75,6 +75,26 @@ class Settings(BaseSettings):
         default=10_000,
         description="Server-side statement timeout in ms for app queries (0 = none).",
     )
+    lock_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] = Field(
+        default=2_000,
+        description=(
+            "Server-side lock timeout in ms for app reads: a read blocked behind maintenance "
+            "answers 503 database_busy after it (0 = none)."
+        ),
+    )
+    connect_timeout_s: Annotated[int, Field(ge=2, le=300)] = Field(
+        default=2,
+        description=(
+            "Seconds a connection attempt to the database may take (libpq connect_timeout; "
+            "whole seconds, at least 2)."
+        ),
+    )
+    health_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=1.0,
+        description=(
+            "Seconds /health may take: slower, or no connection within it, reports unhealthy."
+        ),
+    )
     cache_ttl: Annotated[float, Field(ge=0, le=3600)] = Field(
         default=5.0, description="Seconds an analytics result stays cached (0 disables the cache)."
     )

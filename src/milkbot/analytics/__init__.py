@@ -9,7 +9,13 @@ here knows about HTTP.
 from milkbot.analytics.cache import CacheStats, TTLCache
 from milkbot.analytics.feed import read_public_trades, sync_disclosure_delay
 from milkbot.analytics.health import HealthThresholds, Thresholds, read_health
-from milkbot.analytics.pool import AnalyticsPool, PoolExhaustedError, QueryTimeoutError
+from milkbot.analytics.pool import (
+    AnalyticsPool,
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    PoolExhaustedError,
+    QueryTimeoutError,
+)
 from milkbot.analytics.queries import (
     read_calibration,
     read_city_metrics,
@@ -43,6 +49,8 @@ __all__ = [
     "CityMetrics",
     "CityMetricsReport",
     "ComponentStatus",
+    "DatabaseBusyError",
+    "DatabaseUnavailableError",
     "DayPnl",
     "EquityCurve",
     "EquityPoint",

@@ -35,6 +35,11 @@ UNION ALL
 SELECT now(), 'analytics', f.updated_at, NULL, NULL FROM analytics.freshness f
 """
 
+# Statement and lock timeouts of the health query alone (SET LOCAL: this transaction only).
+BOUNDED_SQL: Final = (
+    "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
@@ -108,13 +113,20 @@ def _component(
     return ComponentStatus(name, status, age, text)
 
 
-async def read_health(conn: AsyncConnection[Any], thresholds: HealthThresholds) -> HealthReport:
+async def read_health(
+    conn: AsyncConnection[Any], thresholds: HealthThresholds, timeout_ms: int | None = None
+) -> HealthReport:
     """Each component's status, age (seconds, from the database clock) and message, and the
     overall status. The database component is healthy when this query answers; its message
-    gives the round trip in ms."""
+    gives the round trip in ms. With ``timeout_ms`` the query runs under that statement and
+    lock timeout (ms) instead of the connection's, so a health check never waits long."""
     started = time.perf_counter()
-    cur = await conn.execute(HEALTH_SQL)
-    rows = await cur.fetchall()
+    if timeout_ms is None:
+        rows = await (await conn.execute(HEALTH_SQL)).fetchall()
+    else:
+        async with conn.transaction():
+            await conn.execute(BOUNDED_SQL, [str(timeout_ms), str(timeout_ms)])
+            rows = await (await conn.execute(HEALTH_SQL)).fetchall()
     round_trip_ms = (time.perf_counter() - started) * 1000
     now = rows[0][0]
     components = [ComponentStatus(DATABASE, "healthy", 0.0, f"answered in {round_trip_ms:.1f} ms")]

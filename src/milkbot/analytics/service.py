@@ -8,11 +8,14 @@ runs the query on a pooled connection, and logs one structlog line per call::
     {"event": "analytics_query", "query": "city_metrics", "params": {...},
      "duration_ms": 0.41, "cached": false, ...}
 
-``bypass_cache`` (per call, or for the whole service) skips the cache, for benchmarks.
+``bypass_cache`` (per call, or for the whole service) skips the cache, for benchmarks. Health
+is never cached: concurrent checks share one query, and each answers within
+MILKBOT_HEALTH_TIMEOUT_S whatever the database does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -25,7 +28,13 @@ from psycopg import AsyncConnection
 from milkbot.analytics.cache import CacheStats, TTLCache
 from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, read_public_trades, sync_disclosure_delay
 from milkbot.analytics.health import HealthThresholds, read_health, unreachable_report
-from milkbot.analytics.pool import AnalyticsPool, PoolExhaustedError, QueryTimeoutError
+from milkbot.analytics.pool import (
+    AnalyticsPool,
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    PoolExhaustedError,
+    QueryTimeoutError,
+)
 from milkbot.analytics.queries import (
     read_calibration,
     read_city_metrics,
@@ -74,6 +83,8 @@ class Analytics:
         self.bypass_cache = bypass_cache
         self.pool = AnalyticsPool.from_settings(settings, target)
         self.cache: TTLCache[Any] = TTLCache(settings.cache_ttl, clock=clock)
+        # TTL 0: nothing stored, but concurrent health checks share one flight.
+        self._health_flights: TTLCache[HealthReport] = TTLCache(0, clock=clock)
         self.on_query = on_query
         self.thresholds = HealthThresholds.from_settings(settings)
 
@@ -109,8 +120,7 @@ class Analytics:
         started = time.perf_counter()
 
         async def load() -> T:
-            async with self.pool.connection() as conn:
-                return await query(conn)
+            return await self.pool.read(query)
 
         cached = False
         error: str | None = None
@@ -216,15 +226,50 @@ class Analytics:
         )
 
     async def health(self, *, bypass_cache: bool = False) -> HealthReport:
-        """Health of every component (see :func:`read_health`). When the database cannot be
-        reached, no connection is free or the check times out, the report says so (everything
-        unhealthy, with the reason) instead of raising."""
+        """Health of every component (see :func:`read_health`), never from the cache
+        (``bypass_cache`` is accepted for symmetry). The check has its own statement and lock
+        timeouts and the whole call answers within MILKBOT_HEALTH_TIMEOUT_S seconds: when the
+        database cannot be reached, no connection is free or the check is too slow, the report
+        says so (everything unhealthy, with the reason) instead of raising."""
+        del bypass_cache
+        timeout_s = self.settings.health_timeout_s
+        timeout_ms = max(1, round(timeout_s * 1000))
+        started = time.perf_counter()
+        error: str | None = None
+
+        async def load() -> HealthReport:
+            return await self.pool.read(lambda c: read_health(c, self.thresholds, timeout_ms))
+
         try:
-            return await self._run(
-                "health", {}, lambda c: read_health(c, self.thresholds), bypass_cache
+            # wait_for cancels only this caller's wait; the shared flight goes on (shielded).
+            report, _ = await asyncio.wait_for(self._health_flights.get("health", load), timeout_s)
+            return report
+        except TimeoutError:
+            error = "TimeoutError"
+            return unreachable_report(
+                datetime.now(UTC),
+                f"the database did not answer within {timeout_s:g} s (MILKBOT_HEALTH_TIMEOUT_S)",
             )
-        except (psycopg.OperationalError, PoolExhaustedError, QueryTimeoutError) as exc:
+        except (
+            psycopg.OperationalError,
+            DatabaseUnavailableError,
+            DatabaseBusyError,
+            PoolExhaustedError,
+            QueryTimeoutError,
+        ) as exc:
+            error = type(exc).__name__
             return unreachable_report(datetime.now(UTC), f"database unreachable: {exc}")
+        finally:
+            seconds = time.perf_counter() - started
+            fields = {"query": "health", "params": {}, "cached": False}
+            if error is None:
+                log.info("analytics_query", duration_ms=round(seconds * 1000, 3), **fields)
+            else:
+                log.warning(
+                    "analytics_query", duration_ms=round(seconds * 1000, 3), error=error, **fields
+                )
+            if self.on_query is not None:
+                self.on_query("health", seconds, False)
 
     async def strategy_metrics(
         self,

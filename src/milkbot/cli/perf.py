@@ -1,5 +1,6 @@
 """`milkbot perf ...`: performance tooling. `loadtest` runs one of the guide's load tests and
-ends in a verdict (exit 0 pass, 1 a criterion breached, 2 a bad setting, 3 the run failed)."""
+ends in a verdict (exit 0 pass, 1 a criterion breached, 2 a bad setting, 3 the run failed);
+`drill` stops the database under load and judges the answers (same exit codes)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from milkbot.perf.scenarios import (
 )
 
 app = typer.Typer(
-    help="Performance tooling: load tests with pass/fail gates.", no_args_is_help=True
+    help="Performance tooling: load tests and a database fault drill with pass/fail gates.",
+    no_args_is_help=True,
 )
 
 SCENARIO_HELP = (
@@ -192,3 +194,93 @@ def home() -> None:
     from milkbot.perf.platform import default_home
 
     typer.echo(os.environ.get("LOAD_TEST_HOME") or default_home())
+
+
+@app.command()
+def drill(
+    outage_s: float = typer.Option(
+        10.0, "--outage-s", min=1.0, max=600.0, help="Seconds the database stays down."
+    ),
+    clients: int = typer.Option(
+        8, "--clients", min=1, max=200, help="Concurrent clients sending requests in a loop."
+    ),
+    trades: int = typer.Option(
+        100_000, "--trades", min=1000, help="Dataset size (generated once, then reused)."
+    ),
+    mode: str = typer.Option(
+        "fast",
+        "--mode",
+        help="How the database stops: fast (pg_ctl fast shutdown), immediate (pg_ctl "
+        "immediate, a crash without checkpoint) or kill (SIGKILL of the postmaster).",
+    ),
+    before_s: float = typer.Option(
+        10.0, "--before-s", min=1.0, max=600.0, help="Seconds of load before the fault."
+    ),
+    after_s: float = typer.Option(
+        15.0, "--after-s", min=2.0, max=600.0, help="Seconds of load after the restart."
+    ),
+    seed: int = typer.Option(42, "--seed", help="Seed of the dataset and of the route mix."),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="Port of the drill's server (default: a free one)."
+    ),
+    home: Path | None = typer.Option(
+        None,
+        "--home",
+        envvar="DRILL_HOME",
+        help="Home of the drill's own platform (default: a per-user cache directory).",
+    ),
+    json_path: Path = typer.Option(
+        Path("tests/performance/results/drill.json"), "--json", help="Where to save the record."
+    ),
+) -> None:
+    """Fault drill: stop the database under load, start it again, and judge the answers.
+
+    Serves a generated database on a private platform (embedded PostgreSQL + `milkbot serve`),
+    loads it, writes a few trades, stops the database for --outage-s seconds, restarts it and
+    reports requests by phase, the slowest answers, how fast /health noticed and recovered and
+    whether any write was lost. Exit 0 when every goal holds, 1 when one fails, 2 for a bad
+    option, 3 when the drill could not run.
+    """
+    import socket
+
+    import platformdirs
+
+    from milkbot.perf.drill import MODES, DrillError, DrillOptions, render_drill, run_drill
+    from milkbot.perf.platform import PlatformError
+
+    err = Console(stderr=True)
+    if mode not in MODES:
+        _fail(f"--mode {mode!r}: use one of {', '.join(MODES)}")
+        raise typer.Exit(2)
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+    opts = DrillOptions(
+        home=home or Path(platformdirs.user_cache_dir("milkbot-drill")),
+        port=port,
+        outage_s=outage_s,
+        before_s=before_s,
+        after_s=after_s,
+        clients=clients,
+        trades=trades,
+        seed=seed,
+        mode=mode,  # checked against MODES above
+    )
+    install_signal_exit()
+    configure_logging("WARNING")
+    try:
+        record = run_drill(
+            opts,
+            logs=opts.home / "logs",
+            echo=lambda text: err.print(text, markup=False, highlight=False),
+        )
+    except (DrillError, PlatformError) as exc:
+        _fail(str(exc))
+        raise typer.Exit(3) from None
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(record.model_dump_json(indent=2) + "\n")
+    Console().print(render_drill(record))
+    err.print(f"record: {json_path}; server log: {opts.home / 'logs' / 'serve.log'}")
+    if not record.passed:
+        raise typer.Exit(1)

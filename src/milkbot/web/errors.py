@@ -5,9 +5,19 @@
 ``code`` is a stable machine-readable word, ``message`` says what to fix, ``field`` names the
 parameter to fix (or is null). Status codes: 400 for a parameter the analytics refused (bad
 cursor, ``days`` together with ``from_date``, unknown strategy), 422 for one that fails its
-declared type or range, 404 / 405 for unknown routes and methods, 503 when no database
-connection is free or a query ran past its timeout, 500 for anything else - with a generic
-message: the traceback goes to the log, never to the client.
+declared type or range, 404 / 405 for unknown routes and methods, 503 (with Retry-After) when
+the database is the problem, 500 for anything else - with a generic message: the traceback goes
+to the log, never to the client. The 503 codes:
+
+- ``database_unavailable``: the database refused or lost the connection (stopped, crashed,
+  restarting); answered at once, not after a timeout;
+- ``database_busy``: a lock not granted within MILKBOT_LOCK_TIMEOUT_MS (maintenance), a deadlock
+  or a serialization failure;
+- ``query_timeout``: a query ran past MILKBOT_STATEMENT_TIMEOUT_MS;
+- ``pool_exhausted``: the database answers but every pooled connection stayed busy for
+  MILKBOT_POOL_TIMEOUT.
+
+Dashboard pages answer these 503s with an HTML error page instead of JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +36,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from milkbot.analytics import AnalyticsInputError, PoolExhaustedError, QueryTimeoutError
+from milkbot.analytics.pool import (
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    connection_lost,
+    describe_failure,
+)
+from milkbot.web.pages import error_page, is_page
 
 log = structlog.get_logger("milkbot.web")
 
@@ -77,10 +95,39 @@ async def _analytics_input(_request: Request, exc: Exception) -> Response:
     return error_response(400, "bad_request", f"{exc.field}: {exc.message}", exc.field)
 
 
-async def _unavailable(_request: Request, exc: Exception) -> Response:
-    code = "pool_exhausted" if isinstance(exc, PoolExhaustedError) else "query_timeout"
-    log.warning("request_unavailable", error=str(exc))
-    return error_response(503, code, str(exc), None, **{"Retry-After": "1"})
+# Seconds a client should wait before it asks again, by 503 code.
+RETRY_AFTER_S = {
+    "database_unavailable": 2,
+    "database_busy": 1,
+    "query_timeout": 1,
+    "pool_exhausted": 1,
+}
+
+
+def _unavailable_code(exc: Exception) -> tuple[str, str]:
+    """The 503 code and public message of a database-side failure."""
+    if isinstance(exc, PoolExhaustedError):
+        return "pool_exhausted", str(exc)
+    if isinstance(exc, QueryTimeoutError):
+        return "query_timeout", str(exc)
+    if isinstance(exc, DatabaseBusyError):
+        return "database_busy", str(exc)
+    if isinstance(exc, DatabaseUnavailableError):
+        return "database_unavailable", str(exc)
+    # A psycopg OperationalError that got past the pool (the server ran out of a resource,
+    # or lost a connection outside a pooled read): its text may name hosts, so it stays in
+    # the log.
+    reason = describe_failure(exc) if connection_lost(exc) else "the server could not run it"
+    return "database_unavailable", f"the database is unavailable ({reason}); try again shortly"
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    code, message = _unavailable_code(exc)
+    retry = RETRY_AFTER_S[code]
+    log.warning("request_unavailable", code=code, path=request.url.path, error=str(exc))
+    if is_page(request):
+        return error_page(request, 503, code, message, retry)
+    return error_response(503, code, message, None, **{"Retry-After": str(retry)})
 
 
 async def _http(request: Request, exc: Exception) -> Response:
@@ -101,8 +148,14 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every error the app can raise through the single error shape."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AnalyticsInputError, _analytics_input)
-    app.add_exception_handler(PoolExhaustedError, _unavailable)
-    app.add_exception_handler(QueryTimeoutError, _unavailable)
+    for unavailable in (
+        PoolExhaustedError,
+        QueryTimeoutError,
+        DatabaseBusyError,
+        DatabaseUnavailableError,
+        psycopg.OperationalError,
+    ):
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(StarletteHTTPException, _http)
 
 

@@ -48,6 +48,15 @@ NAV = (
     ("status", "/status", "Health"),
 )
 
+PAGE_PATHS = frozenset(href for _, href, _ in NAV)
+# Titles of the dashboard's error page, by error code.
+ERROR_TITLES = {
+    "database_unavailable": "Database unavailable",
+    "database_busy": "Database busy",
+    "query_timeout": "Query too slow",
+    "pool_exhausted": "Server busy",
+}
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -111,6 +120,40 @@ def _render(
         },
     )
     response.headers["Cache-Control"] = state.cache_header
+    return response
+
+
+def is_page(request: Request) -> bool:
+    """Whether ``request`` is for a dashboard page (answered in HTML, errors included)."""
+    return request.url.path in PAGE_PATHS
+
+
+def error_page(
+    request: Request, status_code: int, code: str, message: str, retry_after: int
+) -> HTMLResponse:
+    """The dashboard's error page: the message in HTML (reloading itself after
+    ``retry_after`` seconds), the error shape's JSON in its data block, never cached."""
+    templates: Jinja2Templates = request.app.state.templates
+    title = ERROR_TITLES.get(code, "Error")
+    body = {"error": {"code": code, "message": message, "field": None}}
+    response = templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "page": "error",
+            "title": title,
+            "refresh_seconds": 0,
+            "data_json": script_json(body),
+            "rendered_at": datetime.now(UTC),
+            "status_code": status_code,
+            "code": code,
+            "message": message,
+            "retry_after": retry_after,
+        },
+        status_code=status_code,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 

@@ -262,6 +262,8 @@ def test_the_database_refuses_sql_that_leaves_an_event_without_a_yes(
     with pytest.raises(psycopg.errors.CheckViolation) as info:
         conn.execute("UPDATE ops.markets SET result = 'no' WHERE result = 'yes'")
     assert info.value.diag.constraint_name == "markets_one_yes_when_settled"
+    with pytest.raises(psycopg.errors.CheckViolation):  # deleting the winner, likewise
+        conn.execute("DELETE FROM ops.markets WHERE result = 'yes'")
     assert _book(conn) == before
     # A correction by hand: old winner NO, then new winner YES, in one transaction.
     with conn.transaction():

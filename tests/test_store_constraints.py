@@ -179,3 +179,107 @@ def test_settlement_that_no_bracket_covers_is_refused(conn: psycopg.Connection) 
     assert conn.execute("SELECT count(*) FROM ops.markets WHERE result IS NOT NULL").fetchone() == (
         0,
     )
+
+
+def _settled(conn: psycopg.Connection) -> list[tuple[str, str | None]]:
+    return [(t, r) for t, r in conn.execute("SELECT ticker, result FROM ops.markets ORDER BY id")]
+
+
+def _book(conn: psycopg.Connection) -> tuple[object, ...]:
+    return tuple(
+        conn.execute(q).fetchall()
+        for q in (
+            "SELECT * FROM ops.markets ORDER BY id",
+            "SELECT * FROM ops.trades ORDER BY id",
+            "SELECT * FROM ops.positions ORDER BY market_id, side",
+            "SELECT * FROM analytics.pnl_daily",
+            "SELECT * FROM analytics.pnl_by_day",
+        )
+    )
+
+
+def test_settling_the_last_market_no_is_refused_and_writes_nothing(
+    conn: psycopg.Connection,
+) -> None:
+    tickers = add_event(conn)
+    record_trade(conn, _trade(tickers[3]))
+    for ticker in tickers[:3]:
+        settle_market(conn, ticker, "no")
+    before = _book(conn)
+    with pytest.raises(WriteError) as info:
+        settle_market(conn, tickers[3], "no", observed_high_f=50)
+    assert (info.value.field, info.value.code) == ("result", "bad_settlement")
+    assert "KXHIGHNY-26MAR10" in info.value.message and "exactly one" in info.value.message
+    assert _book(conn) == before  # the buy in it is not realised either
+    settle_market(conn, tickers[3], "yes", observed_high_f=50)
+    assert _settled(conn)[3] == (tickers[3], "yes")
+    assert conn.execute("SELECT realized_pnl_cents FROM ops.trades").fetchone() == (300,)
+
+
+def test_the_only_winner_cannot_be_turned_no_but_the_event_can_be_corrected(
+    conn: psycopg.Connection,
+) -> None:
+    tickers = add_event(conn)
+    record_trade(conn, _trade(tickers[1]))
+    settle_event(conn, SettlementIn(event_ticker="KXHIGHNY-26MAR10", observed_high_f=46))
+    before = _book(conn)
+    with pytest.raises(WriteError) as info:
+        settle_market(conn, tickers[1], "no")
+    assert info.value.code == "bad_settlement"
+    assert _book(conn) == before
+    # Settling the winner again is a no-op, and a revised report moves the YES.
+    assert not settle_market(conn, tickers[1], "yes").changed
+    corrected = settle_event(
+        conn, SettlementIn(event_ticker="KXHIGHNY-26MAR10", observed_high_f=47)
+    )
+    assert corrected.changed and corrected.results[tickers[2]] == "yes"
+    assert [r for _, r in _settled(conn)] == ["no", "no", "yes", "no"]
+    assert conn.execute("SELECT realized_pnl_cents FROM ops.trades").fetchone() == (-200,)
+    # Partial settlements may leave no YES for now: the event is not settled yet.
+    for ticker in add_event(conn, day=date(2026, 3, 11))[:3]:
+        settle_market(conn, ticker, "no")
+
+
+def test_a_refused_settlement_inside_a_callers_transaction_undoes_only_itself(
+    conn: psycopg.Connection,
+) -> None:
+    tickers = add_event(conn)
+    with conn.transaction():
+        for ticker in tickers[:3]:
+            settle_market(conn, ticker, "no")
+        with pytest.raises(WriteError, match="exactly one must settle YES"):
+            settle_market(conn, tickers[3], "no")
+        settle_market(conn, tickers[3], "yes")
+    assert [r for _, r in _settled(conn)] == ["no", "no", "no", "yes"]
+
+
+def test_the_database_refuses_sql_that_leaves_an_event_without_a_yes(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    tickers = add_event(conn)
+    settle_event(conn, SettlementIn(event_ticker="KXHIGHNY-26MAR10", observed_high_f=46))
+    before = _book(conn)
+    with pytest.raises(psycopg.errors.CheckViolation) as info:
+        conn.execute("UPDATE ops.markets SET result = 'no' WHERE result = 'yes'")
+    assert info.value.diag.constraint_name == "markets_one_yes_when_settled"
+    with pytest.raises(psycopg.errors.CheckViolation):  # deleting the winner, likewise
+        conn.execute("DELETE FROM ops.markets WHERE result = 'yes'")
+    assert _book(conn) == before
+    # A correction by hand: old winner NO, then new winner YES, in one transaction.
+    with conn.transaction():
+        conn.execute("UPDATE ops.markets SET result = 'no' WHERE ticker = %s", [tickers[1]])
+        conn.execute("UPDATE ops.markets SET result = 'yes' WHERE ticker = %s", [tickers[2]])
+    assert [r for _, r in _settled(conn)] == ["no", "no", "yes", "no"]
+    # Two transactions that each settle one of the last two open markets NO do not block each
+    # other (different rows); the second to commit sees the first's result and is refused.
+    other = add_event(conn, day=date(2026, 3, 11))
+    settle_market(conn, other[0], "no")
+    settle_market(conn, other[1], "no")
+    sql = "UPDATE ops.markets SET result = 'no', settled_at = now() WHERE ticker = %s"
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url) as second:
+        first.execute(sql, [other[2]])
+        second.execute(sql, [other[3]])
+        first.commit()
+        with pytest.raises(psycopg.errors.CheckViolation):
+            second.commit()
+    assert [r for t, r in _settled(conn) if t in other] == ["no", "no", "no", None]

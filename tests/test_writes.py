@@ -1,12 +1,13 @@
 """The write path: settlement arithmetic worked by hand, idempotency, FIFO sales, atomicity."""
 
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
 
 from milkbot.reference import climate_day
+from milkbot.settings import SettingsError, load_settings
 from milkbot.store.models import HeartbeatIn, SettlementIn, TradeIn
 from milkbot.store.writes import (
     WriteError,
@@ -222,3 +223,63 @@ def test_heartbeat_keeps_latest_and_log(conn: psycopg.Connection) -> None:
         "degraded",
         "slow",
     )
+
+
+def _db_clock(conn: psycopg.Connection) -> datetime:
+    row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def _beats(conn: psycopg.Connection) -> tuple[object, ...]:
+    return (
+        conn.execute("SELECT count(*) FROM ops.heartbeats").fetchone(),
+        conn.execute("SELECT * FROM ops.component_health").fetchall(),
+    )
+
+
+def test_heartbeat_from_the_future_is_refused_beyond_the_allowed_skew(
+    conn: psycopg.Connection,
+) -> None:
+    post_heartbeat(conn, HeartbeatIn(component="trader", observed_at=_db_clock(conn)))
+    ahead = _db_clock(conn) + timedelta(seconds=30)
+    post_heartbeat(conn, HeartbeatIn(component="trader", message="30 s", observed_at=ahead))
+    before = _beats(conn)
+    for skew in (timedelta(minutes=2), timedelta(days=365)):
+        beat = HeartbeatIn(component="trader", observed_at=_db_clock(conn) + skew)
+        with pytest.raises(WriteError) as info:
+            post_heartbeat(conn, beat)
+        assert (info.value.field, info.value.code) == ("observed_at", "clock_skew")
+        assert "at most 60 s" in info.value.message
+        assert "MILKBOT_HEARTBEAT_MAX_SKEW_S" in info.value.message
+    assert _beats(conn) == before
+    # The 30 s beat is the state; it is not pinned there by a beat a year ahead.
+    assert conn.execute("SELECT message FROM ops.component_health").fetchone() == ("30 s",)
+
+
+def test_heartbeat_skew_follows_the_setting(
+    conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MILKBOT_HEARTBEAT_MAX_SKEW_S", "300")
+    settings = load_settings()
+    assert settings.heartbeat_max_skew_s == 300
+    beat = HeartbeatIn(component="trader", observed_at=_db_clock(conn) + timedelta(minutes=2))
+    post_heartbeat(conn, beat, max_skew_s=settings.heartbeat_max_skew_s)
+    monkeypatch.setenv("MILKBOT_HEARTBEAT_MAX_SKEW_S", "10")
+    with pytest.raises(WriteError, match="at most 10 s"):
+        post_heartbeat(
+            conn,
+            HeartbeatIn(component="trader", observed_at=_db_clock(conn) + timedelta(seconds=30)),
+            max_skew_s=load_settings().heartbeat_max_skew_s,
+        )
+    monkeypatch.setenv("MILKBOT_HEARTBEAT_MAX_SKEW_S", "-1")
+    with pytest.raises(SettingsError, match="MILKBOT_HEARTBEAT_MAX_SKEW_S"):
+        load_settings()
+    assert conn.execute("SELECT count(*) FROM ops.heartbeats").fetchone() == (1,)
+
+
+def test_heartbeat_without_a_time_takes_the_database_clock(conn: psycopg.Connection) -> None:
+    start = _db_clock(conn)
+    post_heartbeat(conn, HeartbeatIn(component="market_data"))
+    row = conn.execute("SELECT observed_at FROM ops.component_health").fetchone()
+    assert row is not None and start <= row[0] <= _db_clock(conn)

@@ -18,6 +18,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "MILKBOT_"
+# Seconds a heartbeat may be dated ahead of the database clock (the write path's default too).
+HEARTBEAT_MAX_SKEW_S = 60
 
 
 def default_home() -> Path:
@@ -144,6 +146,13 @@ class Settings(BaseSettings):
     )
     analytics_unhealthy_s: Annotated[int, Field(gt=0)] = Field(
         default=3600, description="Analytics freshness (s) above which health is unhealthy."
+    )
+    heartbeat_max_skew_s: Annotated[int, Field(ge=0, le=86_400)] = Field(
+        default=HEARTBEAT_MAX_SKEW_S,
+        description=(
+            "Seconds a heartbeat's observed_at may lie ahead of the database clock; a later "
+            "one is refused (clock_skew)."
+        ),
     )
 
     @field_validator("database_url")

@@ -19,6 +19,7 @@ import psycopg
 import structlog
 
 from milkbot.reference import City, Reference, climate_day, climate_day_bounds, load_reference
+from milkbot.settings import HEARTBEAT_MAX_SKEW_S
 from milkbot.simulator.market import (
     Bracket,
     DayWeather,
@@ -109,7 +110,9 @@ class Simulator:
 
     ``now`` is the clock (UTC-aware datetimes); ``seed`` fixes every draw; ``cities_per_cycle``
     is how many cities' events the bot prices each cycle; ``max_buys_per_cycle`` bounds new
-    positions per cycle. Call :meth:`cycle` repeatedly and :meth:`close` at the end.
+    positions per cycle; ``heartbeat_max_skew_s`` is how far ahead of the database clock its
+    heartbeats may be dated (MILKBOT_HEARTBEAT_MAX_SKEW_S). Call :meth:`cycle` repeatedly and
+    :meth:`close` at the end.
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class Simulator:
         bankroll_cents: int = 99_210,
         cities_per_cycle: int = 1,
         max_buys_per_cycle: int = 1,
+        heartbeat_max_skew_s: float = HEARTBEAT_MAX_SKEW_S,
     ) -> None:
         self.url = url
         self.seed = seed
@@ -129,6 +133,7 @@ class Simulator:
         self.bankroll_cents = bankroll_cents
         self.cities_per_cycle = cities_per_cycle
         self.max_buys_per_cycle = max_buys_per_cycle
+        self.heartbeat_max_skew_s = heartbeat_max_skew_s
         self._now = now
         self._ref: Reference = load_reference()
         self._conn: psycopg.Connection | None = None
@@ -168,6 +173,7 @@ class Simulator:
                 message=f"paper cycle: {len(quotes)} signals, {trades} trades",
                 observed_at=at,
             ),
+            self.heartbeat_max_skew_s,
         )
         post_heartbeat(
             conn,
@@ -176,6 +182,7 @@ class Simulator:
                 message=f"prices for {len(quotes)} markets in {len(cities)} cities",
                 observed_at=at,
             ),
+            self.heartbeat_max_skew_s,
         )
         report = CycleReport(at, listed, len(quotes), trades, settled)
         log.debug("simulator_cycle", **report.log_fields())

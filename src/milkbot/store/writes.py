@@ -1,6 +1,7 @@
 """The write path the bot (and the HTTP API, and the simulator) records into.
 
-Every function runs in one transaction on the connection it is given: it either writes all of
+Settlement lives in :mod:`milkbot.store.settlement` and is re-exported here, so that callers
+import every write from one place. Every function runs in one transaction on the connection it is given: it either writes all of
 its rows, with the pre-aggregates the analytics read (kept by triggers in the same transaction),
 or nothing. Bad input raises :class:`WriteError` naming the field or rule to fix.
 
@@ -15,7 +16,7 @@ whole cents, and the position's total P&L is the same either way. Fees are alway
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -23,17 +24,22 @@ from psycopg import errors
 from psycopg.rows import dict_row
 
 from milkbot.reference import fee_cents, load_reference
-from milkbot.store.models import HeartbeatIn, MarketIn, SettlementIn, SignalIn, TradeIn
+from milkbot.settings import HEARTBEAT_MAX_SKEW_S
+from milkbot.store.errors import WriteError, checked, database_errors
+from milkbot.store.models import HeartbeatIn, MarketIn, SignalIn, TradeIn
+from milkbot.store.settlement import Settlement, settle_event, settle_market
 
-
-class WriteError(ValueError):
-    """A write was refused; ``field`` names what to fix when one input is to blame."""
-
-    def __init__(self, message: str, field: str | None = None, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
+__all__ = [
+    "RecordedTrade",
+    "Settlement",
+    "WriteError",
+    "post_heartbeat",
+    "record_market",
+    "record_signal",
+    "record_trade",
+    "settle_event",
+    "settle_market",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,50 +52,14 @@ class RecordedTrade:
     realized_pnl_cents: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """Outcome of a settlement: the market results and the P&L it realised (cents, gross)."""
-
-    results: dict[str, str]
-    trades_realized: int
-    realized_pnl_cents: int
-    changed: bool
-
-
-_CONSTRAINT_FIELDS = {
-    "trades_price_cents_1_to_99": "price",
-    "trades_quantity_positive": "quantity",
-    "trades_fee_not_negative": "fee_cents",
-    "trades_model_prob_0_to_1": "model_prob",
-    "trades_side_yes_or_no": "side",
-    "trades_action_buy_or_sell": "action",
-    "signals_model_prob_0_to_1": "model_prob",
-    "signals_yes_price_1_to_99": "yes_price",
-    "markets_city_code_fkey": "city_code",
-    "markets_ticker_key": "ticker",
-}
-
-
-def _from_db_error(exc: psycopg.Error) -> WriteError:
-    """Turn a constraint violation into a WriteError naming the rule (and field, when known)."""
-    diag = exc.diag
-    constraint = diag.constraint_name or ""
-    detail = diag.message_detail or ""
-    message = f"{diag.message_primary or exc}" + (f" ({detail})" if detail else "")
-    return WriteError(message, field=_CONSTRAINT_FIELDS.get(constraint), code="constraint")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def record_market(conn: psycopg.Connection, market: MarketIn) -> int:
     """Insert a market (idempotent on ticker: an identical existing market is returned as is).
 
     Returns the market id. A different market under an existing ticker is refused.
     """
+    market = checked(market)
     try:
-        with conn.transaction():
+        with database_errors(), conn.transaction():
             row = conn.execute(
                 """
                 INSERT INTO ops.markets (ticker, event_ticker, city_code, event_date, floor_f,
@@ -117,12 +87,12 @@ def record_market(conn: psycopg.Connection, market: MarketIn) -> int:
                 " WHERE ticker = %s",
                 [market.ticker],
             ).fetchone()
-    except errors.ForeignKeyViolation as exc:
-        raise WriteError(
-            f"unknown city code {market.city_code!r}", field="city_code", code="unknown_city"
-        ) from exc
-    except (errors.CheckViolation, errors.UniqueViolation) as exc:
-        raise _from_db_error(exc) from exc
+    except WriteError as exc:
+        if exc.code == "unknown_city":
+            raise WriteError(
+                f"unknown city code {market.city_code!r}", field="city_code", code="unknown_city"
+            ) from exc
+        raise
     assert existing is not None
     if tuple(existing[1:]) != (
         market.event_ticker,
@@ -160,7 +130,8 @@ def _strategy_id(conn: psycopg.Connection, name: str) -> int:
 
 def record_signal(conn: psycopg.Connection, signal: SignalIn) -> int:
     """Record one signal (model probability, YES price, decision) for a market. Returns its id."""
-    with conn.transaction():
+    signal = checked(signal)
+    with database_errors(), conn.transaction():
         market = _market_for_update(conn, signal.ticker, "share")
         strategy_id = _strategy_id(conn, signal.strategy)
         row = conn.execute(
@@ -217,77 +188,103 @@ def _existing_trade(conn: psycopg.Connection, trade: TradeIn) -> RecordedTrade |
     return RecordedTrade(int(row["id"]), True, int(row["fee_cents"]), row["realized_pnl_cents"])
 
 
+# Serialises the writers of one client_trade_id (two-key advisory locks: their own key space,
+# apart from the migration runner's one-key lock). Different ids hash apart and never wait on
+# each other; a rare hash collision only makes two ids take turns.
+_CLIENT_ID_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+_CLIENT_ID_LOCK_SPACE = 0x74726164  # "trad"
+
+
 def record_trade(conn: psycopg.Connection, trade: TradeIn) -> RecordedTrade:
     """Record one fill idempotently and update the position and pre-aggregates with it.
 
     Sending the same ``client_trade_id`` again returns the stored trade and changes nothing
-    (a different trade under the same id is refused). A sale closes FIFO lots of the strategy's
-    position on that market and side and realises its P&L at once; selling more than is held,
-    or trading a settled market, is refused.
+    (a different trade under the same id is refused as ``conflict``). A sale closes FIFO lots
+    of the strategy's position on that market and side and realises its P&L at once; selling
+    more than is held, or trading a settled market, is refused.
+
+    Concurrency: the transaction first takes a lock on the client id, then looks the id up. So
+    writers of the same id (a bot retrying from several connections) run one after the other,
+    and each one after the first sees the stored trade (``duplicate``, or ``conflict`` if it
+    differs) rather than the position the first one changed (a retried sale would otherwise
+    read as an oversell). The lock is the transaction's first, so it cannot deadlock with the
+    row locks; a caller recording several trades in one outer transaction should take their
+    ids in a consistent order.
     """
-    existing = _existing_trade(conn, trade)
-    if existing:
-        return existing
+    trade = checked(trade)
     ref = load_reference()
     fee = trade.fee_cents
     if fee is None:
         rate = ref.taker_fee_rate if trade.is_taker else ref.maker_fee_rate
         fee = fee_cents(trade.quantity, trade.price, rate)
-    try:
-        with conn.transaction():
-            market = _market_for_update(conn, trade.ticker, "share")
-            if market["result"] is not None:
-                raise WriteError(
-                    f"market {trade.ticker} is already settled; it takes no more trades",
-                    field="ticker",
-                    code="market_settled",
-                )
-            strategy_id = _strategy_id(conn, trade.strategy)
-            realized: int | None = None
-            open_qty = trade.quantity
-            if trade.action == "sell":
-                realized = _close_lots(conn, market["id"], strategy_id, trade)
-                open_qty = 0
-            row = conn.execute(
-                """
-                INSERT INTO ops.trades (client_trade_id, order_id, created_at, market_id, ticker,
-                    city_code, event_date, strategy_id, side, action, quantity, price, fee_cents,
-                    is_taker, model_prob, open_qty, realized_pnl_cents, realized_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                RETURNING id
-                """,
-                [
-                    trade.client_trade_id,
-                    trade.order_id,
-                    trade.executed_at,
-                    market["id"],
-                    market["ticker"],
-                    market["city_code"],
-                    market["event_date"],
-                    strategy_id,
-                    trade.side,
-                    trade.action,
-                    trade.quantity,
-                    trade.price,
-                    fee,
-                    trade.is_taker,
-                    trade.model_prob,
-                    open_qty,
-                    realized,
-                    trade.executed_at if realized is not None else None,
-                ],
-            ).fetchone()
-    except errors.UniqueViolation as exc:
-        # A concurrent writer recorded the same client_trade_id first: ours rolled back whole.
-        if exc.diag.constraint_name == "trades_client_trade_id_unique":
+    with database_errors():
+        try:
+            return _insert_trade(conn, trade, fee)
+        except errors.UniqueViolation as exc:
+            # A writer that bypasses the lock (raw SQL, an older release) recorded the id
+            # first: ours rolled back whole, and the stored trade answers.
+            if exc.diag.constraint_name != "trades_client_trade_id_unique":
+                raise
             again = _existing_trade(conn, trade)
-            if again:
-                return again
-        raise _from_db_error(exc) from exc
-    except (errors.CheckViolation, errors.ForeignKeyViolation) as exc:
-        raise _from_db_error(exc) from exc
+            if again is None:
+                raise
+            return again
+
+
+def _insert_trade(conn: psycopg.Connection, trade: TradeIn, fee: int) -> RecordedTrade:
+    """In one transaction: the stored trade if the id is taken, else the new one."""
+    with conn.transaction():
+        conn.execute(_CLIENT_ID_LOCK_SQL, [_CLIENT_ID_LOCK_SPACE, trade.client_trade_id])
+        existing = _existing_trade(conn, trade)
+        if existing:
+            return existing
+        market = _market_for_update(conn, trade.ticker, "share")
+        if market["result"] is not None:
+            raise WriteError(
+                f"market {trade.ticker} is already settled; it takes no more trades",
+                field="ticker",
+                code="market_settled",
+            )
+        strategy_id = _strategy_id(conn, trade.strategy)
+        realized: int | None = None
+        open_qty = trade.quantity
+        if trade.action == "sell":
+            realized = _close_lots(conn, market["id"], strategy_id, trade)
+            open_qty = 0
+        row = conn.execute(
+            _INSERT_TRADE_SQL,
+            [
+                trade.client_trade_id,
+                trade.order_id,
+                trade.executed_at,
+                market["id"],
+                market["ticker"],
+                market["city_code"],
+                market["event_date"],
+                strategy_id,
+                trade.side,
+                trade.action,
+                trade.quantity,
+                trade.price,
+                fee,
+                trade.is_taker,
+                trade.model_prob,
+                open_qty,
+                realized,
+                trade.executed_at if realized is not None else None,
+            ],
+        ).fetchone()
     assert row is not None
     return RecordedTrade(int(row[0]), False, fee, realized)
+
+
+_INSERT_TRADE_SQL = """
+INSERT INTO ops.trades (client_trade_id, order_id, created_at, market_id, ticker, city_code,
+    event_date, strategy_id, side, action, quantity, price, fee_cents, is_taker, model_prob,
+    open_qty, realized_pnl_cents, realized_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+RETURNING id
+"""
 
 
 def _close_lots(
@@ -324,124 +321,36 @@ def _close_lots(
     return trade.price * trade.quantity - cost
 
 
-def settle_market(
-    conn: psycopg.Connection,
-    ticker: str,
-    result: str,
-    observed_high_f: int | None = None,
-    settled_at: datetime | None = None,
-) -> Settlement:
-    """Settle one market YES or NO and realise the P&L of every buy in it.
+def post_heartbeat(
+    conn: psycopg.Connection, beat: HeartbeatIn, max_skew_s: float = HEARTBEAT_MAX_SKEW_S
+) -> None:
+    """Log a component heartbeat and make it the component's latest state.
 
-    Settling again with the same result changes nothing; a different result is a correction
-    (the climate report was revised): the P&L is recomputed from the new result.
+    ``observed_at`` defaults to the database clock, which health ages are computed from. A
+    beat dated more than ``max_skew_s`` seconds ahead of that clock (the setting
+    ``MILKBOT_HEARTBEAT_MAX_SKEW_S``, default 60 s) is refused with code ``clock_skew``: the
+    newest beat is the component's state, so one from the future would keep it "healthy"
+    until that time came. Beats from the past are kept in the log; an older one never
+    replaces a newer state.
     """
-    if result not in ("yes", "no"):
-        raise WriteError("result must be 'yes' or 'no'", field="result")
-    with conn.transaction():
-        market = _market_for_update(conn, ticker, "update")
-        return _settle(
-            conn, {int(market["id"]): (ticker, result)}, observed_high_f, settled_at or _now()
-        )
-
-
-def settle_event(conn: psycopg.Connection, settlement: SettlementIn) -> Settlement:
-    """Settle every market of an event from the observed high: the one bracket holding it
-    settles YES, the rest NO. Refused (nothing written) unless exactly one market wins."""
-    with conn.transaction():
-        rows = conn.execute(
-            "SELECT id, ticker, floor_f, cap_f FROM ops.markets WHERE event_ticker = %s"
-            " ORDER BY id FOR UPDATE",
-            [settlement.event_ticker],
-        ).fetchall()
-        if not rows:
-            raise WriteError(
-                f"unknown event ticker {settlement.event_ticker!r}",
-                field="event_ticker",
-                code="unknown_event",
-            )
-        t = settlement.observed_high_f
-        results = {
-            int(mid): (tk, "yes" if (lo is None or t >= lo) and (hi is None or t <= hi) else "no")
-            for mid, tk, lo, hi in rows
-        }
-        winners = [tk for tk, r in results.values() if r == "yes"]
-        if len(winners) != 1:
-            raise WriteError(
-                f"{t} F settles {len(winners)} markets of {settlement.event_ticker} YES "
-                f"({', '.join(winners) or 'none'}); exactly one must win",
-                field="observed_high_f",
-                code="bad_settlement",
-            )
-        return _settle(conn, results, t, settlement.settled_at or _now())
-
-
-_SETTLE_MARKETS_SQL = """
-UPDATE ops.markets m
-SET result = v.result, settled_at = %s, observed_high_f = coalesce(%s, m.observed_high_f)
-FROM unnest(%s::bigint[], %s::text[]) AS v(id, result)
-WHERE m.id = v.id AND m.result IS DISTINCT FROM v.result
-RETURNING m.id
-"""
-
-# Each buy of a settled market realises (payout - price) * open_qty; the trigger on ops.trades
-# moves the change into the pre-aggregates in the same transaction.
-_REALISE_BUYS_SQL = """
-WITH upd AS (
-    UPDATE ops.trades t
-    SET payout_cents = CASE WHEN t.side = m.result THEN 100 ELSE 0 END,
-        realized_pnl_cents = (CASE WHEN t.side = m.result THEN 100 ELSE 0 END - t.price)::bigint
-                             * t.open_qty,
-        realized_at = %s
-    FROM ops.markets m
-    WHERE m.id = t.market_id AND t.market_id = ANY(%s) AND t.action = 'buy'
-    RETURNING t.realized_pnl_cents
-)
-SELECT count(*), coalesce(sum(realized_pnl_cents), 0) FROM upd
-"""
-
-
-def _settle(
-    conn: psycopg.Connection,
-    results: dict[int, tuple[str, str]],
-    observed_high_f: int | None,
-    settled_at: datetime,
-) -> Settlement:
-    changed: list[tuple[int]] = []
-    try:
-        # NO results first: a corrected event moves its YES from one market to another, and the
-        # one-YES-per-event index is checked row by row.
-        for verdict in ("no", "yes"):
-            ids = [mid for mid, (_, r) in results.items() if r == verdict]
-            if ids:
-                changed += conn.execute(
-                    _SETTLE_MARKETS_SQL, [settled_at, observed_high_f, ids, [verdict] * len(ids)]
-                ).fetchall()
-    except errors.UniqueViolation as exc:
-        raise WriteError(
-            "an event can have only one market settled YES "
-            f"({exc.diag.message_detail or exc.diag.constraint_name})",
-            field="result",
-            code="bad_settlement",
-        ) from exc
-    changed_ids = [int(r[0]) for r in changed]
-    count, pnl = 0, 0
-    if changed_ids:
-        row = conn.execute(_REALISE_BUYS_SQL, [settled_at, changed_ids]).fetchone()
+    if not 0 <= max_skew_s < float("inf"):
+        raise ValueError(f"max_skew_s must be a finite number of seconds >= 0, not {max_skew_s}")
+    beat = checked(beat)
+    with database_errors(), conn.transaction():
+        # The clock now, not the transaction's start (a caller's outer transaction may be old).
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
         assert row is not None
-        count, pnl = int(row[0]), int(row[1])
-    return Settlement(
-        results={tk: r for tk, r in results.values()},
-        trades_realized=count,
-        realized_pnl_cents=pnl,
-        changed=bool(changed_ids),
-    )
-
-
-def post_heartbeat(conn: psycopg.Connection, beat: HeartbeatIn) -> None:
-    """Log a component heartbeat and make it the component's latest state."""
-    at = beat.observed_at or _now()
-    with conn.transaction():
+        now: datetime = row[0]
+        at = beat.observed_at or now
+        ahead = (at - now).total_seconds()
+        if ahead > max_skew_s:
+            raise WriteError(
+                f"observed_at {at.isoformat()} is {ahead:.0f} s ahead of the database clock; "
+                f"at most {max_skew_s:g} s of clock skew is allowed "
+                "(MILKBOT_HEARTBEAT_MAX_SKEW_S): check the component's clock",
+                field="observed_at",
+                code="clock_skew",
+            )
         conn.execute(
             "INSERT INTO ops.heartbeats (component, observed_at, status, message)"
             " VALUES (%s, %s, %s, %s)",

@@ -235,13 +235,64 @@ def test_sigkill_of_the_main_process_leaves_nothing_on_the_port(
     assert len(workers) == (2 if "--workers" in command else 1)
     served.proc.kill()
     served.proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (_accepts(port) or _serving_processes(port)):
-        time.sleep(0.1)  # polling the workers' exit, bounded by the deadline
-    out = served.close()
-    assert not _accepts(port), f"something still answers on {port}"
-    assert _serving_processes(port) == [], out
-    assert "Traceback" not in out
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (_accepts(port) or _serving_processes(port)):
+            time.sleep(0.1)  # polling the workers' exit, bounded by the deadline
+        out = served.close()
+        assert not _accepts(port), f"something still answers on {port}"
+        assert _serving_processes(port) == [], out
+        assert "Traceback" not in out
+    finally:
+        for orphan in _serving_processes(port):  # only when the test fails
+            orphan.kill()
+
+
+# A multiprocessing parent that dies right after starting its child: the child only then calls
+# exit_with_parent, too late for the kernel's signal, and must notice it was orphaned.
+ORPHAN_SCRIPT = """
+import multiprocessing, os, sys, time
+from milkbot.web.app import exit_with_parent
+
+def child(parent_pid, marker):
+    deadline = time.monotonic() + 20
+    while os.getppid() == parent_pid and time.monotonic() < deadline:
+        time.sleep(0.01)
+    exit_with_parent()
+    open(marker, "w").write("survived")
+
+if __name__ == "__main__":
+    worker = multiprocessing.get_context("fork").Process(
+        target=child, args=(os.getpid(), sys.argv[1])
+    )
+    worker.start()
+    print(worker.pid, flush=True)
+    os._exit(0)
+"""
+
+
+def test_a_worker_whose_parent_died_before_it_started_exits(tmp_path: Path) -> None:
+    marker = tmp_path / "survived"
+    done = subprocess.run(
+        [sys.executable, "-c", ORPHAN_SCRIPT, str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)  # polling the orphan's exit, bounded by the deadline
+    assert not _alive(pid)
+    assert not marker.exists(), "the orphaned worker carried on"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_sigterm_stops_up_and_its_simulator_cleanly(db_url: str) -> None:

@@ -106,7 +106,15 @@ class Settings(BaseSettings):
     starting_bankroll_cents: Annotated[int, Field(gt=0)] = Field(
         default=99_210, description="Starting bankroll in cents (the original bot's $992.10)."
     )
-    host: str = Field(default="127.0.0.1", description="Address the web server binds.")
+    # Resolved (and a name that does not resolve refused) when the server starts, not here:
+    # commands that do not serve must not depend on name resolution (see cli/serve.py).
+    host: str = Field(
+        default="127.0.0.1",
+        description=(
+            "Address the web server binds: an IP address (127.0.0.1, 0.0.0.0, ::1) or a host "
+            "name resolved when the server starts, IPv4 first (localhost = 127.0.0.1)."
+        ),
+    )
     port: Annotated[int, Field(ge=1, le=65535)] = Field(
         default=8501, description="Port the web server binds."
     )

@@ -3,17 +3,162 @@
 `up` is the demo: it loads about a year of data into an empty database and runs the
 paper-trading simulator beside the server, so the dashboard moves. `serve` is for a database
 that something else fills: no demo data, no simulator.
+
+Both claim the port before anything else starts: the host is resolved and a listening socket
+bound *exclusively* (SO_REUSEADDR for restarts over TIME_WAIT, never SO_REUSEPORT), so a port
+in use, by another Milkbot or any program, is one line and a non-zero exit with no database
+started. Granian 2.8 binds every worker socket with SO_REUSEPORT and has no option to turn it
+off, which let a second server bind beside the first; so the web workers do not bind at all:
+they inherit this one socket (see ``_server_class``) and nothing can join it.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import multiprocessing
 import os
+import socket
+from typing import Any
 
 import psycopg
 import typer
 
 from milkbot.cli.common import database, get_settings
 from milkbot.settings import Settings
+
+# Pending connections the kernel queues on the port (granian's default backlog, kept).
+BACKLOG = 1024
+
+
+class StartError(Exception):
+    """The server cannot start where it was asked to; the one-line message says what to fix."""
+
+
+def resolve_host(host: str, port: int) -> str:
+    """The IP address to bind for ``host`` (MILKBOT_HOST / --host). An IPv4 or IPv6 literal is
+    kept as it is (``0.0.0.0``, ``::1``); a name is resolved here, at start, preferring IPv4, so
+    ``localhost`` binds 127.0.0.1 (granian accepts only addresses). Raises :class:`StartError`
+    naming MILKBOT_HOST when the name does not resolve."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartError(
+            f"MILKBOT_HOST={host!r} (--host) does not resolve to an address ({reason}): "
+            "give an IP address such as 127.0.0.1 or a name this machine resolves"
+        ) from None
+    addresses = [str(info[4][0]) for info in infos]
+    ipv4 = [a for a in addresses if ipaddress.ip_address(a).version == 4]
+    return (ipv4 or addresses)[0]
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port`` (``host`` as given to :func:`resolve_host`)
+    that no other socket can share, or :class:`StartError` with one line naming the host and
+    port and what to change (--port / MILKBOT_PORT, --host / MILKBOT_HOST)."""
+    address = resolve_host(host, port)
+    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Rebinding over connections in TIME_WAIT after a restart is fine; SO_REUSEADDR on Linux
+        # never lets a second socket bind beside a listening one (SO_REUSEPORT would).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise StartError(_bind_message(host, address, port, exc)) from None
+    return sock
+
+
+def _bind_message(host: str, address: str, port: int, exc: OSError) -> str:
+    where = f"{address}:{port}" if host == address else f"{host} ({address}) port {port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{where} is already in use (another milkbot or another program): "
+            "stop it, or choose a free port with --port / MILKBOT_PORT"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {where}: not an address of this machine; "
+            "set --host / MILKBOT_HOST to one of its addresses (e.g. 127.0.0.1 or 0.0.0.0)"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"cannot listen on {where}: permission denied (ports below 1024 need privileges); "
+            "choose another port with --port / MILKBOT_PORT"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+def _server_class() -> type[Any]:
+    # Imported late: granian is only needed by the commands that serve.
+    from granian._granian import SocketHolder
+    from granian.server import MPServer
+
+    class HeldSocketServer(MPServer):  # type: ignore[misc]
+        """Granian's process server, serving the socket :func:`bind_listener` holds.
+
+        On Linux granian 2.8 binds a new SO_REUSEPORT socket in every worker; its macOS path
+        instead builds one socket in the main process and the forked workers accept on it. This
+        class takes that path with our socket, so the port stays exclusive for the server's
+        life. It relies on granian's ``_init_shared_socket`` hook and ``_ssp`` / ``_shd`` /
+        ``_sfd`` / ``_sso`` fields (granian 2.8); tests/test_serve_lifecycle.py fails if a
+        granian release changes them."""
+
+        def __init__(self, listener: socket.socket, **options: Any) -> None:
+            super().__init__(**options)
+            self._listener = listener
+
+        def _init_shared_socket(self) -> None:
+            fd = self._listener.fileno()
+            self._ssp = None  # no per-worker bind
+            # The stub omits the constructor: (fd, is_uds, backlog) on Linux.
+            self._shd = SocketHolder(fd, False, self.backlog)  # type: ignore[call-arg]
+            self._sfd = fd
+            # Granian closes _sso at shutdown; the workers got their copy of the fd by fork.
+            self._sso = self._listener
+
+    return HeldSocketServer
+
+
+def _run_server(url: str, settings: Settings, listener: socket.socket) -> None:
+    from granian.constants import Interfaces
+
+    # Web workers are separate processes: they find the database through the environment.
+    os.environ["MILKBOT_DATABASE_URL"] = url
+    os.environ["MILKBOT_HOST"] = settings.host
+    os.environ["MILKBOT_PORT"] = str(settings.port)
+    # The workers must inherit the listening socket: forked, not spawned (Python 3.14 would
+    # otherwise pick forkserver on Linux and granian fall back to spawn).
+    multiprocessing.set_start_method("fork", force=True)
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"serving on http://{shown}:{port}  (Ctrl-C stops)")
+    _server_class()(
+        listener,
+        target="milkbot.web.app:create_app_from_env",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        backlog=BACKLOG,
+        log_access=False,
+    ).serve()
+
+
+def _listen(settings: Settings) -> socket.socket:
+    try:
+        return bind_listener(settings.host, settings.port)
+    except StartError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
 
 
 def _has_data(url: str) -> bool:
@@ -30,27 +175,9 @@ def _load_demo(url: str, settings: Settings) -> None:
     typer.echo(f"demo data loaded in {report.total_seconds:.1f}s")
 
 
-def _run_server(url: str, settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    # Web workers are separate processes: they find the database through the environment.
-    os.environ["MILKBOT_DATABASE_URL"] = url
-    os.environ["MILKBOT_HOST"] = settings.host
-    os.environ["MILKBOT_PORT"] = str(settings.port)
-    typer.echo(f"serving on http://{settings.host}:{settings.port}  (Ctrl-C stops)")
-    Granian(
-        "milkbot.web.app:create_app_from_env",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        log_access=False,
-    ).serve()
-
-
-HostOpt = typer.Option(None, "--host", help="Address to bind (MILKBOT_HOST).")
+HostOpt = typer.Option(
+    None, "--host", help="Address or host name to bind (MILKBOT_HOST; localhost = 127.0.0.1)."
+)
 PortOpt = typer.Option(None, "--port", min=1, max=65535, help="Port (MILKBOT_PORT).")
 WorkersOpt = typer.Option(None, "--workers", min=1, max=64, help="Worker processes.")
 SimulatorOpt = typer.Option(
@@ -72,17 +199,18 @@ def up(
     from milkbot.simulator import Simulator, SimulatorThread
 
     settings = get_settings(host=host, port=port, workers=workers, simulator=simulator)
-    with database(settings) as url:
+    with _listen(settings) as listener, database(settings) as url:
         if not _has_data(url):
             _load_demo(url, settings)
         thread = None
         if settings.simulator:
             sim = Simulator(url, bankroll_cents=settings.starting_bankroll_cents)
+            # A daemon thread: it never keeps the process alive once the server has stopped.
             thread = SimulatorThread(sim, settings.simulator_interval)
             thread.start()
             typer.echo(f"paper-trading simulator: a cycle every {settings.simulator_interval:g}s")
         try:
-            _run_server(url, settings)
+            _run_server(url, settings, listener)
         finally:
             if thread is not None:
                 thread.stop()
@@ -96,5 +224,5 @@ def serve(
     """Serve a database that something else fills: like `up`, without the demo data and the
     simulator."""
     settings = get_settings(host=host, port=port, workers=workers)
-    with database(settings) as url:
-        _run_server(url, settings)
+    with _listen(settings) as listener, database(settings) as url:
+        _run_server(url, settings, listener)

@@ -6,17 +6,25 @@ rows and, with ``wal_level=minimal``, skip the WAL. Their keys, indexes and aggr
 are set aside during the COPY and rebuilt from their own catalog definitions after it
 (``pg_get_constraintdef`` / ``pg_get_indexdef``), so the migrations stay their only source.
 The pre-aggregates arrive by COPY too (see aggregates.py), so the triggers have nothing to do.
+
+A server may be reading the same database. Before it touches any table the load locks every
+table it will lock at all (:func:`lock_tables`), in one statement, in a fixed order, each
+attempt bounded well below ``deadlock_timeout`` and retried a bounded number of times: taken one
+by one as the load went (the TRUNCATE, the keys' drops), those locks could close a cycle with a
+reader holding ACCESS SHARE on one table and waiting for another, and PostgreSQL then aborted
+one of the two (a reader's 500). Readers that arrive meanwhile wait for the commit.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 import structlog
-from psycopg import sql
+from psycopg import errors, sql
 
 from milkbot.generator.binary import SIGNATURE, TRAILER, Column, encode_rows
 from milkbot.generator.health import Latest
@@ -49,7 +57,23 @@ IDENTITY_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.heartbeats")
 LOAD_SETTINGS = {"work_mem": "1GB", "maintenance_work_mem": "2GB"}
 
 MIGRATED_SQL = "SELECT to_regclass('ops.trades') IS NOT NULL AND to_regclass('analytics.pnl_daily') IS NOT NULL"
-LOCK_SQL = "LOCK TABLE ops.markets, ops.signals, ops.trades, ops.orders IN ACCESS EXCLUSIVE MODE"
+# What the load transaction locks: every table of the ops and analytics schemas. It truncates
+# the data tables (CASCADE, and TRUNCATE triggers empty the roll-ups), drops and re-adds foreign
+# keys (ACCESS EXCLUSIVE on ops.cities and ops.strategies too), COPYs into the aggregates
+# (whose triggers write the roll-ups) and ANALYZEs every analytics table. Partitions are locked
+# through their parent, in the parent-first order readers use.
+LOCK_TABLES_SQL = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('ops', 'analytics') AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY n.nspname, c.relname
+"""
+DEADLOCK_TIMEOUT_SQL = "SELECT setting::int FROM pg_settings WHERE name = 'deadlock_timeout'"
+TIMEOUTS_SQL = "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+# One attempt to lock waits at most this long (ms), and at most half of deadlock_timeout: a
+# reader stuck behind a partial set of locks then gets them before it would run the deadlock
+# check and be cancelled. Attempts go on, with a short random pause, for LOCK_DEADLINE_S.
+LOCK_ATTEMPT_MS = 500
+LOCK_DEADLINE_S = 60.0
 COUNT_SQL = "SELECT (SELECT count(*) FROM ops.trades), (SELECT count(*) FROM ops.markets)"
 STRATEGIES_SQL = "SELECT name, id FROM ops.strategies WHERE name = ANY(%s)"
 SETTING_SQL = "SELECT set_config(%s, %s, true)"
@@ -112,7 +136,7 @@ def prepare(conn: psycopg.Connection, reset: bool, strategies: Sequence[str]) ->
     migrated = conn.execute(MIGRATED_SQL).fetchone()
     if not migrated or not migrated[0]:
         raise GeneratorError("the database is not migrated: run `milkbot db migrate` first")
-    conn.execute(LOCK_SQL)
+    lock_tables(conn)
     if not reset:
         counts = conn.execute(COUNT_SQL).fetchone()
         trades, markets = (int(v) for v in counts) if counts else (0, 0)
@@ -136,6 +160,51 @@ def prepare(conn: psycopg.Connection, reset: bool, strategies: Sequence[str]) ->
         )
     )
     return {str(name): int(i) for name, i in ids.items()}
+
+
+def lock_tables(conn: psycopg.Connection, deadline_s: float = LOCK_DEADLINE_S) -> int:
+    """Lock every table the load transaction will lock (see LOCK_TABLES_SQL) in ACCESS
+    EXCLUSIVE mode, all in one LOCK statement in (schema, name) order, and return the attempts
+    it took. Each attempt runs in a savepoint with ``lock_timeout`` and ``statement_timeout`` of
+    at most LOCK_ATTEMPT_MS ms (and half of ``deadlock_timeout``); one that times out rolls back
+    to the savepoint, which releases the locks it got, and is retried after 20-250 ms until
+    ``deadline_s`` seconds have passed, then raises :class:`GeneratorError`. The session's own
+    timeouts are restored for the rest of the transaction."""
+    tables = [sql.Identifier(s, t) for s, t in conn.execute(LOCK_TABLES_SQL).fetchall()]
+    statement = sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(tables))
+    row = conn.execute(DEADLOCK_TIMEOUT_SQL).fetchone()
+    attempt_ms = max(10, min(LOCK_ATTEMPT_MS, int(row[0]) // 2 if row else LOCK_ATTEMPT_MS))
+    saved = conn.execute(TIMEOUTS_SQL).fetchone()
+    started = time.monotonic()
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            with conn.transaction():  # a savepoint
+                conn.execute(SETTING_SQL, ["lock_timeout", f"{attempt_ms}ms"])
+                conn.execute(SETTING_SQL, ["statement_timeout", f"{attempt_ms}ms"])
+                conn.execute(statement)
+            break
+        except (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected):
+            waited = time.monotonic() - started
+            if waited >= deadline_s:
+                raise GeneratorError(
+                    f"could not lock the tables to load within {waited:.0f} s ({attempts} "
+                    f"attempts of {attempt_ms} ms): other sessions keep them busy (see "
+                    "pg_stat_activity); stop long transactions on this database and retry"
+                ) from None
+            # Random, so that two loaders do not retry in step.
+            time.sleep(random.uniform(0.02, 0.25))
+    if saved:
+        conn.execute(SETTING_SQL, ["lock_timeout", saved[0]])
+        conn.execute(SETTING_SQL, ["statement_timeout", saved[1]])
+    (log.info if attempts > 1 else log.debug)(
+        "tables_locked",
+        tables=len(tables),
+        attempts=attempts,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    return attempts
 
 
 def set_aside(conn: psycopg.Connection) -> SetAside:

@@ -9,10 +9,16 @@ ASGI servers call in their worker processes.
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
+import structlog
 from fastapi import FastAPI, Response
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -24,6 +30,11 @@ from milkbot.web.deps import WebState
 from milkbot.web.errors import CatchAllMiddleware, install_error_handlers
 from milkbot.web.response_cache import ResponseCache
 from milkbot.web.responses import EncodedCache
+
+log = structlog.get_logger(__name__)
+
+# linux/prctl.h: the signal a process gets when its parent (thread) dies.
+PR_SET_PDEATHSIG = 1
 
 # Bodies smaller than this are sent as they are: compressing them costs more than it saves.
 GZIP_MIN_BYTES = 1024
@@ -82,9 +93,33 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Factory for ASGI servers started in worker processes: settings (and so the log level)
-    from the environment."""
+    from the environment. In a worker process it first ties the worker's life to its parent's
+    (:func:`exit_with_parent`)."""
     from milkbot.logs import configure_logging
 
+    exit_with_parent()
     settings = load_settings()
     configure_logging(settings.log_level)
     return create_app(settings)
+
+
+def exit_with_parent() -> None:
+    """In a worker process started by a multiprocessing server (granian, uvicorn), have the
+    kernel send SIGTERM when the parent dies, so a SIGKILLed ``milkbot serve`` leaves nothing
+    answering on its port: the worker shuts down as it does on Ctrl-C. Linux only (prctl
+    PR_SET_PDEATHSIG); elsewhere, or outside such a worker, it does nothing.
+
+    The signal follows the parent *thread* that forked the worker: granian 2.8's MPServer forks
+    every worker (respawns included) from the thread that called ``serve()``, the main thread
+    of ``milkbot serve``, which lives as long as the process. A parent that died before the
+    prctl sends no signal, so the worker checks it is still its parent's child afterwards."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("worker_pdeathsig_failed", errno=ctypes.get_errno())
+        return
+    if os.getppid() != parent.pid:
+        log.warning("worker_orphaned_at_start", parent_pid=parent.pid)
+        raise SystemExit(0)

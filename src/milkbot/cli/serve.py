@@ -204,7 +204,11 @@ def up(
             _load_demo(url, settings)
         thread = None
         if settings.simulator:
-            sim = Simulator(url, bankroll_cents=settings.starting_bankroll_cents)
+            sim = Simulator(
+                url,
+                bankroll_cents=settings.starting_bankroll_cents,
+                heartbeat_max_skew_s=settings.heartbeat_max_skew_s,
+            )
             # A daemon thread: it never keeps the process alive once the server has stopped.
             thread = SimulatorThread(sim, settings.simulator_interval)
             thread.start()

@@ -42,7 +42,9 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
     metrics = Metrics()
     analytics = Analytics(settings, url, on_query=metrics.observe_query)
     metrics.watch_pool(analytics.pool.stats, analytics.pool.max_size)
-    state = WebState(settings=settings, analytics=analytics, encoded=EncodedCache())
+    state = WebState(
+        settings=settings, analytics=analytics, encoded=EncodedCache(settings.cache_ttl)
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -52,6 +52,19 @@ REFUSALS = [
 ]
 
 
+# Every route that takes a date, and the dates it must refuse with a 400 naming the parameter:
+# outside MIN_DATE..MAX_DATE (window.py), including date's own extremes that used to overflow.
+DATE_ROUTES = [
+    "/api/v1/metrics/cities",
+    "/api/v1/metrics/strategies",
+    "/api/v1/equity",
+    "/api/v1/calibration",
+]
+OUT_OF_RANGE_DATES = ["0001-01-01", "1999-12-31", "2101-01-01", "9999-12-31"]
+# Pages take no dates (unknown parameters are ignored) and at most MAX_DAYS days.
+PAGES = ["/", "/cities", "/performance", "/strategies", "/trades", "/status"]
+
+
 def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
@@ -73,6 +86,65 @@ async def test_every_refusal_has_the_error_shape(db_url: str) -> None:
             assert error["field"] == field, (path, error)
             if field:
                 assert field in error["message"], (path, error)
+
+
+async def test_dates_out_of_range_are_a_400_naming_the_parameter(db_url: str) -> None:
+    async with api_client(db_url) as client:
+        for route in DATE_ROUTES:
+            for field in ("from_date", "to_date"):
+                for day in OUT_OF_RANGE_DATES:
+                    for extra in ("", "&days=3650", "&from_date=2020-01-01", "&to_date=2030-01-01"):
+                        if extra.startswith(f"&{field}") or (
+                            field == "from_date" and extra == "&days=3650"
+                        ):
+                            continue
+                        path = f"{route}?{field}={day}{extra}"
+                        error = assert_error_shape(await client.get(path), 400, "bad_request")
+                        assert error["field"] == field, (path, error)
+                        assert error["message"].startswith(f"{field}: {day} is out of range"), (
+                            path,
+                            error,
+                        )
+                        assert "2000-01-01" in error["message"] and "2100-12-31" in error["message"]
+
+
+async def test_windows_at_the_date_bounds_are_answered(db_url: str) -> None:
+    """The longest window ending at the lowest date (it starts there too: a window never
+    reaches outside the accepted dates), the bounds themselves, and the longest window ending
+    at the highest date."""
+    async with api_client(db_url) as client:
+        for route in DATE_ROUTES:
+            for query in (
+                "days=3650&to_date=2000-01-01",
+                "days=3650&to_date=2100-12-31",
+                "from_date=2000-01-01&to_date=2000-01-01",
+                "from_date=2100-12-31&to_date=2100-12-31",
+                "from_date=2091-01-03&to_date=2100-12-31",
+            ):
+                response = await client.get(f"{route}?{query}")
+                assert response.status_code == 200, (route, query, response.text)
+        curve = (await client.get("/api/v1/equity?days=3650&to_date=2000-01-01")).json()
+        assert curve["window"] == {"start": "2000-01-01", "end": "2000-01-01", "days": 1}
+        late = (await client.get("/api/v1/equity?days=3650&to_date=2100-12-31")).json()
+        assert late["window"] == {"start": "2091-01-03", "end": "2100-12-31", "days": 3650}
+        for days in ("1", "3650"):
+            assert (await client.get(f"/api/v1/summary?days={days}")).status_code == 200
+
+
+async def test_pages_ignore_dates_and_refuse_bad_days_without_a_500(db_url: str) -> None:
+    async with api_client(db_url) as client:
+        for page in PAGES:
+            for day in [*OUT_OF_RANGE_DATES, "2000-01-01", "2100-12-31"]:
+                response = await client.get(f"{page}?from_date={day}&to_date={day}")
+                assert response.status_code == 200, (page, day, response.text)
+                assert response.headers["content-type"].startswith("text/html")
+        for page in ("/cities", "/performance", "/strategies"):
+            assert (await client.get(f"{page}?days=3650")).status_code == 200
+            for days in ("0", "3651", "99999999999999999999", "1e3"):
+                error = assert_error_shape(
+                    await client.get(f"{page}?days={days}"), 422, "invalid_parameter"
+                )
+                assert error["field"] == "days"
 
 
 async def test_an_unexpected_failure_is_a_500_without_traceback(db_url: str) -> None:

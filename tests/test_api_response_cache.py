@@ -1,4 +1,5 @@
-"""The whole-response cache: what it stores, for how long, and what it never stores."""
+"""The whole-response cache (and the encoded-bytes cache): what they store, for how long, what
+they never store, and how much they hold at most."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from milkbot.analytics.cache import estimate_size
 from milkbot.web.response_cache import ResponseCache
+from milkbot.web.responses import EncodedCache, encode_json
 
 
 class Clock:
@@ -132,3 +135,64 @@ async def test_a_file_the_server_sends_itself_is_not_stored() -> None:
         await cache(scope, receive, send)
         assert [m["type"] for m in sent] == ["http.response.start", "http.response.pathsend"]
     assert len(calls) == 2
+
+
+async def test_the_byte_budget_bounds_the_stored_responses_oldest_first() -> None:
+    """Bodies of ~8-9 kB under a 30 kB budget: only the last three stay, whatever the count."""
+    calls: list[str] = []
+    clock = Clock()
+    inner = counting_app(calls)
+    app = ResponseCache(inner, 5.0, max_bytes=30_000, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for i in range(20):
+            await c.get(f"/r{i}?repeat=1000")
+        assert app._entries.bytes <= 30_000 and len(app._entries) == 3
+        again_last = await c.get("/r19?repeat=1000")
+        again_first = await c.get("/r0?repeat=1000")
+    assert again_last.text.startswith("call 20 ")  # served from the cache
+    assert again_first.text.startswith("call 21 ")  # evicted long ago: the app answered
+    assert len(calls) == 21
+
+
+async def test_expired_responses_are_dropped_as_new_ones_arrive() -> None:
+    calls: list[str] = []
+    clock = Clock()
+    app = ResponseCache(counting_app(calls), 5.0, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for i in range(100):
+            await c.get(f"/r{i}")
+            clock.now += 0.125
+    assert len(app._entries) == 40  # the ones younger than the TTL; nothing waits to be full
+
+
+def test_encoded_bytes_are_reused_for_the_same_objects_and_kept_within_the_budget() -> None:
+    clock = Clock()
+    sources = [list(range(i, i + 500)) for i in range(20)]  # ~18 kB each by the estimate
+    budget = 3 * (estimate_size((sources[0],)) + len(encode_json(sources[0]))) + 100
+    cache = EncodedCache(5.0, max_bytes=budget, clock=clock)
+    builds = 0
+
+    def encode(value: list[int]) -> bytes:
+        def build() -> list[int]:
+            nonlocal builds
+            builds += 1
+            return value
+
+        return cache.encode("doc", (value,), build)
+
+    assert encode(sources[0]) == encode(sources[0]) == encode_json(sources[0])
+    assert builds == 1
+    for value in sources:
+        encode(value)
+    assert len(cache._entries) == 3 and cache._entries.bytes <= budget
+    assert builds == 20
+    clock.now += 5.0
+    encode(sources[0])
+    assert len(cache._entries) == 1  # the three expired ones went when this one came
+
+
+def test_a_zero_ttl_encoded_cache_keeps_nothing() -> None:
+    cache = EncodedCache(0)
+    value = [1, 2, 3]
+    assert cache.encode("doc", (value,), lambda: value) == b"[1,2,3]"
+    assert len(cache._entries) == 0

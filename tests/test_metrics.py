@@ -1,10 +1,19 @@
-"""/metrics: the named Prometheus series exist and move when requests are made."""
+"""/metrics: the named Prometheus series exist and move when requests are made, and no request
+can add a label value outside a closed set."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import string
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import httpx
 
 from milkbot.monitoring.alerts import evaluate, parse_samples
+from milkbot.monitoring.metrics import METHODS, Metrics, MetricsMiddleware
 from tests.test_api import api_client
 
 
@@ -99,3 +108,81 @@ async def test_a_saturated_pool_shows_in_the_pool_gauges(db_url: str) -> None:
     assert "MilkbotDbConnectionsHigh" in fired
     spike = {v.rule.name for v in evaluate([quiet, samples]) if v.fired}
     assert "MilkbotDbConnectionsHigh" not in spike
+
+
+HTTP_SERIES = ("milkbot_http_request_duration_seconds_count", "milkbot_http_responses_total")
+
+
+def _http_series(samples: dict) -> set[tuple]:  # type: ignore[type-arg]
+    return {(n, ls) for (n, ls) in samples if n in HTTP_SERIES}
+
+
+def _route_templates(app: Any) -> set[str]:
+    """Every route template of the app, those of included routers too."""
+    templates: set[str] = set()
+    for route in app.routes:
+        path = getattr(route, "path", None)
+        if path is not None:
+            templates.add(path)
+        else:  # FastAPI's included router keeps its own routes
+            templates |= {sub.path for sub in route.original_router.routes}
+    return templates
+
+
+def _random_batch(rng: random.Random, routes: list[str]) -> list[tuple[str, str]]:
+    """(method, path): every route once with a made-up method, and 100 made-up paths with
+    made-up or standard methods."""
+
+    def token() -> str:
+        return "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 12)))
+
+    batch = [(token(), route) for route in routes]
+    for _ in range(100):
+        method = rng.choice([token(), token(), *METHODS])
+        path = "/" + "/".join(token().lower() for _ in range(rng.randint(1, 4)))
+        batch.append((method, path + rng.choice(["", "?days=1", f"?x={token()}"])))
+    return batch
+
+
+async def test_random_methods_and_paths_do_not_grow_the_series_beyond_closed_sets(
+    db_url: str,
+) -> None:
+    """Two batches of 100+ requests with made-up methods and paths: the first may add series,
+    but only with closed-set labels; the second, all new values, adds none."""
+    rng = random.Random(5)
+    async with api_client(db_url) as client:
+        app = client._transport.app  # type: ignore[attr-defined]
+        templates = _route_templates(app)
+        routes = sorted(t for t in templates if "{" not in t and t != "/static")
+        await client.get("/metrics")  # its own series exist before the first count
+        for method, path in _random_batch(rng, routes):
+            await client.request(method, path)
+        first = parse_samples((await client.get("/metrics")).text)
+        for method, path in _random_batch(rng, routes):
+            await client.request(method, path)
+        second = parse_samples((await client.get("/metrics")).text)
+
+    assert _http_series(second) == _http_series(first)
+    statuses = {str(s.value) for s in HTTPStatus} | {"other"}
+    for _name, labels in _http_series(second):
+        values = dict(labels)
+        assert values["route"] in templates | {"unmatched"}, values
+        assert values["method"] in METHODS | {"other"}, values
+        assert values.get("status", "200") in statuses, values
+    methods = {dict(ls)["method"] for _, ls in _http_series(second)}
+    assert "other" in methods and methods <= METHODS | {"other"}
+
+
+async def test_a_status_http_does_not_define_is_labelled_other() -> None:
+    metrics = Metrics()
+
+    async def odd(scope: dict, receive: object, send: Callable[..., Any]) -> None:  # type: ignore[type-arg]
+        await send({"type": "http.response.start", "status": 599, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = MetricsMiddleware(odd, metrics)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.request("BREW", "/pot")).status_code == 599
+    samples = parse_samples(metrics.render()[0].decode())
+    assert _value(samples, "milkbot_http_responses_total", route="unmatched", method="other",
+                  status="other") == 1  # fmt: skip

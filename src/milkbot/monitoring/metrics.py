@@ -2,8 +2,10 @@
 
 Series (all prefixed ``milkbot_``):
 - ``http_request_duration_seconds{route,method}`` histogram and
-  ``http_responses_total{route,method,status}`` counter, per route template (not raw path, so
-  the label set stays small), from :class:`MetricsMiddleware`;
+  ``http_responses_total{route,method,status}`` counter, from :class:`MetricsMiddleware`. Every
+  label value comes from a closed set, so no client can grow the number of series: the route
+  template (not the raw path) or ``unmatched``, one of ``METHODS`` or ``other``, the code of a
+  status HTTP defines or ``other``;
 - ``query_duration_seconds{query,cached}`` histogram, observed by the analytics service;
 - ``cache_hits_total{query}`` / ``cache_misses_total{query}`` counters;
 - ``db_pool_size`` / ``db_pool_max`` / ``db_pool_in_use`` / ``db_pool_waiting`` gauges, read
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 import psutil
@@ -47,6 +50,12 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+
+# The label values a request can produce; anything else is "other" (or "unmatched" for routes).
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+STATUS_LABELS = {status.value: str(status.value) for status in HTTPStatus}
+OTHER = "other"
+UNMATCHED = "unmatched"
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Any], Callable[..., Any]], Any]
 
@@ -142,8 +151,19 @@ class PoolCollector(Collector):
         )
 
 
+def method_label(method: str) -> str:
+    """The method's label: itself if in METHODS, else "other"."""
+    return method if method in METHODS else OTHER
+
+
+def status_label(status: int) -> str:
+    """The status's label: its code if HTTP defines it (http.HTTPStatus), else "other"."""
+    return STATUS_LABELS.get(status, OTHER)
+
+
 class MetricsMiddleware:
-    """Pure ASGI middleware timing every HTTP request by its route template."""
+    """Pure ASGI middleware timing every HTTP request by its route template; every label value
+    comes from a closed set (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -168,9 +188,9 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = str(scope.get("method", "GET"))
+            template = getattr(route, "path", None) or UNMATCHED
+            method = method_label(scope.get("method", "GET"))
             self.metrics.request_duration.labels(template, method).observe(
                 time.perf_counter() - start
             )
-            self.metrics.responses.labels(template, method, str(status)).inc()
+            self.metrics.responses.labels(template, method, status_label(status)).inc()

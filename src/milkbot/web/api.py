@@ -17,7 +17,7 @@ from starlette.responses import Response
 from milkbot.analytics import AnalyticsInputError, Window
 from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from milkbot.analytics.queries import MAX_POINTS_LIMIT
-from milkbot.analytics.window import DEFAULT_DAYS, MAX_DAYS
+from milkbot.analytics.window import DEFAULT_DAYS, MAX_DATE, MAX_DAYS, MIN_DATE
 from milkbot.reference import load_reference
 from milkbot.web import schemas
 from milkbot.web.deps import State, WebState
@@ -38,11 +38,17 @@ Days = Annotated[
         description=f"Last N settlement days ending today (UTC); default {DEFAULT_DAYS}.",
     ),
 ]
+# Out-of-range dates are refused by the analytics (400 naming the parameter), where the bounds
+# live; the descriptions only document them.
 FromDate = Annotated[
-    date | None, Query(description="First settlement day (instead of days), YYYY-MM-DD.")
+    date | None,
+    Query(
+        description=f"First settlement day (instead of days), YYYY-MM-DD, {MIN_DATE} to {MAX_DATE}."
+    ),
 ]
 ToDate = Annotated[
-    date | None, Query(description="Last settlement day, YYYY-MM-DD; default today.")
+    date | None,
+    Query(description=f"Last settlement day, YYYY-MM-DD, {MIN_DATE} to {MAX_DATE}; default today."),
 ]
 Strategy = Annotated[
     str | None,

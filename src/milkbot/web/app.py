@@ -1,8 +1,8 @@
 """The web application: built by a factory that is given its settings.
 
 ``create_app(settings)`` wires the JSON API (/api/v1, /health), the dashboard pages, static
-assets, Prometheus /metrics, the single error shape, a whole-response cache for reusable GETs
-and gzip; its lifespan opens the analytics service (pool, and
+assets, Prometheus /metrics, the single error shape, a whole-response cache for reusable GETs,
+gzip and security headers (CSP); its lifespan opens the analytics service (pool, and
 the public delay written to the database) and closes it. ``create_app_from_env`` is the factory
 ASGI servers call in their worker processes.
 """
@@ -28,6 +28,7 @@ from milkbot.settings import Settings, load_settings
 from milkbot.web import api, pages
 from milkbot.web.deps import WebState
 from milkbot.web.errors import CatchAllMiddleware, install_error_handlers
+from milkbot.web.headers import SecurityHeaders, docs_policies
 from milkbot.web.response_cache import ResponseCache
 from milkbot.web.responses import EncodedCache
 
@@ -53,7 +54,9 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
     metrics = Metrics()
     analytics = Analytics(settings, url, on_query=metrics.observe_query)
     metrics.watch_pool(analytics.pool.stats, analytics.pool.max_size)
-    state = WebState(settings=settings, analytics=analytics, encoded=EncodedCache())
+    state = WebState(
+        settings=settings, analytics=analytics, encoded=EncodedCache(settings.cache_ttl)
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -83,10 +86,12 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
-    # Outermost last: errors -> whole-response cache -> gzip -> routes.
+    # Outermost last: metrics -> security headers -> errors -> whole-response cache -> gzip ->
+    # routes (the headers go on every response: cached, errors and 500s included).
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(ResponseCache, ttl=settings.cache_ttl)
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(SecurityHeaders, docs=docs_policies(app))
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: times every request
     return app
 

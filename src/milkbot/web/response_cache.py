@@ -8,26 +8,32 @@ cost. This ASGI middleware stores the bytes of each successful GET whose ``Cache
 is two ``send`` calls. Like any shared cache honouring max-age, a response can be up to one TTL
 older than the analytics result it was built from. Errors, ``no-store`` responses (health),
 bodies over ``max_body`` bytes and responses the server sends itself (``http.response.pathsend``
-of static files) are never stored.
+of static files) are never stored. At most ``max_entries`` responses and ``max_bytes`` bytes
+are kept (counted: body, headers, path and query string, plus a fixed overhead per entry);
+expired entries are dropped as new ones arrive (see :class:`BoundedStore`).
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from milkbot.analytics.cache import BoundedStore
+
 MAX_ENTRIES = 1024
 MAX_BODY_BYTES = 1 << 20
+# Sixteen of the largest bodies, or thousands of ordinary (gzipped, kilobyte) responses.
+MAX_BYTES = 16 << 20
+# The key, the stored record, the start message and the store's own slot, roughly.
+ENTRY_OVERHEAD_BYTES = 600
 
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    expires: float
     start: Message
     body: bytes
     route: Any  # the route that produced it, put back in the scope for outer middleware
@@ -58,7 +64,7 @@ def _takes_gzip(scope: Scope) -> bool:
 
 class ResponseCache:
     """ASGI middleware: serve a stored copy of a reusable GET response for at most ``ttl``
-    seconds (0 disables it)."""
+    seconds (0 disables it); at most ``max_entries`` copies and ``max_bytes`` bytes."""
 
     def __init__(
         self,
@@ -67,22 +73,24 @@ class ResponseCache:
         *,
         max_entries: int = MAX_ENTRIES,
         max_body: int = MAX_BODY_BYTES,
+        max_bytes: int = MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.ttl = ttl
-        self.max_entries = max_entries
         self.max_body = max_body
         self._clock = clock
-        self._entries: OrderedDict[tuple[str, bytes, bool], _Stored] = OrderedDict()
+        self._entries: BoundedStore[tuple[str, bytes, bool], _Stored] = BoundedStore(
+            max_entries, max_bytes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.ttl <= 0 or scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         key = (scope["path"], scope["query_string"], _takes_gzip(scope))
-        stored = self._entries.get(key)
-        if stored is not None and stored.expires > self._clock():
+        stored = self._entries.get(key, self._clock())
+        if stored is not None:
             if stored.route is not None:
                 scope["route"] = stored.route  # metrics label the hit by its route template
             await send(stored.start)
@@ -113,13 +121,18 @@ class ResponseCache:
             return
         if size > self.max_body:
             return
-        reuse = min(_max_age(start.get("headers", [])), self.ttl)
+        headers = start.get("headers", [])
+        reuse = min(_max_age(headers), self.ttl)
         if reuse > 0:
-            stored = _Stored(self._clock() + reuse, start, b"".join(chunks), scope.get("route"))
-            self._store(key, stored)
-
-    def _store(self, key: tuple[str, bytes, bool], stored: _Stored) -> None:
-        self._entries.pop(key, None)
-        self._entries[key] = stored
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            body = b"".join(chunks)
+            weight = (
+                len(body)
+                + sum(len(name) + len(value) for name, value in headers)
+                + len(key[0])
+                + len(key[1])
+                + ENTRY_OVERHEAD_BYTES
+            )
+            now = self._clock()
+            self._entries.put(
+                key, _Stored(start, body, scope.get("route")), weight, now + reuse, now
+            )

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 
 from milkbot.reference import climate_day_bounds, load_reference
-from milkbot.store.models import MarketIn
+from milkbot.store.models import MarketIn, TradeIn
 from milkbot.store.writes import record_market
 
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -47,3 +47,19 @@ def add_event(
         )
         tickers.append(ticker)
     return tickers
+
+
+def make_trade(ticker: str, **changes: object) -> TradeIn:
+    """A valid buy of 5 YES at 40c in ``ticker`` at T0, with ``changes`` applied."""
+    fields: dict[str, object] = {
+        "client_trade_id": "t1",
+        "ticker": ticker,
+        "strategy": "daily_high_temp",
+        "side": "yes",
+        "action": "buy",
+        "quantity": 5,
+        "price": 40,
+        "executed_at": T0,
+        **changes,
+    }
+    return TradeIn(**fields)  # type: ignore[arg-type]

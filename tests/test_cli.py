@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from milkbot.cli.main import app
+from tests.net import free_port
 
 runner = CliRunner()
 
@@ -73,12 +73,6 @@ def test_unreachable_database_is_a_clear_error() -> None:
     assert "cannot reach the database (MILKBOT_DATABASE_URL)" in out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -91,7 +85,7 @@ def test_up_starts_embedded_database_with_demo_data_and_stops_cleanly(
     embedded_home: Path,
 ) -> None:
     """The README's first command: `milkbot up` on an empty home serves /health with data."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MILKBOT_HOME": str(embedded_home),

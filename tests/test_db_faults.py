@@ -13,7 +13,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from milkbot.db.migrate import apply_migrations
 from milkbot.generator import generate_dataset
 from milkbot.perf.drill import MODES, Mode, Sample, poll_health, send_load, stop_database
 from milkbot.settings import Settings
+from tests.net import free_port
 from tests.test_api import api_client
 from tests.test_api_errors import assert_error_shape, lock_analytics
 
@@ -67,12 +67,6 @@ def faulty_db() -> Iterator[tuple[EmbeddedPostgres, str]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _status(url: str) -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
@@ -86,7 +80,7 @@ def _status(url: str) -> int | None:
 @pytest.fixture(scope="module")
 def served(faulty_db: tuple[EmbeddedPostgres, str]) -> Iterator[str]:
     """`milkbot serve` on that database (analytics cache off: every request reads it)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MILKBOT_DATABASE_URL": faulty_db[1],

@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psutil
@@ -27,6 +25,7 @@ import pytest
 from milkbot.analytics.feed import encode_cursor
 from milkbot.analytics.window import MAX_DATE
 from milkbot.generator import generate_dataset
+from tests.net import await_status, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +34,6 @@ REQUESTS = 10_000
 CONCURRENCY = 16
 RSS_GROWTH_LIMIT = 100 * 2**20  # bytes
 MiB = 2**20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +46,7 @@ def hostile_db(make_database: Callable[[], str]) -> str:
 @pytest.fixture(scope="module")
 def served(hostile_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """(base URL, pid of `milkbot serve`) with the default cache settings, one worker."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("hostile") / "serve.log"
     env = os.environ | {
         "MILKBOT_DATABASE_URL": hostile_db,
@@ -71,7 +63,7 @@ def served(hostile_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_serving(proc, base, log)
+        await_status(proc, f"{base}/api/v1/ping", timeout_s=60, log=log)
         yield base, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGINT)
@@ -80,20 +72,6 @@ def served(hostile_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def _wait_until_serving(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"milkbot serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/api/v1/ping", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # readiness poll of a starting process, bounded by the deadline
-    pytest.fail(f"milkbot serve did not answer on {base} within 60 s:\n{log.read_text()}")
 
 
 def worker_rss(serve_pid: int) -> int:

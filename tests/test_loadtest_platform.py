@@ -14,17 +14,12 @@ import pytest
 
 from milkbot.db.embedded import EmbeddedPostgres
 from milkbot.perf.platform import MARKER, PIDFILE
+from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "deployment" / "scripts" / "run-load-test.sh"
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def answers(port: int) -> bool:

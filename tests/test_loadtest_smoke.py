@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from milkbot.generator import generate_dataset
+from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 # Every route the locustfile may request; which ones a 15-second run reaches is up to its
@@ -28,12 +28,6 @@ ROUTES = {
     "/api/v1/summary", "/api/v1/trades/public", "/api/v1/metrics/cities",
     "/api/v1/metrics/strategies", "/api/v1/equity", "/api/v1/health", "/api/v1/calibration",
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:

@@ -24,15 +24,9 @@ import psutil
 import pytest
 
 from milkbot.cli.serve import StartError, resolve_host
+from tests.net import free_port
 
 START_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(url: str | None, **extra: str) -> dict[str, str]:

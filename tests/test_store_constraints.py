@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from pydantic import ValidationError
 
-from milkbot.store.models import MarketIn, SettlementIn, SignalIn, TradeIn
+from milkbot.store.models import MarketIn, SettlementIn, SignalIn
 from milkbot.store.writes import (
     WriteError,
     record_market,
@@ -15,7 +15,7 @@ from milkbot.store.writes import (
     settle_event,
     settle_market,
 )
-from tests.helpers import T0, add_event
+from tests.helpers import T0, add_event, make_trade
 
 
 def _counts(conn: psycopg.Connection) -> tuple[int, ...]:
@@ -27,21 +27,6 @@ def _counts(conn: psycopg.Connection) -> tuple[int, ...]:
     ).fetchone()
     assert row is not None
     return tuple(int(v) for v in row)
-
-
-def _trade(ticker: str, **kw: object) -> TradeIn:
-    base: dict[str, object] = dict(
-        client_trade_id="t1",
-        ticker=ticker,
-        strategy="daily_high_temp",
-        side="yes",
-        action="buy",
-        quantity=5,
-        price=40,
-        executed_at=T0,
-    )
-    base.update(kw)
-    return TradeIn(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -64,7 +49,7 @@ def test_database_rejects_impossible_trade_rows(
     conn: psycopg.Connection, table: str, statement: str
 ) -> None:
     tickers = add_event(conn)
-    record_trade(conn, _trade(tickers[1]))
+    record_trade(conn, make_trade(tickers[1]))
     before = conn.execute("SELECT * FROM ops.trades").fetchall()
     aggregates = conn.execute("SELECT * FROM analytics.pnl_daily").fetchall()
     with pytest.raises((psycopg.errors.CheckViolation, psycopg.errors.ForeignKeyViolation)):
@@ -110,10 +95,10 @@ def test_trade_for_unknown_market_or_strategy_writes_nothing(conn: psycopg.Conne
     tickers = add_event(conn)
     before = _counts(conn)
     with pytest.raises(WriteError) as info:
-        record_trade(conn, _trade("KXHIGHNY-26MAR10-B99.5"))
+        record_trade(conn, make_trade("KXHIGHNY-26MAR10-B99.5"))
     assert info.value.field == "ticker"
     with pytest.raises(WriteError) as info:
-        record_trade(conn, _trade(tickers[0], strategy="no_such_strategy"))
+        record_trade(conn, make_trade(tickers[0], strategy="no_such_strategy"))
     assert info.value.field == "strategy"
     assert _counts(conn) == before
 
@@ -133,7 +118,7 @@ def test_trade_for_unknown_market_or_strategy_writes_nothing(conn: psycopg.Conne
 )
 def test_trade_input_validation_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValidationError) as info:
-        _trade("KXHIGHNY-26MAR10-T44", **{field: value})
+        make_trade("KXHIGHNY-26MAR10-T44", **{field: value})
     assert info.value.errors()[0]["loc"][0] == field
 
 
@@ -202,7 +187,7 @@ def test_settling_the_last_market_no_is_refused_and_writes_nothing(
     conn: psycopg.Connection,
 ) -> None:
     tickers = add_event(conn)
-    record_trade(conn, _trade(tickers[3]))
+    record_trade(conn, make_trade(tickers[3]))
     for ticker in tickers[:3]:
         settle_market(conn, ticker, "no")
     before = _book(conn)
@@ -220,7 +205,7 @@ def test_the_only_winner_cannot_be_turned_no_but_the_event_can_be_corrected(
     conn: psycopg.Connection,
 ) -> None:
     tickers = add_event(conn)
-    record_trade(conn, _trade(tickers[1]))
+    record_trade(conn, make_trade(tickers[1]))
     settle_event(conn, SettlementIn(event_ticker="KXHIGHNY-26MAR10", observed_high_f=46))
     before = _book(conn)
     with pytest.raises(WriteError) as info:

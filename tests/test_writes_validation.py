@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from milkbot.store.errors import WriteError, database_errors
-from milkbot.store.models import HeartbeatIn, MarketIn, SettlementIn, SignalIn, TradeIn
+from milkbot.store.models import HeartbeatIn, MarketIn, SettlementIn, SignalIn
 from milkbot.store.writes import (
     post_heartbeat,
     record_market,
@@ -27,7 +27,7 @@ from milkbot.store.writes import (
     settle_event,
     settle_market,
 )
-from tests.helpers import T0, add_event
+from tests.helpers import T0, add_event, make_trade
 
 EVENT = "KXHIGHNY-26MAR10"
 # 0001-01-01 at +05:00 is before year 1 in UTC: Python cannot even convert it.
@@ -60,19 +60,6 @@ def _signal(ticker: str) -> SignalIn:
     )
 
 
-def _trade(ticker: str) -> TradeIn:
-    return TradeIn(
-        client_trade_id="v1",
-        ticker=ticker,
-        strategy="daily_high_temp",
-        side="yes",
-        action="buy",
-        quantity=5,
-        price=40,
-        executed_at=T0,
-    )
-
-
 Write = Callable[[psycopg.Connection, Any], object]
 # (write function, builder of a valid input from the event's tickers, field, bad value, code)
 CASES: list[tuple[Write, Callable[[list[str]], BaseModel], str, object, str]] = [
@@ -86,14 +73,62 @@ CASES: list[tuple[Write, Callable[[list[str]], BaseModel], str, object, str]] = 
     (record_signal, lambda t: _signal(t[1]), "forecast_high_f", float("inf"), "not_finite"),
     (record_signal, lambda t: _signal(t[1]), "yes_price", 40_000, "out_of_range"),
     (record_signal, lambda t: _signal(t[1]), "created_at", FAR_FUTURE, "out_of_range"),
-    (record_trade, lambda t: _trade(t[1]), "client_trade_id", "v\x001", "nul_character"),
-    (record_trade, lambda t: _trade(t[1]), "client_trade_id", "v" * 101, "too_long"),
-    (record_trade, lambda t: _trade(t[1]), "quantity", 2**31, "out_of_range"),
-    (record_trade, lambda t: _trade(t[1]), "price", 32_768, "out_of_range"),
-    (record_trade, lambda t: _trade(t[1]), "fee_cents", 2**31, "out_of_range"),
-    (record_trade, lambda t: _trade(t[1]), "order_id", 2**63, "out_of_range"),
-    (record_trade, lambda t: _trade(t[1]), "model_prob", float("nan"), "not_finite"),
-    (record_trade, lambda t: _trade(t[1]), "executed_at", datetime(2026, 3, 10), "invalid"),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "client_trade_id",
+        "v\x001",
+        "nul_character",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "client_trade_id",
+        "v" * 101,
+        "too_long",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "quantity",
+        2**31,
+        "out_of_range",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "price",
+        32_768,
+        "out_of_range",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "fee_cents",
+        2**31,
+        "out_of_range",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "order_id",
+        2**63,
+        "out_of_range",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "model_prob",
+        float("nan"),
+        "not_finite",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "executed_at",
+        datetime(2026, 3, 10),
+        "invalid",
+    ),
     (
         settle_event,
         lambda t: SettlementIn(event_ticker=EVENT, observed_high_f=46),
@@ -207,7 +242,7 @@ def test_settle_market_arguments_are_validated(
 def test_database_refusals_become_write_errors(conn: psycopg.Connection) -> None:
     # The last resort, for a rule a model lacks: what PostgreSQL (or psycopg) refuses.
     add_event(conn)
-    record_trade(conn, _trade("KXHIGHNY-26MAR10-B45.5"))
+    record_trade(conn, make_trade("KXHIGHNY-26MAR10-B45.5", client_trade_id="v1"))
     with pytest.raises(WriteError) as refused, database_errors():
         conn.execute("SELECT %s::smallint", [99_999])
     assert refused.value.code == "out_of_range" and "smallint" in refused.value.message

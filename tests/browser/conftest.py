@@ -8,20 +8,18 @@ MILKBOT_REQUIRE_BROWSER=1 (CI), where they fail instead.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from milkbot.generator import generate_dataset
 from milkbot.simulator import Simulator
+from tests.net import await_status, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -77,17 +75,10 @@ def dashboard_db(make_database: Callable[[], str]) -> str:
     return url
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_server(dashboard_db: str, browser: Any) -> Iterator[str]:
     """The app as `milkbot serve` runs it (granian, one worker) on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "MILKBOT_DATABASE_URL": dashboard_db,
         "MILKBOT_REFRESH_SECONDS": str(REFRESH_SECONDS),
@@ -105,7 +96,7 @@ def live_server(dashboard_db: str, browser: Any) -> Iterator[str]:
     with SERVER_LOG.open("w") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
-            _wait_until_serving(proc, base)
+            await_status(proc, f"{base}/api/v1/ping", timeout_s=60, log=SERVER_LOG)
             yield base
         finally:
             proc.terminate()
@@ -114,20 +105,6 @@ def live_server(dashboard_db: str, browser: Any) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def _wait_until_serving(proc: subprocess.Popen[str], base: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{SERVER_LOG.read_text()}")
-        try:
-            if httpx.get(f"{base}/api/v1/ping", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # readiness poll of a starting process, bounded by the deadline
-    pytest.fail(f"the server did not answer on {base} within {timeout_s:.0f} s")
 
 
 @dataclass

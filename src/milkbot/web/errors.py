@@ -4,7 +4,8 @@
 
 ``code`` is a stable machine-readable word, ``message`` says what to fix, ``field`` names the
 parameter to fix (or is null). Status codes: 400 for a parameter the analytics refused (bad
-cursor, ``days`` together with ``from_date``, unknown strategy), 422 for one that fails its
+cursor, ``days`` together with ``from_date``) or a filter value that is not one of the known
+ones (city, side, strategy: the message lists them), 422 for one that fails its
 declared type or range, 404 / 405 for unknown routes and methods, 503 (with Retry-After) when
 the database is the problem, 500 for anything else - with a generic message: the traceback goes
 to the log, never to the client. The 503 codes:

@@ -157,7 +157,7 @@ def test_pages_refresh_without_reloading(visit: Callable[..., Visit]) -> None:
     v.open("/")
     v.page.evaluate("window.__notReloaded = true")
     with v.page.expect_response(
-        lambda r: r.url.endswith("/api/v1/summary"), timeout=REFRESH_SECONDS * 5000
+        lambda r: "/api/v1/summary?days=30" in r.url, timeout=REFRESH_SECONDS * 5000
     ) as refreshed:
         pass
     assert refreshed.value.status == 200

@@ -109,7 +109,7 @@ def create_app_from_env() -> FastAPI:
 
     exit_with_parent()
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 

@@ -1,6 +1,6 @@
 """Log output as a user sees it: a command run as a process writes readable console lines on
 stderr by default (no colour codes when stderr is not a terminal) and one JSON object per line
-with MILKBOT_LOG_FORMAT=json; and counts in messages take the right plural."""
+with MILKBOT_LOG_FORMAT=json."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from milkbot.logs import plural
 from tests.conftest import database_url, drop_database
 
 
@@ -58,12 +57,3 @@ def test_a_command_logs_console_lines_by_default_and_json_when_asked(
     events = [json.loads(line) for line in lines]  # every line is one JSON object
     applied = [e for e in events if e["event"] == "migration_applied"]
     assert [(e["version"], e["level"]) for e in applied] == [(v, "info") for v in (1, 2, 3, 4)]
-
-
-@pytest.mark.parametrize(
-    ("count", "words"),
-    [(0, "0 trades"), (1, "1 trade"), (2, "2 trades"), (20_000, "20,000 trades")],
-)
-def test_plural_takes_the_count_into_account(count: int, words: str) -> None:
-    assert plural(count, "trade") == words
-    assert plural(count, "query", "queries").endswith("query" if count == 1 else "queries")

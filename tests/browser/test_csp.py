@@ -52,6 +52,6 @@ def test_an_inline_script_would_be_refused(visit: Callable[..., Visit]) -> None:
         "() => { const s = document.createElement('script');"
         " s.textContent = 'window.__ran = true'; document.body.appendChild(s); }"
     )
-    v.page.wait_for_function("window.__cspViolations.length > 0")
+    v.page.wait_for_function("() => window.__cspViolations.length > 0")
     assert v.page.evaluate("window.__ran === undefined")
     assert any(x.startswith("script-src") for x in v.page.evaluate("window.__cspViolations"))

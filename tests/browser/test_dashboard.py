@@ -108,7 +108,7 @@ def test_infinite_scroll_fetches_the_next_page(visit: Callable[..., Visit]) -> N
     ) as older:
         v.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     assert older.value.status == 200
-    v.page.wait_for_function("document.querySelectorAll('#trade-table tbody tr').length > 50")
+    v.page.wait_for_function("() => document.querySelectorAll('#trade-table tbody tr').length > 50")
     assert v.page.evaluate("window.Milkbot.feed.pages") >= 2
     all_rows = v.page.eval_on_selector_all("#trade-table tbody tr", "r => r.map(x => x.innerText)")
     assert all_rows[:50] == first_page  # appended, not replaced
@@ -123,7 +123,7 @@ def test_city_filter_shows_only_that_city(visit: Callable[..., Visit]) -> None:
     with v.page.expect_response(lambda r: "city=NYC" in r.url):
         v.page.select_option("#city-filter", "NYC")
     v.page.wait_for_function(
-        "[...document.querySelectorAll('#trade-table tbody td.ticker')]"
+        "() => [...document.querySelectorAll('#trade-table tbody td.ticker')]"
         ".every(td => td.textContent.startsWith('KXHIGHNY-'))"
     )
     tickers = v.page.eval_on_selector_all(
@@ -142,7 +142,9 @@ def test_range_selector_changes_the_curve(visit: Callable[..., Visit]) -> None:
     for label, days in (("7D", 7), ("90D", 90), ("All", DAYS)):
         with v.page.expect_response(lambda r, d=days: "/api/v1/equity?days=" in r.url):
             v.page.click(f".ranges a:text-is('{label}')")
-        v.page.wait_for_function(f"{points} === {days}")
+        # A function, not an expression: Playwright evaluates a bare expression with eval, which
+        # the pages' CSP (no 'unsafe-eval') refuses whenever the first check is false.
+        v.page.wait_for_function(f"() => {points} === {days}")
         assert v.page.get_attribute(".ranges a.active", "data-days") in (str(days), "3650")
         drawdown = v.page.evaluate("window.Milkbot.charts['drawdown-chart'].data[0].length")
         assert drawdown == days
@@ -155,7 +157,7 @@ def test_pages_refresh_without_reloading(visit: Callable[..., Visit]) -> None:
     v.open("/")
     v.page.evaluate("window.__notReloaded = true")
     with v.page.expect_response(
-        lambda r: r.url.endswith("/api/v1/summary"), timeout=REFRESH_SECONDS * 5000
+        lambda r: "/api/v1/summary?days=30" in r.url, timeout=REFRESH_SECONDS * 5000
     ) as refreshed:
         pass
     assert refreshed.value.status == 200

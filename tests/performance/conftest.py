@@ -14,6 +14,7 @@ import cProfile
 import json
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from milkbot.analytics.benchmark import (
 )
 from milkbot.analytics.service import Analytics
 from milkbot.perf.fingerprint import analytics_fingerprint
+from milkbot.perf.query_text import render_query_text
 from milkbot.settings import Settings
 
 HERE = Path(__file__).parent
@@ -158,26 +160,20 @@ class Results:
         (RESULTS / "current.txt").write_text(self.text(), "utf-8")
 
     def text(self) -> str:
-        """Stable, diff-friendly summary: no timestamps, one line per query, fixed columns."""
-        m, d = self.header["machine"], self.header["data"]
-        lines = [
-            "# Milkbot query performance (tests/performance/test_query_performance.py)",
-            f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}",
-            f"postgresql: {self.header['postgres']}",
-            f"analytics fingerprint: {self.header['fingerprint']}",
-            f"data: {d['trades']:,} trades (seed {d['seed']}), ~{d['signals_estimate']:,} signals,"
-            f" ~{d['markets_estimate']:,} markets,"
-            f" settlement days {d['first_day']}..{d['last_day']}",
-            "timing: warm, cache bypassed, wall clock of one call through the pool, ms",
-            "",
-            f"{'query':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'target':>10}{'critical':>10}  status",
-        ]
-        for name, q in sorted(self.queries.items()):
-            lines.append(
-                f"{name:<20}{q['p50']:>10.3f}{q['p95']:>10.3f}{q['p99']:>10.3f}"
-                f"{q['target_ms']:>10g}{q['critical_ms']:>10g}  {q['status']}"
-            )
-        return "\n".join(lines) + "\n"
+        """The guide's diff-friendly text record (see milkbot.perf.query_text)."""
+        return render_query_text(self.header, self.queries)
+
+    def make_baseline_if_none(self) -> str | None:
+        """On a fresh clone there is no baseline for the guide's `diff`: the first complete run
+        becomes it. Returns what to tell the user, or None when a baseline exists."""
+        if not self.queries or (RESULTS / "baseline.txt").exists():
+            return None
+        for suffix in (".json", ".txt"):
+            shutil.copyfile(RESULTS / f"current{suffix}", RESULTS / f"baseline{suffix}")
+        return (
+            f"no baseline yet: this run is now the baseline ({RESULTS / 'baseline.txt'}); "
+            "the next run's current.txt compares with it"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -187,9 +183,22 @@ async def perf_fingerprint(perf_analytics: Analytics, perf_dataset: Dataset) -> 
     return await analytics_fingerprint(perf_analytics, last - timedelta(days=364), last)
 
 
+BASELINE_NOTE = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say so when this run became the baseline (the guide's `diff` needs one)."""
+    note = config.stash.get(BASELINE_NOTE, None)
+    if note:
+        terminalreporter.write_line(note)
+
+
 @pytest.fixture(scope="session")
-def perf_results(perf_dataset: Dataset, perf_fingerprint: str) -> Results:
-    """Where the tests put their figures (tests/performance/results/current.*)."""
+def perf_results(
+    perf_dataset: Dataset, perf_fingerprint: str, pytestconfig: pytest.Config
+) -> Iterator[Results]:
+    """Where the tests put their figures (tests/performance/results/current.*); at the end of
+    the session, the baseline too when there is none yet."""
     info = database_info(perf_dataset.url)
     data = {k: v for k, v in info.items() if k != "postgres"} | {"seed": perf_dataset.seed}
     machine = machine_info()
@@ -206,7 +215,10 @@ def perf_results(perf_dataset: Dataset, perf_fingerprint: str) -> Results:
         f"\n{machine['cpu']}, {machine['cores']} cores, load average {machine['load_average']};"
         f" PostgreSQL {info['postgres']}; {info['trades']:,} trades in {perf_dataset.name}"
     )
-    return results
+    yield results
+    note = results.make_baseline_if_none()
+    if note:
+        pytestconfig.stash[BASELINE_NOTE] = note
 
 
 @pytest.fixture(autouse=True)

@@ -48,8 +48,8 @@ def _run_compare(baseline: Path, current: Path, min_delta_ms: float) -> list[Row
 
 
 def compare_results(
-    baseline: Path = typer.Argument(..., help="Baseline results (.json)."),
-    current: Path = typer.Argument(..., help="Current results (.json) of the same kind."),
+    baseline: Path = typer.Argument(..., help="Baseline results (.json, or the query .txt)."),
+    current: Path = typer.Argument(..., help="Current results of the same kind."),
     min_delta_ms: float = typer.Option(
         1.0, "--min-delta-ms", min=0, help="Latency changes below this never fail (noise)."
     ),
@@ -88,7 +88,9 @@ def accept(
         )
         raise typer.Exit(1)
     shutil.copyfile(current, target)
-    text = current.with_suffix(".txt")
-    if text.exists():
-        shutil.copyfile(text, target.with_suffix(".txt"))
+    # The .json and .txt of a query run are one record in two forms: promote both.
+    for suffix in (".json", ".txt"):
+        twin = current.with_suffix(suffix)
+        if twin != current and twin.exists():
+            shutil.copyfile(twin, target.with_suffix(suffix))
     typer.echo(f"{current} promoted to {target}")

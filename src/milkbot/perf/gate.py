@@ -1,7 +1,7 @@
 """The release regression gate: compare a baseline results file with a current one.
 
 It reads either kind of results file the harness writes: the query performance tests'
-``current.json`` (per-query P50/P95 in ms) and the load tests' ``loadtest.json`` (per scenario:
+``current.json`` or ``current.txt`` (per-query P50/P95 in ms; the text file is the same record) and the load tests' ``loadtest.json`` (per scenario:
 P95 ms, error rate, peak server memory). The guide's criteria fail the release when:
 
 - any query is more than 20% slower than baseline (its P50 or its P95),
@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from milkbot.perf.query_text import parse_query_text
 
 SLOWER = 1.20
 MEMORY_GROWTH = 1.20
@@ -70,9 +72,11 @@ def _major(version: object) -> str:
 
 
 def load_run(path: Path) -> Run:
-    """Read a query or load-test results file."""
+    """Read a query or load-test results file: JSON, or the query tests' text file (the
+    guide's ``baseline.txt`` / ``current.txt``)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = parse_query_text(text) if path.suffix == ".txt" else json.loads(text)
     except (OSError, ValueError) as exc:
         raise RefusedError(f"{path}: not a readable results file ({exc})") from None
     if "queries" in data:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
@@ -22,7 +22,7 @@ from milkbot.reference import load_reference
 from milkbot.web import schemas
 from milkbot.web.deps import State, WebState
 from milkbot.web.responses import json_response
-from milkbot.web.summary import build_summary, combined_brier, read_summary_parts
+from milkbot.web.summary import build_calibration, build_summary, read_summary_parts
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 health_router = APIRouter(tags=["health"])
@@ -50,20 +50,57 @@ ToDate = Annotated[
     date | None,
     Query(description=f"Last settlement day, YYYY-MM-DD, {MIN_DATE} to {MAX_DATE}; default today."),
 ]
+# Enumerated filters take any string and are checked against their allowed values in code,
+# so an unknown value is one 400 naming the parameter and listing what it may be (a declared
+# pattern or Literal would answer a 422 that lists nothing). An empty value means "no filter",
+# as an HTML form's "All" option sends it. The lengths only bound hostile input.
 Strategy = Annotated[
     str | None,
-    Query(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Strategy name, e.g. daily_high_temp."),
+    Query(
+        max_length=63,
+        description="Strategy name, e.g. daily_high_temp (see /api/v1/metrics/strategies); "
+        "an unknown name is refused with the list of known ones.",
+    ),
+]
+City = Annotated[
+    str | None,
+    Query(
+        max_length=16,
+        description="City code, e.g. NYC (any case); an unknown code is refused with the list "
+        "of known ones.",
+    ),
+]
+SIDES = ("yes", "no")
+Side = Annotated[
+    str | None, Query(max_length=16, description="Only this side: yes or no (any case).")
 ]
 
 
-def _check_city(city: str | None) -> str | None:
-    if city is None:
+def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise AnalyticsInputError(field, f"unknown {field} {value!r}; known: {', '.join(allowed)}")
+    return value
+
+
+def check_city(city: str | None) -> str | None:
+    """The city code ``city`` names (upper-cased), ``None`` for no filter (absent or empty);
+    a code not in the reference's cities raises AnalyticsInputError('city') listing them."""
+    if not city:
         return None
-    code = city.upper()
-    known = load_reference().city_codes
-    if code not in known:
-        raise AnalyticsInputError("city", f"unknown city {city!r}; known: {', '.join(known)}")
-    return code
+    known = tuple(load_reference().city_codes)
+    return _check_choice("city", city.strip().upper(), known)
+
+
+def check_side(side: str | None) -> str | None:
+    """``"yes"`` or ``"no"`` (any case), ``None`` for no filter (absent or empty); anything
+    else raises AnalyticsInputError('side') listing the two."""
+    return _check_choice("side", side.strip().lower(), SIDES) if side else None
+
+
+def check_strategy(strategy: str | None) -> str | None:
+    """``strategy``, or ``None`` for no filter (absent or empty). Strategies are data: the
+    analytics refuse an unknown name (AnalyticsInputError('strategy') listing the known ones)."""
+    return strategy or None
 
 
 def _cached_json(state: WebState, key: str, result: Any) -> Response:
@@ -85,7 +122,7 @@ async def city_metrics(
     strategy: Strategy = None,
 ) -> Response:
     report = await state.analytics.city_metrics(
-        days=days, from_date=from_date, to_date=to_date, strategy=strategy
+        days=days, from_date=from_date, to_date=to_date, strategy=check_strategy(strategy)
     )
     return _cached_json(state, "cities", report)
 
@@ -141,13 +178,11 @@ async def public_trades(
         str | None,
         Query(max_length=64, description="next_cursor from the previous page, as received."),
     ] = None,
-    city: Annotated[
-        str | None, Query(min_length=3, max_length=3, description="City code, e.g. NYC.")
-    ] = None,
-    side: Annotated[Literal["yes", "no"] | None, Query(description="Only this side.")] = None,
+    city: City = None,
+    side: Side = None,
 ) -> Response:
     page = await state.analytics.public_trades(
-        limit=limit, cursor=cursor, city=_check_city(city), side=side
+        limit=limit, cursor=cursor, city=check_city(city), side=check_side(side)
     )
     return _cached_json(state, "public_trades", page)
 
@@ -165,22 +200,15 @@ async def calibration(
     strategy: Strategy = None,
 ) -> Response:
     window = Window.resolve(days, from_date, to_date)
+    strategy = check_strategy(strategy)
     bins, report = await asyncio.gather(
         state.analytics.calibration(from_date=window.start, to_date=window.end, strategy=strategy),
         state.analytics.strategy_metrics(from_date=window.start, to_date=window.end),
     )
 
-    def build() -> dict[str, Any]:
-        brier, settled = combined_brier(report, strategy)
-        return {
-            "window": window.to_dict(),
-            "strategy": strategy,
-            "brier_score": brier,
-            "settled_signals": settled,
-            "bins": [b.to_dict() for b in bins],
-        }
-
-    body = state.encoded.encode("calibration", (bins, report), build)
+    body = state.encoded.encode(
+        "calibration", (bins, report), lambda: build_calibration(window, strategy, bins, report)
+    )
     return json_response(body, cache=state.cache_header)
 
 
@@ -202,7 +230,7 @@ async def health(state: State) -> Response:
 )
 async def summary(state: State, days: Days = None) -> Response:
     parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS)
-    body = state.encoded.encode("summary", parts, lambda: build_summary(parts))
+    body = state.encoded.encode("summary", parts.sources(), lambda: build_summary(parts))
     return json_response(body, cache=state.cache_header)
 
 

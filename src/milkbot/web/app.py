@@ -115,9 +115,12 @@ def create_app_from_env() -> FastAPI:
 
 def exit_with_parent() -> None:
     """In a worker process started by a multiprocessing server (granian, uvicorn), have the
-    kernel send SIGTERM when the parent dies, so a SIGKILLed ``milkbot serve`` leaves nothing
-    answering on its port: the worker shuts down as it does on Ctrl-C. Linux only (prctl
-    PR_SET_PDEATHSIG); elsewhere, or outside such a worker, it does nothing.
+    kernel kill the worker when the parent dies, so a SIGKILLed ``milkbot serve`` leaves nothing
+    answering on its port. SIGKILL, not SIGTERM: a granian worker that gets SIGTERM while its
+    lifespan is still starting never finishes shutting down, and an orphan has no supervisor to
+    finish it; a normal stop (Ctrl-C, SIGTERM to the main process) is unaffected, as the parent
+    stops its workers itself. Linux only (prctl PR_SET_PDEATHSIG); elsewhere, or outside such a
+    worker, it does nothing.
 
     The signal follows the parent *thread* that forked the worker: granian 2.8's MPServer forks
     every worker (respawns included) from the thread that called ``serve()``, the main thread
@@ -127,9 +130,11 @@ def exit_with_parent() -> None:
     if parent is None or not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         log.warning("worker_pdeathsig_failed", errno=ctypes.get_errno())
         return
     if os.getppid() != parent.pid:
         log.warning("worker_orphaned_at_start", parent_pid=parent.pid)
-        raise SystemExit(0)
+        # Not SystemExit: granian's worker catches what its app factory raises and would stay
+        # up, holding the inherited listening socket. Nothing has been built yet to clean up.
+        os._exit(0)

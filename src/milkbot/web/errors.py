@@ -4,7 +4,8 @@
 
 ``code`` is a stable machine-readable word, ``message`` says what to fix, ``field`` names the
 parameter to fix (or is null). Status codes: 400 for a parameter the analytics refused (bad
-cursor, ``days`` together with ``from_date``, unknown strategy), 422 for one that fails its
+cursor, ``days`` together with ``from_date``) or a filter value that is not one of the known
+ones (city, side, strategy: the message lists them), 422 for one that fails its
 declared type or range, 404 / 405 for unknown routes and methods, 503 (with Retry-After) when
 the database is the problem, 500 for anything else - with a generic message: the traceback goes
 to the log, never to the client. The 503 codes:
@@ -17,7 +18,9 @@ to the log, never to the client. The 503 codes:
 - ``pool_exhausted``: the database answers but every pooled connection stayed busy for
   MILKBOT_POOL_TIMEOUT.
 
-Dashboard pages answer these 503s with an HTML error page instead of JSON.
+Dashboard pages (and a browser asking for an unknown path outside /api) answer every error
+here with an HTML error page instead of JSON: the same status, message and Retry-After, the
+error shape in its data block.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from milkbot.analytics.pool import (
     connection_lost,
     describe_failure,
 )
-from milkbot.web.pages import error_page, is_page
+from milkbot.web.pages import error_page, is_page, wants_html
 
 log = structlog.get_logger("milkbot.web")
 
@@ -79,7 +82,16 @@ def _field_of(loc: Sequence[Any]) -> str | None:
     return names[-1] if names else None
 
 
-async def _validation(_request: Request, exc: Exception) -> Response:
+def _refusal(
+    request: Request, status: int, code: str, message: str, field: str | None, **headers: str
+) -> Response:
+    """A 4xx in the error shape, as an HTML page for a page's request, else as JSON."""
+    if is_page(request) or (status == 404 and wants_html(request)):
+        return error_page(request, status, code, message, field=field, headers=headers)
+    return error_response(status, code, message, field, **headers)
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
@@ -87,12 +99,12 @@ async def _validation(_request: Request, exc: Exception) -> Response:
     message = str(first.get("msg", "invalid value"))
     if field:
         message = f"{field}: {message}"
-    return error_response(422, "invalid_parameter", message, field)
+    return _refusal(request, 422, "invalid_parameter", message, field)
 
 
-async def _analytics_input(_request: Request, exc: Exception) -> Response:
+async def _analytics_input(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AnalyticsInputError)
-    return error_response(400, "bad_request", f"{exc.field}: {exc.message}", exc.field)
+    return _refusal(request, 400, "bad_request", f"{exc.field}: {exc.message}", exc.field)
 
 
 # Seconds a client should wait before it asks again, by 503 code.
@@ -126,7 +138,7 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     retry = RETRY_AFTER_S[code]
     log.warning("request_unavailable", code=code, path=request.url.path, error=str(exc))
     if is_page(request):
-        return error_page(request, 503, code, message, retry)
+        return error_page(request, 503, code, message, retry_after=retry)
     return error_response(503, code, message, None, **{"Retry-After": str(retry)})
 
 
@@ -141,7 +153,7 @@ async def _http(request: Request, exc: Exception) -> Response:
     else:
         message = str(exc.detail)
     headers = dict(exc.headers or {})
-    return error_response(status, code, message, None, **headers)
+    return _refusal(request, status, code, message, None, **headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -22,13 +23,32 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from milkbot.analytics import Window
 from milkbot.analytics.window import MAX_DAYS
 from milkbot.reference import load_reference
-from milkbot.web.api import Days
+from milkbot.web.api import (
+    SIDES,
+    City,
+    Days,
+    Side,
+    Strategy,
+    check_city,
+    check_side,
+    check_strategy,
+)
 from milkbot.web.deps import State, WebState
-from milkbot.web.format import breakable, money, number, percent, time_cell, tone, utc_minute
+from milkbot.web.format import (
+    breakable,
+    money,
+    number,
+    percent,
+    plural,
+    time_cell,
+    tone,
+    utc_minute,
+)
 from milkbot.web.responses import script_json
-from milkbot.web.summary import build_summary, combined_brier, read_summary_parts
+from milkbot.web.summary import build_calibration, build_summary, read_summary_parts
 
 WEB_DIR = Path(str(resources.files("milkbot.web")))
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -49,8 +69,13 @@ NAV = (
 )
 
 PAGE_PATHS = frozenset(href for _, href, _ in NAV)
+PAGE_LABELS = {href: label for _, href, label in NAV}
 # Titles of the dashboard's error page, by error code.
 ERROR_TITLES = {
+    "bad_request": "Bad request",
+    "invalid_parameter": "Invalid parameter",
+    "not_found": "Page not found",
+    "method_not_allowed": "Method not allowed",
     "database_unavailable": "Database unavailable",
     "database_busy": "Database busy",
     "query_timeout": "Query too slow",
@@ -94,6 +119,7 @@ def make_templates(version: str) -> Jinja2Templates:
         utc=utc_minute,
         breakable=breakable,
         time_cell=time_cell,
+        plural=plural,
     )
     env.globals.update(
         nav=NAV,
@@ -128,14 +154,35 @@ def is_page(request: Request) -> bool:
     return request.url.path in PAGE_PATHS
 
 
+def wants_html(request: Request) -> bool:
+    """Whether ``request`` looks like a browser navigating (GET or HEAD, ``text/html`` in
+    Accept) to a path outside the API and the static files: a mistyped page address."""
+    path = request.url.path
+    return (
+        request.method in ("GET", "HEAD")
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(("/api/", "/static/"))
+    )
+
+
 def error_page(
-    request: Request, status_code: int, code: str, message: str, retry_after: int
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    retry_after: int | None = None,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    """The dashboard's error page: the message in HTML (reloading itself after
-    ``retry_after`` seconds), the error shape's JSON in its data block, never cached."""
+    """The dashboard's error page: the message in HTML with a way on (the page with its
+    defaults, or the overview), the error shape's JSON in its data block, never cached. With
+    ``retry_after`` (seconds; the 503s) it reloads itself then and says so."""
     templates: Jinja2Templates = request.app.state.templates
     title = ERROR_TITLES.get(code, "Error")
-    body = {"error": {"code": code, "message": message, "field": None}}
+    body = {"error": {"code": code, "message": message, "field": field}}
+    path = request.url.path
+    back = path if path in PAGE_PATHS else "/"
     response = templates.TemplateResponse(
         request,
         "error.html",
@@ -149,17 +196,22 @@ def error_page(
             "code": code,
             "message": message,
             "retry_after": retry_after,
+            "back": back,
+            "back_label": PAGE_LABELS[back],
+            "same_page": back == path and status_code < 500,
         },
         status_code=status_code,
+        headers=dict(headers or {}),
     )
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Retry-After"] = str(retry_after)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
 @router.get("/", response_class=HTMLResponse)
-async def overview(request: Request, state: State) -> HTMLResponse:
-    parts = await read_summary_parts(state.analytics, 30)
+async def overview(request: Request, state: State, days: Days = 30) -> HTMLResponse:
+    parts = await read_summary_parts(state.analytics, days or 30)
     summary = build_summary(parts)
     return _render(request, state, "overview", "Overview", summary, s=summary)
 
@@ -181,20 +233,19 @@ async def performance(request: Request, state: State, days: Days = 365) -> HTMLR
 
 
 @router.get("/strategies", response_class=HTMLResponse)
-async def strategies(request: Request, state: State, days: Days = 365) -> HTMLResponse:
+async def strategies(
+    request: Request, state: State, days: Days = 365, strategy: Strategy = None
+) -> HTMLResponse:
+    """Metrics per strategy and the calibration chart, of every signal or of ``strategy``'s."""
+    window = Window.resolve(days)
+    chosen = check_strategy(strategy)
     report, bins = await asyncio.gather(
-        state.analytics.strategy_metrics(days=days), state.analytics.calibration(days=days)
+        state.analytics.strategy_metrics(from_date=window.start, to_date=window.end),
+        state.analytics.calibration(from_date=window.start, to_date=window.end, strategy=chosen),
     )
-    brier, settled = combined_brier(report, None)
     data = {
         "metrics": report.to_dict(),
-        "calibration": {
-            "window": report.window.to_dict(),
-            "strategy": None,
-            "brier_score": brier,
-            "settled_signals": settled,
-            "bins": [b.to_dict() for b in bins],
-        },
+        "calibration": build_calibration(window, chosen, bins, report),
     }
     return _render(
         request, state, "strategies", "Strategies", data, m=data["metrics"],
@@ -203,12 +254,16 @@ async def strategies(request: Request, state: State, days: Days = 365) -> HTMLRe
 
 
 @router.get("/trades", response_class=HTMLResponse)
-async def trades(request: Request, state: State) -> HTMLResponse:
-    page = await state.analytics.public_trades(limit=FEED_PAGE_SIZE)
+async def trades(
+    request: Request, state: State, city: City = None, side: Side = None
+) -> HTMLResponse:
+    """The public feed's first page, of one city and/or side when asked (the page's filters)."""
+    code, chosen_side = check_city(city), check_side(side)
+    page = await state.analytics.public_trades(limit=FEED_PAGE_SIZE, city=code, side=chosen_side)
     data = page.to_dict()
     return _render(
         request, state, "trades", "Trades", data, feed=data, page_size=FEED_PAGE_SIZE,
-        cities=load_reference().cities,
+        cities=load_reference().cities, city=code, side=chosen_side, sides=SIDES,
     )  # fmt: skip
 
 

@@ -188,9 +188,12 @@ class CalibrationBinOut(_Out):
     bucket: int
     lower: float
     upper: float
-    n: int
+    n: int = Field(description="Settled signals in the bin.")
     mean_prob: float | None
     observed_freq: float | None
+    small: bool = Field(
+        description="n is below min_signals: too few signals for observed_freq to mean much."
+    )
 
 
 class CalibrationOut(_Out):
@@ -202,6 +205,9 @@ class CalibrationOut(_Out):
         description="Mean squared error of the probabilities (the strategy's, or all signals')."
     )
     settled_signals: int
+    min_signals: int = Field(
+        description="Signals a bin needs to be judged; bins with fewer are flagged small."
+    )
     bins: list[CalibrationBinOut]
 
 
@@ -212,24 +218,43 @@ class SparkPointOut(_Out):
     equity_cents: int
 
 
+# The two spans a summary figure can cover; every figure's description names one of them.
+_W = "Over window: "
+_ALL = "Over all_time_window: "
+
+
 class SummaryOut(_Out):
-    """``GET /api/v1/summary``: everything the overview page shows, in one call."""
+    """``GET /api/v1/summary``: everything the overview page shows, in one call. Each figure
+    covers either ``window`` (the requested last N days) or ``all_time_window`` (since the
+    first settlement day with a trade), as its description says."""
 
     as_of: datetime
-    window: WindowOut
-    equity_cents: int = Field(description="Equity now: bankroll plus all realised net P&L.")
-    starting_bankroll_cents: int
-    total_pnl_cents: int
-    total_return_pct: float | None
-    max_drawdown_pct: float | None
-    net_pnl_cents: int = Field(description="Net P&L over the window.")
-    trades: int = Field(description="Trades whose market settles in the window.")
-    wins: int
-    losses: int
-    win_rate: float | None
-    open_exposure_cents: int
-    health: Status
-    sparkline: list[SparkPointOut]
-    cities: list[CityMetricsOut]
-    latest_trades: list[PublicTradeOut]
+    window: WindowOut = Field(description="The requested settlement days (days=N, default 30).")
+    all_time_window: WindowOut | None = Field(
+        description="The first settlement day with a trade to today; null before any trade."
+    )
+    equity_cents: int = Field(description=_ALL + "equity now: bankroll plus all realised net P&L.")
+    starting_bankroll_cents: int = Field(description="The bankroll before the first trade.")
+    total_pnl_cents: int = Field(description=_ALL + "realised net P&L since the first trade.")
+    total_return_pct: float | None = Field(description=_ALL + "total_pnl as % of the bankroll.")
+    all_time_max_drawdown_pct: float | None = Field(
+        description=_ALL + "largest fall of equity from its high-water mark, % of the mark."
+    )
+    max_drawdown_pct: float | None = Field(
+        description=_W + "largest fall of equity from its high-water mark (which starts at the "
+        "equity before the window), % of the mark."
+    )
+    max_drawdown_cents: int = Field(description=_W + "the same fall in cents.")
+    net_pnl_cents: int = Field(description=_W + "net P&L of the trades settling in it.")
+    trades: int = Field(description=_W + "trades whose market settles in it.")
+    wins: int = Field(description=_W + "realised trades that made money.")
+    losses: int = Field(description=_W + "realised trades that lost money.")
+    win_rate: float | None = Field(description=_W + "wins / (wins + losses).")
+    open_exposure_cents: int = Field(
+        description=_W + "cost of contracts still held in its unsettled markets."
+    )
+    health: Status = Field(description="Now: the worst component's status.")
+    sparkline: list[SparkPointOut] = Field(description=_ALL + "equity per day, thinned.")
+    cities: list[CityMetricsOut] = Field(description=_W + "one row per city.")
+    latest_trades: list[PublicTradeOut] = Field(description="Now: the newest public trades.")
     delay_minutes: int

@@ -75,7 +75,7 @@
     chart.setData(series(r));
     document.querySelector("#city-table tbody").innerHTML = rows(r);
     M.setText("window", "Settlement days " + r.window.start + " to " + r.window.end +
-      " (" + r.window.days + " days)");
+      " (" + M.plural(r.window.days, "day") + ")");
     M.updated(r.as_of);
   }
 

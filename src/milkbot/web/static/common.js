@@ -34,6 +34,11 @@
   M.count = function (n) {
     return n.toLocaleString("en-US");
   };
+  /* "1 trade", "2 trades", "1,234 cities": the count and the noun that agrees with it (the
+     plural defaults to one + "s"); the pages' Jinja filter `plural` says the same. */
+  M.plural = function (n, one, many) {
+    return M.count(n) + " " + (n === 1 ? one : many || one + "s");
+  };
   M.tone = function (value) {
     return !value ? "" : value > 0 ? "pos" : "neg";
   };
@@ -123,10 +128,19 @@
           b.classList.toggle("active", b === a);
           b.setAttribute("aria-pressed", b === a ? "true" : "false");
         });
-        history.replaceState(null, "", "?days=" + days);
+        M.setParam("days", days);
         onPick(days);
       });
     });
+  };
+  /* Keep the address in step with what the page shows (other parameters stay), so a reload
+     or a shared link shows the same; an empty value removes the parameter. */
+  M.setParam = function (name, value) {
+    var params = new URLSearchParams(location.search);
+    if (value === "" || value === null || value === undefined) params.delete(name);
+    else params.set(name, value);
+    var query = params.toString();
+    history.replaceState(null, "", location.pathname + (query ? "?" + query : ""));
   };
   M.currentDays = function (fallback) {
     var active = document.querySelector(".ranges .range.active");
@@ -158,6 +172,50 @@
   };
   M.utcDate = function (ts) {
     return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
+  };
+
+  /* Settlement-day axes. The series have one point per day, so the ticks fall on whole days
+     (UTC midnight, as M.day places the points) at every range and say dates, never times:
+     uPlot picks the smallest of these steps whose labels fit. */
+  var DAY = 86400;
+  var MONTH = 30 * DAY; /* uPlot's month step: ticks on the 1st of the month */
+  var YEAR = 365 * DAY; /* and on the 1st of January */
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  M.DAY_STEPS = [DAY, 2 * DAY, 3 * DAY, 7 * DAY, 14 * DAY, MONTH, 2 * MONTH, 3 * MONTH,
+    6 * MONTH, YEAR, 2 * YEAR, 5 * YEAR, 10 * YEAR];
+  /* "2026-11-26" of a tick or cursor position (seconds, UTC): the legend's x value. */
+  M.isoDay = function (ts) {
+    return new Date(ts * 1000).toISOString().slice(0, 10);
+  };
+  /* Tick labels: "Nov 26" (the year below the first and at each new year) for day steps,
+     "Nov" (year likewise) for month steps, "2026" for year steps. */
+  M.dayLabels = function (u, splits, axisIdx, space, step) {
+    var lastYear = null;
+    return splits.map(function (ts) {
+      var d = new Date(ts * 1000);
+      var year = d.getUTCFullYear();
+      if (step >= YEAR) return String(year);
+      var label = MONTHS[d.getUTCMonth()] + (step >= MONTH ? "" : " " + d.getUTCDate());
+      if (year !== lastYear) label += "\n" + year;
+      lastYear = year;
+      return label;
+    });
+  };
+  M.dayAxis = function () {
+    var a = M.axis(M.dayLabels);
+    a.incrs = M.DAY_STEPS;
+    a.space = 56;
+    return a;
+  };
+  /* The x scale of a daily series: a lone day still spans a day either side, so its tick is
+     a date like any other. */
+  M.dayScale = function () {
+    return {
+      time: true,
+      range: function (u, min, max) {
+        return max - min < DAY ? [min - DAY, max + DAY] : [min, max];
+      },
+    };
   };
 
   /* A uPlot chart filling el's width; redrawn on resize; registered as M.charts[el.id]. */

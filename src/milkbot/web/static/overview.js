@@ -19,10 +19,10 @@
       legend: { show: false },
       cursor: { show: true, points: { show: false } },
       tzDate: M.utcDate,
-      scales: { x: { time: true } },
-      axes: [M.axis(), M.moneyAxis()],
+      scales: { x: M.dayScale() },
+      axes: [M.dayAxis(), M.moneyAxis()],
       series: [
-        {},
+        { value: function (u, v) { return v === null ? "–" : M.isoDay(v); } },
         { stroke: "#2b6cb0", width: 2, fill: "rgba(43,108,176,0.10)", points: { show: false } },
       ],
     },
@@ -55,6 +55,14 @@
     M.setText("wins-losses", s.wins + " won · " + s.losses + " lost");
     M.setText("trades", M.count(s.trades));
     M.setText("max-dd", M.number(s.max_drawdown_pct, 1) + "%");
+    var all = s.all_time_window;
+    document.getElementById("all-time").innerHTML = all ? M.esc(all.start) + " to " +
+      M.esc(all.end) + " · max drawdown <span id=\"all-time-dd\">" +
+      M.number(s.all_time_max_drawdown_pct, 1) + "%</span> all time" : "no trades yet";
+    /* Every "N days" label names the window the figures beside it cover. */
+    Array.prototype.forEach.call(document.querySelectorAll(".span"), function (el) {
+      el.textContent = M.plural(s.window.days, "day");
+    });
     M.setBadge("health-badge", s.health);
     document.querySelector("#city-table tbody").innerHTML = cityRows(s.cities);
     document.querySelector("#latest-trades tbody").innerHTML = tradeRows(s.latest_trades);
@@ -63,6 +71,7 @@
   }
 
   M.every(function () {
-    return M.getJSON("/api/v1/summary").then(render);
+    /* The window the page was rendered with, so refreshed figures keep their labels' window. */
+    return M.getJSON("/api/v1/summary?days=" + data.window.days).then(render);
   });
 })();

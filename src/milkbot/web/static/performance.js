@@ -14,15 +14,17 @@
   }
 
   var cursorSync = { key: "perf" };
+  function dayValue(u, v) { return v === null ? "–" : M.isoDay(v); }
   var equity = M.plot(
     document.getElementById("equity-chart"),
     {
       height: 280,
       tzDate: M.utcDate,
       cursor: { sync: cursorSync },
-      axes: [M.axis(), M.moneyAxis()],
+      scales: { x: M.dayScale() },
+      axes: [M.dayAxis(), M.moneyAxis()],
       series: [
-        { label: "Day" },
+        { label: "Day", value: dayValue },
         {
           label: "Equity",
           stroke: "#2b6cb0",
@@ -41,9 +43,10 @@
       height: 150,
       tzDate: M.utcDate,
       cursor: { sync: cursorSync },
-      axes: [M.axis(), M.moneyAxis()],
+      scales: { x: M.dayScale() },
+      axes: [M.dayAxis(), M.moneyAxis()],
       series: [
-        { label: "Day" },
+        { label: "Day", value: dayValue },
         {
           label: "Drawdown",
           stroke: "#c0392b",
@@ -65,7 +68,7 @@
     M.setText("end-equity", M.money(s.end_equity_cents));
     M.setText("period-pnl", M.money(s.total_pnl_cents, true) + " in range", s.total_pnl_cents);
     M.setText("return", M.number(s.total_return_pct) + "%", s.total_return_pct);
-    M.setText("days", s.days + " days");
+    M.setText("days", M.plural(s.days, "day"));
     M.setText("max-dd", M.money(s.max_drawdown_cents));
     M.setText("max-dd-pct", M.number(s.max_drawdown_pct) + "% of peak");
     M.setText("sharpe", M.number(s.sharpe));

@@ -6,19 +6,36 @@
   var select = document.getElementById("cal-strategy");
 
   /* uPlot wants one shared x: the deciles' mean probabilities, framed by 0 and 1 so the
-     diagonal spans the square. */
+     diagonal spans the square. "Observed" is the line through every decile with a filled
+     point where there are enough signals to judge; a decile with fewer than min_signals is a
+     hollow grey point of its own series, so the legend says what the hollow points are. The
+     legend's values carry each decile's signal count. */
+  var counts = [];
+  var smallIdx = [];
   function series(cal) {
     var bins = cal.bins.filter(function (b) { return b.n > 0; });
-    var xs = [0], diag = [0], obs = [null];
+    var xs = [0], diag = [0], obs = [null], few = [null];
+    counts = [null];
+    smallIdx = [];
     bins.forEach(function (b) {
       xs.push(b.mean_prob);
       diag.push(b.mean_prob);
       obs.push(b.observed_freq);
+      few.push(b.small ? b.observed_freq : null);
+      counts.push(b.n);
+      if (b.small) smallIdx.push(xs.length - 1);
     });
-    xs.push(1); diag.push(1); obs.push(null);
-    return [xs, diag, obs];
+    xs.push(1); diag.push(1); obs.push(null); few.push(null); counts.push(null);
+    return [xs, diag, obs, few];
   }
 
+  function withCount(u, v, si, i) {
+    if (v === null || v === undefined) return "–";
+    var n = i === null || i === undefined ? null : counts[i];
+    return M.percent(v) + (n ? " · " + M.plural(n, "signal") : "");
+  }
+
+  var initial = series(data.calibration);
   var el = document.getElementById("calibration-chart");
   var pct = function (u, vals) { return vals.map(function (v) { return Math.round(v * 100) + "%"; }); };
   var chart = M.plot(
@@ -35,18 +52,48 @@
           stroke: "#2b6cb0",
           width: 2,
           spanGaps: true,
-          points: { show: true, size: 8, fill: "#2b6cb0" },
-          value: function (u, v) { return v === null ? "–" : M.percent(v); },
+          points: {
+            show: false,
+            size: 8,
+            fill: "#2b6cb0",
+            /* Filled points only where the decile has enough signals. */
+            filter: function (u, si) {
+              return u.data[si].map(function (v, i) { return i; }).filter(function (i) {
+                return u.data[si][i] !== null && smallIdx.indexOf(i) < 0;
+              });
+            },
+          },
+          value: withCount,
+        },
+        {
+          label: "Fewer than " + M.plural(data.calibration.min_signals, "signal"),
+          stroke: "#9aa3b5",
+          width: 2,
+          paths: function () { return null; },
+          points: { show: true, size: 9, width: 2, stroke: "#9aa3b5", fill: "#ffffff" },
+          value: withCount,
         },
       ],
     },
-    series(data.calibration)
+    initial
   );
+
+  function calibrationRows(cal) {
+    return cal.bins.map(function (b) {
+      var few = b.small && b.n ? " <span class=\"few\">too few</span>" : "";
+      return "<tr" + (b.small ? " class=\"small\"" : "") + "><td>" + M.percent(b.lower, 0) +
+        "–" + M.percent(b.upper, 0) + "</td><td class=\"num\">" + M.count(b.n) + few +
+        "</td><td class=\"num\">" + M.percent(b.mean_prob) + "</td><td class=\"num\">" +
+        M.percent(b.observed_freq) + "</td></tr>";
+    }).join("");
+  }
 
   function renderCalibration(cal) {
     chart.setData(series(cal));
     M.setText("brier", M.number(cal.brier_score, 3));
-    M.setText("settled", M.count(cal.settled_signals));
+    M.setText("settled", M.plural(cal.settled_signals, "settled signal"));
+    M.setText("min-signals", M.plural(cal.min_signals, "signal"));
+    document.querySelector("#calibration-table tbody").innerHTML = calibrationRows(cal);
   }
 
   function rows(m) {
@@ -72,7 +119,10 @@
     });
   }
 
-  select.addEventListener("change", function () { load(M.currentDays(365)); });
+  select.addEventListener("change", function () {
+    M.setParam("strategy", select.value);
+    load(M.currentDays(365));
+  });
   M.ranges(load);
   M.every(function () { return load(M.currentDays(365)); });
 })();

@@ -5,6 +5,7 @@
   var end = document.getElementById("feed-end");
   var body = document.querySelector("#trade-table tbody");
   var filter = document.getElementById("city-filter");
+  var sideFilter = document.getElementById("side-filter");
   var pageSize = +end.dataset.pageSize;
   var feed = { cursor: end.dataset.cursor || null, loading: false, pages: 1 };
   M.feed = feed;
@@ -19,6 +20,7 @@
   function url(cursor) {
     var q = "/api/v1/trades/public?limit=" + pageSize;
     if (filter.value) q += "&city=" + encodeURIComponent(filter.value);
+    if (sideFilter.value) q += "&side=" + encodeURIComponent(sideFilter.value);
     if (cursor) q += "&cursor=" + encodeURIComponent(cursor);
     return q;
   }
@@ -29,7 +31,10 @@
     else body.insertAdjacentHTML("beforeend", html);
     feed.cursor = page.next_cursor;
     end.textContent = feed.cursor ? "Loading older trades…" : "End of feed";
-    document.getElementById("feed-empty").hidden = body.rows.length > 0;
+    var empty = document.getElementById("feed-empty");
+    empty.hidden = body.rows.length > 0;
+    empty.textContent = filter.value || sideFilter.value ?
+      "No public trades match these filters." : "No public trades yet.";
     M.setText("trade-count", M.count(body.rows.length) + " shown");
     M.updated(new Date().toISOString());
   }
@@ -74,9 +79,13 @@
     if (entries.some(function (e) { return e.isIntersecting; })) loadMore();
   }, { rootMargin: "400px 0px" }).observe(end);
 
-  filter.addEventListener("change", function () {
+  function onFilter() {
+    M.setParam("city", filter.value);
+    M.setParam("side", sideFilter.value);
     reload().catch(function (err) { end.textContent = "Could not load trades: " + err.message; });
-  });
+  }
+  filter.addEventListener("change", onFilter);
+  sideFilter.addEventListener("change", onFilter);
   /* New trades arrive at the top: refresh only while the reader is there, so a refresh never
      pulls the rows out from under someone scrolling through history. */
   M.every(function () {

@@ -186,13 +186,6 @@ async def perf_fingerprint(perf_analytics: Analytics, perf_dataset: Dataset) -> 
 BASELINE_NOTE = pytest.StashKey[str]()
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say so when this run became the baseline (the guide's `diff` needs one)."""
-    note = config.stash.get(BASELINE_NOTE, None)
-    if note:
-        terminalreporter.write_line(note)
-
-
 @pytest.fixture(scope="session")
 def perf_results(
     perf_dataset: Dataset, perf_fingerprint: str, pytestconfig: pytest.Config
@@ -241,7 +234,11 @@ def profile_test(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """With --profile, where each test's cProfile went and how to read it."""
+    """Say so when this run became the baseline (the guide's `diff` needs one), and, with
+    --profile, where each test's cProfile went and how to read it."""
+    note = config.stash.get(BASELINE_NOTE, None)
+    if note:
+        terminalreporter.write_line(note)
     written = config.stash.get(PROFILES, [])
     if not written:
         return

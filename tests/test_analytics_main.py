@@ -19,8 +19,15 @@ from milkbot.generator import generate_dataset
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(args: list[str], database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MILKBOT_DATABASE_URL": database_url, "MILKBOT_HOME": str(tmp_path)}
+def run(
+    args: list[str], database_url: str, tmp_path: Path, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MILKBOT_DATABASE_URL": database_url,
+        "MILKBOT_HOME": str(tmp_path),
+        **extra,
+    }
     return subprocess.run(
         args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
     )
@@ -28,7 +35,12 @@ def run(args: list[str], database_url: str, tmp_path: Path) -> subprocess.Comple
 
 def test_module_runs_each_query_once(db_url: str, tmp_path: Path) -> None:
     generate_dataset(db_url, trades=2_000, seed=5)
-    done = run([sys.executable, "-m", "milkbot.analytics", "--json"], db_url, tmp_path)
+    done = run(
+        [sys.executable, "-m", "milkbot.analytics", "--json"],
+        db_url,
+        tmp_path,
+        MILKBOT_LOG_FORMAT="json",
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
     assert set(results) == set(GUIDE)

@@ -180,7 +180,7 @@ async def test_one_json_timing_line_per_query(
     await service.open()
     seen: list[tuple[str, bool]] = []
     service.on_query = lambda name, seconds, cached: seen.append((name, cached))
-    configure_logging("INFO", json=True)
+    configure_logging("INFO", "json")
     try:
         capsys.readouterr()
         await service.city_metrics(days=3, strategy="nowcast")

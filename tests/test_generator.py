@@ -470,7 +470,7 @@ def test_refuses_to_mix_with_existing_data_and_writes_nothing(
 ) -> None:
     url, report = generated
     with pytest.raises(
-        GeneratorError, match=r"already holds [\d,]+ trades.*reset=True \(--reset\)"
+        GeneratorError, match=r"already holds [\d,]+ trades .*`milkbot generate-data --reset --yes`"
     ):
         _generate(url, seed=99)
     assert _digests(url)["ops.trades"][0] == report.counts["ops.trades"]
@@ -514,7 +514,7 @@ def test_bad_arguments_name_what_to_fix(db_url: str) -> None:
         generate_dataset(db_url, trades=-1)
     with pytest.raises(GeneratorError, match="days"):
         generate_dataset(db_url, days=0)
-    with pytest.raises(GeneratorError, match="end_date"):
+    with pytest.raises(GeneratorError, match="--end-date"):
         generate_dataset(db_url, end_date=NOW.date() + timedelta(days=3), now=NOW)
 
 

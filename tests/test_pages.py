@@ -21,8 +21,8 @@ from milkbot.reference import climate_day_bounds
 from milkbot.store.models import SettlementIn
 from milkbot.store.writes import record_trade, settle_event
 from milkbot.web import schemas
-from milkbot.web.format import plural
 from milkbot.web.summary import MIN_BIN_SIGNALS
+from milkbot.words import plural
 from tests.helpers import add_event, make_trade
 from tests.test_api import BANKROLL, api_client, get_valid, load_known_day
 from tests.test_security_headers import assert_page_headers

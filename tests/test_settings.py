@@ -31,6 +31,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         ("MILKBOT_POOL_SIZE", "0", "MILKBOT_POOL_SIZE"),
         ("MILKBOT_DATABASE_URL", "mysql://x", "must be a PostgreSQL URL"),
         ("MILKBOT_LOG_LEVEL", "LOUD", "MILKBOT_LOG_LEVEL"),
+        ("MILKBOT_LOG_FORMAT", "xml", "MILKBOT_LOG_FORMAT='xml': Input should be 'console' or"),
         ("MILKBOT_CACHE_TTL", "-1", "MILKBOT_CACHE_TTL"),
     ],
 )

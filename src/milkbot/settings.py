@@ -17,6 +17,8 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from milkbot.logs import LogFormat
+
 ENV_PREFIX = "MILKBOT_"
 # Seconds a heartbeat may be dated ahead of the database clock (the write path's default too).
 HEARTBEAT_MAX_SKEW_S = 60
@@ -135,6 +137,13 @@ class Settings(BaseSettings):
         description="Trades `milkbot up` generates when the database is empty (about a year).",
     )
     log_level: str = Field(default="INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+    log_format: LogFormat = Field(
+        default="console",
+        description=(
+            "Log lines on stderr: console (one readable line per event) or json (one JSON "
+            "object per line, for a log collector)."
+        ),
+    )
     # Health thresholds, in seconds of age: at or below *_degraded is healthy, above
     # *_unhealthy is unhealthy, in between degraded.
     trader_degraded_s: Annotated[int, Field(gt=0)] = Field(
@@ -176,6 +185,11 @@ class Settings(BaseSettings):
                 f"(host=... dbname=...): {exc}"
             ) from None
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

@@ -41,6 +41,8 @@ from milkbot.settings import Settings
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+# The cProfile files --profile wrote this session: (test id, path).
+PROFILES = pytest.StashKey[list[tuple[str, Path]]]()
 SEED = 42
 DEFAULT_TRADES = 1_000_000
 
@@ -184,13 +186,6 @@ async def perf_fingerprint(perf_analytics: Analytics, perf_dataset: Dataset) -> 
 BASELINE_NOTE = pytest.StashKey[str]()
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say so when this run became the baseline (the guide's `diff` needs one)."""
-    note = config.stash.get(BASELINE_NOTE, None)
-    if note:
-        terminalreporter.write_line(note)
-
-
 @pytest.fixture(scope="session")
 def perf_results(
     perf_dataset: Dataset, perf_fingerprint: str, pytestconfig: pytest.Config
@@ -233,4 +228,21 @@ def profile_test(request: pytest.FixtureRequest) -> Iterator[None]:
         profiler.disable()
         RESULTS.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-        profiler.dump_stats(RESULTS / f"profile_{name}.stats")
+        path = RESULTS / f"profile_{name}.stats"
+        profiler.dump_stats(path)
+        request.config.stash.setdefault(PROFILES, []).append((request.node.nodeid, path))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say so when this run became the baseline (the guide's `diff` needs one), and, with
+    --profile, where each test's cProfile went and how to read it."""
+    note = config.stash.get(BASELINE_NOTE, None)
+    if note:
+        terminalreporter.write_line(note)
+    written = config.stash.get(PROFILES, [])
+    if not written:
+        return
+    terminalreporter.section("cProfile (--profile)")
+    for nodeid, path in written:
+        terminalreporter.write_line(f"{nodeid}: wrote {path}")
+    terminalreporter.write_line(f"read one with: python -m pstats {written[0][1]}")

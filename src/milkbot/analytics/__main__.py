@@ -16,18 +16,16 @@ import argparse
 import asyncio
 import builtins
 import json
-import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
-
 from milkbot.analytics import feed, health, queries, service
 from milkbot.analytics.service import Analytics
 from milkbot.db.connect import open_database
 from milkbot.db.migrate import apply_migrations
+from milkbot.logs import configure_logging
 from milkbot.settings import Settings, SettingsError, load_settings
 
 # kernprof -l puts `profile` in builtins before it runs this file; elsewhere it is absent.
@@ -91,13 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(settings.log_level)
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
+    configure_logging(settings.log_level, settings.log_format)
     _enable_line_profiling()
     with open_database(settings) as url:
         apply_migrations(url)

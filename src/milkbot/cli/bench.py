@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +30,9 @@ from milkbot.analytics.benchmark import (
 from milkbot.analytics.service import Analytics
 from milkbot.cli.common import get_settings
 from milkbot.db.embedded import EmbeddedPostgres, install_signal_exit
+from milkbot.logs import LogFormat, configure_logging
 from milkbot.settings import Settings
+from milkbot.words import plural
 
 app = typer.Typer(help="Benchmarks against generated datasets.", no_args_is_help=True)
 
@@ -62,14 +62,10 @@ def server_admin_url(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
-def _quiet_timing_logs() -> None:
-    """Keep the per-query JSON log lines (their cost is part of every call) but send them to
-    /dev/null so the table stays readable."""
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=open(os.devnull, "w")),  # noqa: SIM115
-    )
+def _quiet_timing_logs(log_format: LogFormat) -> None:
+    """Keep the per-query log lines, rendered as MILKBOT_LOG_FORMAT has them (their cost is
+    part of every call), but send them to /dev/null so the table stays readable."""
+    configure_logging("INFO", log_format, stream=open(os.devnull, "w"))  # noqa: SIM115
 
 
 async def _measure(
@@ -139,7 +135,7 @@ def queries(
     settings = get_settings()
     # Piped (CI logs, docs): wide enough that no column is cut.
     console = Console() if sys.stdout.isatty() else Console(width=220)
-    _quiet_timing_logs()
+    _quiet_timing_logs(settings.log_format)
     with server_admin_url(settings) as admin:
         dataset = ensure_dataset(admin, trades, seed, progress=console.print)
         base = None
@@ -156,7 +152,9 @@ def queries(
         f"~{info['signals_estimate']:,} signals, days {info['first_day']}..{info['last_day']}; "
         f"load average {machine['load_average']}"
     )
-    table = Table(title=f"Query latency, ms ({trades:,} trades, window {days} days)")
+    table = Table(
+        title=f"Query latency, ms ({plural(trades, 'trade')}, window {plural(days, 'day')})"
+    )
     # Ratios and growth on P50 and on P95: on a shared machine the P95 is mostly the noise
     # of other work, the P50 the query's own cost.
     at = f"@{baseline_trades:,}"

@@ -14,6 +14,7 @@ from rich.table import Table
 from milkbot.cli.common import database, get_settings
 from milkbot.generator import GenerationReport, GeneratorError, generate_dataset
 from milkbot.generator.plan import MAX_DAYS
+from milkbot.words import plural
 
 _PHASES = {
     "markets": "Markets",
@@ -110,7 +111,8 @@ def _progress() -> Progress:
 def summary(report: GenerationReport) -> Table:
     """What was loaded and how long each phase took."""
     table = Table(
-        caption=f"{report.first_day} .. {report.end_date} ({report.days} settlement days), "
+        caption=f"{report.first_day} .. {report.end_date} "
+        f"({plural(report.days, 'settlement day')}), "
         f"seed {report.seed}, PostgreSQL {report.server_version}",
     )
     table.add_column("loaded")

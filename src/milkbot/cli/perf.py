@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from milkbot.cli.common import get_settings
 from milkbot.db.embedded import install_signal_exit
 from milkbot.logs import configure_logging
 from milkbot.perf.scenarios import (
@@ -30,6 +31,11 @@ app = typer.Typer(
 SCENARIO_HELP = (
     "Scenario: " + "; ".join(f"{p.name} = {p.description}" for p in PRESETS.values()) + "."
 )
+
+
+def _warnings_only() -> None:
+    # The embedded database and migrations log at INFO; the run has its own progress lines.
+    configure_logging("WARNING", get_settings().log_format)
 
 
 def _fail(message: str) -> None:
@@ -165,8 +171,7 @@ def loadtest(
         database_url=database_url,
     )
     install_signal_exit()
-    # The embedded database and migrations log at INFO; the run has its own progress lines.
-    configure_logging("WARNING")
+    _warnings_only()
     with err.status("starting") as status:
         try:
             record = run_loadtest(
@@ -268,7 +273,7 @@ def drill(
         mode=mode,  # checked against MODES above
     )
     install_signal_exit()
-    configure_logging("WARNING")
+    _warnings_only()
     try:
         record = run_drill(
             opts,

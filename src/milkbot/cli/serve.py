@@ -26,6 +26,7 @@ import typer
 
 from milkbot.cli.common import database, get_settings
 from milkbot.settings import Settings
+from milkbot.words import plural
 
 # Pending connections the kernel queues on the port (granian's default backlog, kept).
 BACKLOG = 1024
@@ -170,7 +171,9 @@ def _has_data(url: str) -> bool:
 def _load_demo(url: str, settings: Settings) -> None:
     from milkbot.generator import generate_dataset
 
-    typer.echo(f"empty database: generating ~{settings.demo_trades:,} demo trades (about a year)")
+    typer.echo(
+        f"empty database: generating ~{plural(settings.demo_trades, 'demo trade')} (about a year)"
+    )
     report = generate_dataset(url, trades=settings.demo_trades, seed=42)
     typer.echo(f"demo data loaded in {report.total_seconds:.1f}s")
 

@@ -29,6 +29,7 @@ from psycopg import errors, sql
 from milkbot.generator.binary import SIGNATURE, TRAILER, Column, encode_rows
 from milkbot.generator.health import Latest
 from milkbot.generator.plan import GeneratorError
+from milkbot.words import plural
 
 log = structlog.get_logger(__name__)
 
@@ -142,8 +143,9 @@ def prepare(conn: psycopg.Connection, reset: bool, strategies: Sequence[str]) ->
         trades, markets = (int(v) for v in counts) if counts else (0, 0)
         if trades or markets:
             raise GeneratorError(
-                f"database already holds {trades:,} trades ({markets:,} markets); "
-                "pass reset=True (--reset) to wipe it first"
+                f"database already holds {plural(trades, 'trade')} "
+                f"({plural(markets, 'market')}): `milkbot generate-data --reset --yes` wipes it "
+                "first"
             )
     ids: dict[str, int] = dict(conn.execute(STRATEGIES_SQL, [list(strategies)]).fetchall())
     missing = [name for name in strategies if name not in ids]

@@ -87,7 +87,7 @@ def make_plan(
     last_open = max(opens_at(city.timezone, end_date) for city in load_reference().cities)
     if last_open >= now:
         raise GeneratorError(
-            f"end_date {end_date} is too late: its markets open at {last_open:%Y-%m-%d %H:%M} "
+            f"--end-date {end_date} is too late: its markets open at {last_open:%Y-%m-%d %H:%M} "
             f"UTC, after now ({now:%Y-%m-%d %H:%M} UTC), so they could hold no trades"
         )
     if days is None:

@@ -38,6 +38,7 @@ from milkbot.store.writes import (
     record_trade,
     settle_event,
 )
+from milkbot.words import plural
 
 log = structlog.get_logger(__name__)
 
@@ -170,7 +171,7 @@ class Simulator:
             conn,
             HeartbeatIn(
                 component="trader",
-                message=f"paper cycle: {len(quotes)} signals, {trades} trades",
+                message=f"paper cycle: {plural(len(quotes), 'signal')}, {plural(trades, 'trade')}",
                 observed_at=at,
             ),
             self.heartbeat_max_skew_s,
@@ -179,7 +180,10 @@ class Simulator:
             conn,
             HeartbeatIn(
                 component="market_data",
-                message=f"prices for {len(quotes)} markets in {len(cities)} cities",
+                message=(
+                    f"prices for {plural(len(quotes), 'market')} in "
+                    f"{plural(len(cities), 'city', 'cities')}"
+                ),
                 observed_at=at,
             ),
             self.heartbeat_max_skew_s,

@@ -27,6 +27,7 @@ from milkbot.monitoring.metrics import Metrics, MetricsMiddleware
 from milkbot.settings import Settings, load_settings
 from milkbot.web import api, pages
 from milkbot.web.deps import WebState
+from milkbot.web.docs import install_docs
 from milkbot.web.errors import CatchAllMiddleware, install_error_handlers
 from milkbot.web.headers import SecurityHeaders, docs_policies
 from milkbot.web.response_cache import ResponseCache
@@ -71,6 +72,9 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
         version=version("milkbot"),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served from /static by milkbot.web.docs instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.web = state
     app.state.templates = pages.make_templates(pages.static_version())
@@ -79,6 +83,7 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
     app.include_router(api.health_router)
     app.include_router(pages.router)
     app.mount("/static", pages.VersionedStaticFiles(directory=pages.STATIC_DIR), name="static")
+    docs = install_docs(app, app.state.templates.env.globals["static"])
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -91,7 +96,7 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(ResponseCache, ttl=settings.cache_ttl)
     app.add_middleware(CatchAllMiddleware)
-    app.add_middleware(SecurityHeaders, docs=docs_policies(app))
+    app.add_middleware(SecurityHeaders, docs=docs_policies(docs))
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: times every request
     return app
 
@@ -104,7 +109,7 @@ def create_app_from_env() -> FastAPI:
 
     exit_with_parent()
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 

@@ -29,14 +29,6 @@ def number(value: float | None, digits: int = 2) -> str:
     return DASH if value is None else f"{value:,.{digits}f}"
 
 
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """``count`` and the noun that agrees with it, e.g. (1, "trade") -> "1 trade",
-    (1234, "city", "cities") -> "1,234 cities"; the plural defaults to ``singular + "s"``.
-    The page scripts' ``Milkbot.plural`` says the same."""
-    word = singular if count == 1 else (plural_form or f"{singular}s")
-    return f"{count:,} {word}"
-
-
 def tone(value: float | None) -> str:
     """CSS class for a signed amount: "pos", "neg" or ""."""
     if value is None or value == 0:

@@ -9,11 +9,15 @@ no inline style, no plugin, no framing, forms and ``<base>`` to this origin only
 a ``<script type="application/json">`` block, which is data, not script, so the policy lets it
 be; their scripts set styles through the DOM (``element.style``), which CSP allows.
 
-The one exception is FastAPI's API documentation (/docs, Swagger UI, and /redoc), which loads
-its scripts, styles and fonts from CDNs and starts with an inline script: those pages get a
-policy of their own naming exactly that (:func:`docs_policies`: the CDN hosts, the SHA-256 of
-each inline script as FastAPI writes it, and inline styles, which Redoc injects at run time).
-The day the docs' assets are served from /static, the exception can go.
+The API documentation (/docs, Swagger UI, and /redoc; :mod:`milkbot.web.docs`) loads only
+vendored assets from /static too, but its pages start with FastAPI's inline script (and, for
+Redoc, an inline style), so they get a policy of their own (:func:`docs_policies`): 'self',
+each inline script and style by the SHA-256 of the HTML actually served, ``data:`` images (the
+libraries' icons), and for Redoc alone inline styles (styled-components writes ``<style>``
+elements as it runs, which no hash can name, and a hash beside 'unsafe-inline' would switch it
+off) and ``worker-src blob:`` (its search runs in a worker built from a blob). Redoc also asks
+cdn.redoc.ly for the logo of its "API docs by Redocly" badge; the policy refuses it and Redoc
+leaves the logo out.
 """
 
 from __future__ import annotations
@@ -22,14 +26,9 @@ import base64
 import hashlib
 import re
 
-from fastapi import FastAPI
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from milkbot.web.docs import OAUTH2_REDIRECT_PATH, REDOC_PATH, SWAGGER_PATH, DocsPages
 
 
 def _policy(**directives: str) -> str:
@@ -49,13 +48,6 @@ PAGE_POLICY = _policy(
     frame_ancestors="'none'",
 )
 
-# What FastAPI's documentation pages load (fastapi.openapi.docs): Swagger UI and Redoc from
-# jsDelivr, Redoc's fonts from Google, the favicon from fastapi.tiangolo.com.
-CDN = "https://cdn.jsdelivr.net"
-FAVICON_HOST = "https://fastapi.tiangolo.com"
-FONT_CSS = "https://fonts.googleapis.com"
-FONT_FILES = "https://fonts.gstatic.com"
-
 EVERY_RESPONSE = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -63,67 +55,56 @@ EVERY_RESPONSE = (
 HTML_ONLY = ((b"x-frame-options", b"DENY"),)
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def _hashes(pattern: re.Pattern[str], html: str) -> list[str]:
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in pattern.findall(html)
+    ]
 
 
 def inline_script_hashes(html: str) -> list[str]:
     """CSP sources (``'sha256-...'``) of the inline ``<script>`` elements of ``html``."""
-    return [
-        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
-        for body in _INLINE_SCRIPT.findall(html)
-    ]
+    return _hashes(_INLINE_SCRIPT, html)
 
 
-def _text(response: Response) -> str:
-    return bytes(response.body).decode()
+def inline_style_hashes(html: str) -> list[str]:
+    """CSP sources (``'sha256-...'``) of the inline ``<style>`` elements of ``html``."""
+    return _hashes(_INLINE_STYLE, html)
 
 
-def docs_policies(app: FastAPI) -> dict[str, str]:
-    """CSP per path of ``app``'s documentation pages: the HTML FastAPI serves there, rebuilt
-    the way FastAPI builds it (at root path ""), so each inline script's hash is known."""
-    policies: dict[str, str] = {}
-    openapi_url = app.openapi_url or ""
-    common = {
+def _docs_policy(html: str, **extra: str) -> str:
+    directives = {
+        "default_src": "'self'",
+        "script_src": " ".join(["'self'", *inline_script_hashes(html)]),
+        "style_src": " ".join(["'self'", *inline_style_hashes(html)]),
+        "img_src": "'self'",
+        "font_src": "'self'",
         "connect_src": "'self'",
         "object_src": "'none'",
         "base_uri": "'self'",
         "form_action": "'self'",
         "frame_ancestors": "'none'",
     }
-    if app.docs_url and openapi_url:
-        swagger = get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - Swagger UI",
-            oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
-            init_oauth=app.swagger_ui_init_oauth,
-            swagger_ui_parameters=app.swagger_ui_parameters,
-        )
-        policies[app.docs_url] = _policy(
-            default_src="'self'",
-            script_src=" ".join(["'self'", CDN, *inline_script_hashes(_text(swagger))]),
-            style_src=f"'self' {CDN} 'unsafe-inline'",
-            img_src=f"'self' data: {FAVICON_HOST}",
-            font_src=f"'self' {CDN}",
-            **common,
-        )
-        if app.swagger_ui_oauth2_redirect_url:
-            redirect = _text(get_swagger_ui_oauth2_redirect_html())
-            policies[app.swagger_ui_oauth2_redirect_url] = _policy(
-                default_src="'self'",
-                script_src=" ".join(["'self'", *inline_script_hashes(redirect)]),
-                **common,
-            )
-    if app.redoc_url and openapi_url:
-        redoc = get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc")
-        policies[app.redoc_url] = _policy(
-            default_src="'self'",
-            script_src=" ".join(["'self'", CDN, *inline_script_hashes(_text(redoc))]),
-            style_src=f"'self' {FONT_CSS} 'unsafe-inline'",
-            img_src=f"'self' data: {FAVICON_HOST}",
-            font_src=f"'self' {FONT_FILES}",
-            worker_src="'self' blob:",
-            **common,
-        )
-    return policies
+    return _policy(**(directives | extra))
+
+
+def docs_policies(docs: DocsPages) -> dict[str, str]:
+    """CSP per path of the documentation pages (:mod:`milkbot.web.docs`), from the very HTML
+    served there: everything from 'self', each inline script and style allowed by its hash,
+    and only what each page's library needs besides (see the module's docstring)."""
+    return {
+        SWAGGER_PATH: _docs_policy(docs.swagger, img_src="'self' data:"),
+        OAUTH2_REDIRECT_PATH: _docs_policy(docs.oauth2_redirect),
+        REDOC_PATH: _docs_policy(
+            docs.redoc,
+            style_src="'self' 'unsafe-inline'",
+            img_src="'self' data:",
+            worker_src="blob:",
+        ),
+    }
 
 
 def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:

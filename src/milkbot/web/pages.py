@@ -42,13 +42,13 @@ from milkbot.web.format import (
     money,
     number,
     percent,
-    plural,
     time_cell,
     tone,
     utc_minute,
 )
 from milkbot.web.responses import script_json
 from milkbot.web.summary import build_calibration, build_summary, read_summary_parts
+from milkbot.words import plural
 
 WEB_DIR = Path(str(resources.files("milkbot.web")))
 TEMPLATES_DIR = WEB_DIR / "templates"

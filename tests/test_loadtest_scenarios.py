@@ -3,7 +3,9 @@ any host that is not this machine (in Python, through the CLI and through the gu
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +141,14 @@ def test_loopback_hosts_are_accepted(url: str, normalised: str) -> None:
 def test_other_hosts_are_refused(url: str) -> None:
     with pytest.raises(ScenarioError, match="only run against this machine"):
         check_loopback(url)
+
+
+def test_a_name_that_resolves_to_loopback_only_is_accepted() -> None:
+    name = socket.gethostname()
+    infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    if not all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos):
+        pytest.skip(f"this machine's name {name!r} resolves beyond loopback")
+    assert check_loopback(f"http://{name}:8501").host == name.lower()
 
 
 def _run(cmd: list[str], **env: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -221,8 +222,22 @@ class Target:
     port: int
 
 
+def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """``host`` as an address, or every address its name resolves to (none if it does not)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
 def check_loopback(url: str) -> Target:
-    """Accept only this machine as a load-test target: ``localhost``, 127.0.0.0/8 or ``[::1]``.
+    """Accept only this machine as a load-test target: ``localhost``, 127.0.0.0/8, ``[::1]``, or
+    a name that resolves to loopback addresses only (``/etc/hosts``' name of this machine).
 
     Load tests send thousands of requests; pointed at someone else's server they are an attack.
     Raises :class:`ScenarioError` with the reason for anything else (including ``0.0.0.0``,
@@ -242,13 +257,9 @@ def check_loopback(url: str) -> Target:
     if parts.username or parts.password or parts.path not in ("", "/") or parts.query:
         raise ScenarioError(f"{refuse} (give only scheme, host and port)")
     host = parts.hostname.lower()
-    if host != "localhost":
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            raise ScenarioError(refuse) from None
-        if not address.is_loopback:
-            raise ScenarioError(refuse)
+    addresses = _addresses(host)
+    if host != "localhost" and not (addresses and all(a.is_loopback for a in addresses)):
+        raise ScenarioError(refuse)
     port = port or (443 if parts.scheme == "https" else 80)
     netloc = f"[{host}]" if ":" in host else host
     return Target(

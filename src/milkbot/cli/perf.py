@@ -22,6 +22,7 @@ from milkbot.perf.scenarios import (
     parse_weights,
     resolve_scenario,
 )
+from milkbot.settings import state_dir
 
 app = typer.Typer(
     help="Performance tooling: load tests and a database fault drill with pass/fail gates.",
@@ -248,8 +249,6 @@ def drill(
     """
     import socket
 
-    import platformdirs
-
     from milkbot.perf.drill import MODES, DrillError, DrillOptions, render_drill, run_drill
     from milkbot.perf.platform import PlatformError
 
@@ -262,7 +261,7 @@ def drill(
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
     opts = DrillOptions(
-        home=home or Path(platformdirs.user_cache_dir("milkbot-drill")),
+        home=home or state_dir("milkbot-drill", cache=True),
         port=port,
         outage_s=outage_s,
         before_s=before_s,

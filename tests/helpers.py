@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import psycopg
 
-from milkbot.reference import climate_day_bounds, load_reference
+from milkbot.market import Bracket, event_ticker, trading_hours
+from milkbot.reference import load_reference
 from milkbot.store.models import MarketIn, TradeIn
 from milkbot.store.writes import record_market
 
@@ -26,12 +27,11 @@ def add_event(
 ) -> list[str]:
     """List one event's markets (tails and 2 F brackets) and return their tickers."""
     c = load_reference().city(city)
-    event = f"{c.series}-{day:%y%b%d}".upper()
-    start, end = climate_day_bounds(c.timezone, day)
+    event = event_ticker(c, day)
+    opens, closes = trading_hours(c.timezone, day)
     tickers = []
     for lo, hi in brackets:
-        suffix = f"T{hi}" if lo is None else f"T{lo}" if hi is None else f"B{lo + 0.5}"
-        ticker = f"{event}-{suffix}"
+        ticker = Bracket(lo, hi).ticker(event)
         record_market(
             conn,
             MarketIn(
@@ -41,8 +41,8 @@ def add_event(
                 event_date=day,
                 floor_f=lo,
                 cap_f=hi,
-                opened_at=start - timedelta(hours=14),
-                closes_at=end,
+                opened_at=opens,
+                closes_at=closes,
             ),
         )
         tickers.append(ticker)

@@ -15,7 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from milkbot.analytics.window import today_utc
-from milkbot.reference import climate_day_bounds
+from milkbot.market import climate_day_bounds
 from milkbot.settings import Settings
 from milkbot.store.models import HeartbeatIn, SettlementIn, SignalIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_signal, record_trade, settle_event

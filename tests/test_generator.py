@@ -1,5 +1,5 @@
 """The data generator against a real PostgreSQL: determinism, the market and accounting rules
-of DOMAIN.md recomputed independently here, refusal and reset, and the CLI's guard rails."""
+of docs/DOMAIN.md recomputed independently here, refusal and reset, and the CLI's guard rails."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from milkbot.cli.main import app
 from milkbot.generator import GenerationReport, GeneratorError, generate_dataset
 from milkbot.generator.climate import normal_highs
-from milkbot.reference import climate_day, fee_cents, load_reference
+from milkbot.market import climate_day, fee_cents
+from milkbot.reference import load_reference
 from milkbot.store.models import SettlementIn, TradeIn
 from milkbot.store.writes import record_trade, settle_event
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from milkbot.analytics.window import today_utc
-from milkbot.reference import climate_day_bounds
+from milkbot.market import climate_day_bounds
 from milkbot.store.models import SettlementIn
 from milkbot.store.writes import record_trade, settle_event
 from milkbot.web import schemas

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from structlog.testing import capture_logs
 
-from milkbot.reference import climate_day_bounds, load_reference
+from milkbot.market import climate_day_bounds
+from milkbot.reference import load_reference
 from milkbot.simulator import Simulator, SimulatorThread
-from milkbot.simulator.market import day_weather, event_brackets
+from milkbot.simulator.weather import day_weather
 from tests.test_api import api_client
 
 
@@ -84,16 +85,6 @@ def test_cycles_record_signals_trades_settlements_and_heartbeats(db_url: str) ->
     assert unsettled_buys == (0,)  # settlement realised every buy of a settled market
     assert dict(beats) == {"market_data": 25, "trader": 25}
     assert dict(latest) == {"market_data": last, "trader": last}
-
-
-def test_brackets_cover_every_temperature_once() -> None:
-    brackets = event_brackets(51.4, width_f=2, count=6)
-    assert [(b.floor_f, b.cap_f) for b in brackets] == [
-        (None, 44), (45, 46), (47, 48), (49, 50), (51, 52), (53, 54), (55, 56), (57, None),
-    ]  # fmt: skip
-    assert [b.suffix() for b in brackets][:2] == ["T44", "B45.5"]
-    for high in range(20, 90):
-        assert sum(b.holds(high) for b in brackets) == 1
 
 
 def test_same_seed_and_clock_write_the_same_rows(make_database: Callable[[], str]) -> None:

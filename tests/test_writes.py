@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from milkbot.reference import climate_day
+from milkbot.market import climate_day
 from milkbot.settings import SettingsError, load_settings
 from milkbot.store.models import HeartbeatIn, SettlementIn, TradeIn
 from milkbot.store.writes import (

@@ -1,8 +1,8 @@
-"""Market facts from DOMAIN.md: cities, strategies, fees and the climate day.
+"""Reference data from docs/DOMAIN.md: cities, strategies, fee rates and the bot's model.
 
-The data lives in ``data/reference.toml`` (DOMAIN.md marks it configurable); this module loads it
-and holds the two rules that are arithmetic rather than data: Kalshi's fee formula and the
-settlement (climate) day in local *standard* time.
+The data lives in ``data/reference.toml`` (docs/DOMAIN.md marks it configurable); this module
+loads it. The rules that are arithmetic rather than data (the fee formula, the climate day,
+tickers, brackets) live in :mod:`milkbot.market`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -34,7 +34,7 @@ class Climate:
 
 @dataclass(frozen=True, slots=True)
 class City:
-    """One of the cities Milkbot trades (DOMAIN.md's table)."""
+    """One of the cities Milkbot trades (docs/DOMAIN.md's table)."""
 
     code: str
     name: str
@@ -121,33 +121,3 @@ def standard_offset(timezone: str) -> timedelta:
     dst = probe.dst()
     assert offset is not None and dst is not None
     return offset - dst
-
-
-def climate_day(timezone: str, instant: datetime) -> date:
-    """The NWS climate day that ``instant`` falls in: midnight to midnight local *standard*
-    time all year, so during daylight saving it runs 01:00-00:59 by the local clock.
-    """
-    if instant.tzinfo is None:
-        raise ValueError("instant must be timezone-aware (UTC)")
-    return (instant.astimezone(UTC) + standard_offset(timezone)).date()
-
-
-def climate_day_bounds(timezone: str, day: date) -> tuple[datetime, datetime]:
-    """UTC start (inclusive) and end (exclusive) of climate day ``day`` in ``timezone``."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC) - standard_offset(timezone)
-    return start, start + timedelta(days=1)
-
-
-def fee_cents(quantity: int, price_cents: int, rate: Decimal) -> int:
-    """Kalshi's fee for one fill: ceil_to_cent(rate * C * P * (1 - P)), P in dollars.
-
-    Computed in exact decimal arithmetic (0.07 * 10 * 0.5 * 0.5 must give 18 cents, never 17.5
-    rounded the wrong way by binary floating point).
-    """
-    if quantity <= 0:
-        raise ValueError("quantity must be > 0")
-    if not 1 <= price_cents <= 99:
-        raise ValueError("price must be 1..99 cents")
-    p = Decimal(price_cents) / 100
-    dollars = rate * quantity * p * (1 - p)
-    return int((dollars * 100).to_integral_value(rounding=ROUND_CEILING))

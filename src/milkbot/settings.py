@@ -22,6 +22,9 @@ from milkbot.logs import LogFormat
 ENV_PREFIX = "MILKBOT_"
 # Seconds a heartbeat may be dated ahead of the database clock (the write path's default too).
 HEARTBEAT_MAX_SKEW_S = 60
+# The original bot's bankroll ($992.10): the default of the setting, the simulator and the
+# generator (whose seeded output depends on it).
+STARTING_BANKROLL_CENTS = 99_210
 
 
 def default_home() -> Path:
@@ -106,7 +109,8 @@ class Settings(BaseSettings):
         default=60, description="Minutes before a trade appears in the public feed."
     )
     starting_bankroll_cents: Annotated[int, Field(gt=0)] = Field(
-        default=99_210, description="Starting bankroll in cents (the original bot's $992.10)."
+        default=STARTING_BANKROLL_CENTS,
+        description="Starting bankroll in cents (the original bot's $992.10).",
     )
     # Resolved (and a name that does not resolve refused) when the server starts, not here:
     # commands that do not serve must not depend on name resolution (see cli/serve.py).

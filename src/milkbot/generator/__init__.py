@@ -1,8 +1,8 @@
 """The seeded, realistic data generator shared by the CLI, the tests and the benchmarks.
 
 :func:`generate_dataset` fills a migrated database with a history of Milkbot trading the ten
-cities' daily-high markets (DOMAIN.md): daily highs from each city's climatology, one event per
-city and climate day with its bracket markets, the strategies' signals and the trades where
+cities' daily-high markets (docs/DOMAIN.md): daily highs from each city's climatology, one event
+per city and climate day with its bracket markets, the strategies' signals and the trades where
 their edge cleared the threshold, a few sales before settlement, settlements that follow from
 the drawn highs (so the P&L follows from the data), open positions at the end, heartbeats. The
 same arguments give the same rows, ids included.
@@ -29,10 +29,11 @@ from milkbot.generator.blocks import (
     prefetch,
 )
 from milkbot.generator.health import HEARTBEAT_COLUMNS, heartbeat_rows
-from milkbot.generator.market import MARKET_COLUMNS, build_listing, market_columns
+from milkbot.generator.listing import MARKET_COLUMNS, build_listing, market_columns
 from milkbot.generator.plan import GeneratorError, Plan, make_plan
 from milkbot.generator.strategy import Strategies
 from milkbot.reference import load_reference
+from milkbot.settings import STARTING_BANKROLL_CENTS
 
 __all__ = ["GenerationReport", "GeneratorError", "Progress", "generate_dataset"]
 
@@ -66,6 +67,7 @@ def generate_dataset(
     seed: int = 42,
     end_date: date | None = None,
     now: datetime | None = None,
+    bankroll_cents: int = STARTING_BANKROLL_CENTS,
     reset: bool = False,
     progress: Progress | None = None,
 ) -> GenerationReport:
@@ -73,12 +75,21 @@ def generate_dataset(
 
     ``trades`` is the target trade count (the result is within 2 %, normally exact); ``days``
     the number of settlement days ending at ``end_date`` (default: today's UTC date); ``now``
-    the generation instant (default: the clock; no trade, signal or heartbeat is later). With
+    the generation instant (default: the clock; no trade, signal or heartbeat is later);
+    ``bankroll_cents`` the bankroll the trades are sized to (default: the setting's default,
+    MILKBOT_STARTING_BANKROLL_CENTS, so seeded output does not follow the environment). With
     data already present it raises :class:`GeneratorError` unless ``reset``, which wipes the
     ops and analytics data in the same transaction as the load. Raises GeneratorError for bad
     arguments, naming them.
     """
-    plan = make_plan(trades=trades, days=days, seed=seed, end_date=end_date, now=now)
+    plan = make_plan(
+        trades=trades,
+        days=days,
+        seed=seed,
+        end_date=end_date,
+        now=now,
+        bankroll_cents=bankroll_cents,
+    )
     run = _Run(plan, progress or (lambda phase, done, total: None))
     with psycopg.connect(url, autocommit=True) as conn:
         with conn.transaction():

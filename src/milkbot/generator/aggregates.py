@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from milkbot.generator.binary import Column, encode_rows
-from milkbot.generator.market import Listing
+from milkbot.generator.listing import Listing
 from milkbot.generator.signals import Looks
 from milkbot.generator.strategy import Strategies
 from milkbot.generator.trades import Trades

@@ -20,7 +20,7 @@ import structlog
 
 from milkbot.generator.aggregates import AggregateRows, aggregate_block
 from milkbot.generator.binary import Column, encode_rows
-from milkbot.generator.market import Listing
+from milkbot.generator.listing import Listing
 from milkbot.generator.plan import Plan
 from milkbot.generator.signals import DECISIONS, Looks, Pairs, draw_looks
 from milkbot.generator.strategy import Strategies, activity_weights
@@ -145,7 +145,7 @@ def generate_blocks(
     plan: Plan, ref: Reference, listing: Listing, strategies: Strategies, specs: list[BlockSpec]
 ) -> Iterator[EncodedBlock]:
     """Generate and encode each block in turn, ids continuing from block to block."""
-    fees = Fees.of(ref.taker_fee_rate, ref.maker_fee_rate)
+    fees = Fees(ref.taker_fee_rate, ref.maker_fee_rate)
     next_signal, next_trade = 1, 1
     for spec in specs:
         rng = np.random.default_rng([plan.seed, 1, spec.index])
@@ -159,6 +159,7 @@ def generate_blocks(
             looks,
             spec.trades,
             fees,
+            plan.bankroll_cents,
             ref.model_sigma_f,
             plan.now_us,
             next_trade,

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from milkbot.generator.binary import Column
-from milkbot.generator.market import HOUR_US, Listing
+from milkbot.generator.listing import HOUR_US, Listing
 from milkbot.generator.strategy import SECOND_US
 
 # Component, and how long before `now` its last beat came (us range).

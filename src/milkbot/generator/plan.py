@@ -1,7 +1,7 @@
-"""What to generate: the settlement days, the trade target and the generation instant.
+"""What to generate: the settlement days, the trade target, the generation instant, the bankroll.
 
-The defaults follow DOMAIN.md's volumes: one bot trades about 20k times a year, so a run given
-only ``days`` gets that density, and a run given only ``trades`` gets as many days as that
+The defaults follow docs/DOMAIN.md's volumes: one bot trades about 20k times a year, so a run
+given only ``days`` gets that density, and a run given only ``trades`` gets as many days as that
 density needs (at least 30, at most about three years; beyond that trades pack more densely,
 as a platform hosting many paper bots and replays would).
 """
@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from milkbot.generator.market import opens_at
+from milkbot.market import trading_hours
 from milkbot.reference import load_reference
+from milkbot.settings import STARTING_BANKROLL_CENTS
 
-# One bot's density (DOMAIN.md: 10-30k trades a year): trades per settlement day, all cities.
+# One bot's density (docs/DOMAIN.md: 10-30k trades a year): trades per settlement day, all cities.
 TRADES_PER_DAY = 55
 MIN_DAYS = 30
 MAX_DEFAULT_DAYS = 1096
@@ -31,7 +32,8 @@ class GeneratorError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A resolved request. Days count from 1970-01-01; times are microseconds since then (UTC)."""
+    """A resolved request. Days count from 1970-01-01; times are microseconds since then (UTC).
+    ``bankroll_cents`` sizes the trades (the risk limits are shares of it)."""
 
     seed: int
     trades: int
@@ -39,6 +41,7 @@ class Plan:
     first_day: date
     end_date: date
     now: datetime
+    bankroll_cents: int
 
     @property
     def days(self) -> int:
@@ -69,6 +72,7 @@ def make_plan(
     seed: int,
     end_date: date | None,
     now: datetime | None,
+    bankroll_cents: int = STARTING_BANKROLL_CENTS,
 ) -> Plan:
     """Resolve the defaults of :func:`milkbot.generator.generate_dataset` and check every value."""
     if trades is not None and trades < 0:
@@ -77,6 +81,8 @@ def make_plan(
         raise GeneratorError(f"days must be between 1 and {MAX_DAYS} (got {days})")
     if seed < 0:
         raise GeneratorError(f"seed must be 0 or more (got {seed})")
+    if bankroll_cents <= 0:
+        raise GeneratorError(f"bankroll_cents must be more than 0 (got {bankroll_cents})")
     if now is None:
         now = datetime.now(UTC)
     if now.tzinfo is None or now.utcoffset() is None:
@@ -84,7 +90,7 @@ def make_plan(
     now = now.astimezone(UTC)
     if end_date is None:
         end_date = now.date()
-    last_open = max(opens_at(city.timezone, end_date) for city in load_reference().cities)
+    last_open = max(trading_hours(c.timezone, end_date)[0] for c in load_reference().cities)
     if last_open >= now:
         raise GeneratorError(
             f"--end-date {end_date} is too late: its markets open at {last_open:%Y-%m-%d %H:%M} "
@@ -101,6 +107,7 @@ def make_plan(
         first_day=end_date - timedelta(days=days - 1),
         end_date=end_date,
         now=now,
+        bankroll_cents=bankroll_cents,
     )
 
 

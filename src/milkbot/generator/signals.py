@@ -1,6 +1,6 @@
 """The bot's cycles: which market each strategy looked at, when, and what it saw.
 
-Each look is one signal (DOMAIN.md): the strategy's forecast of the high (the truth plus an
+Each look is one signal (docs/DOMAIN.md): the strategy's forecast of the high (the truth plus an
 error that shrinks as the day approaches), its model's probability that the market settles YES
 (a normal around that forecast, sigma ``model_sigma_f``), the market's YES price (from the
 consensus, which keeps all of the public forecast's error, plus quote noise; whole cents
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from milkbot.generator.market import Listing
+from milkbot.generator.listing import Listing
 from milkbot.generator.strategy import Strategies, activity_weights, trading_windows
 
 # The spread (F) the market prices with around its consensus (a little tighter than the bot's

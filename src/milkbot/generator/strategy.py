@@ -1,6 +1,6 @@
 """How each strategy of reference.toml behaves in the generated history.
 
-They share the bot's model (DOMAIN.md: a normal around the forecast high, sigma
+They share the bot's model (docs/DOMAIN.md: a normal around the forecast high, sigma
 ``model_sigma_f``) and differ in the forecast they feed it, when they trade and how much of the
 activity is theirs. Every forecast starts from the public forecast the market prices from;
 a skilled strategy keeps less of its error, and each adds an error of its own. A strategy the
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from milkbot.generator.market import HOUR_US, Listing
+from milkbot.generator.listing import HOUR_US, Listing
 
 SECOND_US = 1_000_000
 # Nothing happens in the last seconds before a market closes or before `now`.

@@ -7,20 +7,19 @@ fills (risk limits, unfilled orders). About 3 % of positions are sold, wholly or
 the close: the sale closes the oldest lots first (FIFO by execution time, then id) and realises
 ``price * quantity`` minus their cost at once. At settlement each buy realises
 ``(payout - price) * open_qty``, payout 100 if its side won, else 0. Fees follow
-``reference.fee_cents`` (taker) or the maker rate for the few maker fills. All money in cents,
-times in microseconds since 1970-01-01 UTC.
+:func:`milkbot.market.fee_cents` at the taker rate, or the maker rate for the few maker fills.
+All money in cents, times in microseconds since 1970-01-01 UTC.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
 
-from milkbot.generator.market import Listing
+from milkbot.generator.listing import Listing
 from milkbot.generator.signals import (
     SELL,
     Looks,
@@ -30,9 +29,9 @@ from milkbot.generator.signals import (
     yes_probability,
 )
 from milkbot.generator.strategy import SECOND_US, Strategies
+from milkbot.market import fee_cents_array
 
-# DOMAIN.md's original bankroll and per-trade risk limit; a tenth of Kelly's stake.
-BANKROLL_CENTS = 99_210
+# docs/DOMAIN.md's per-trade risk limit (a share of the bankroll); a tenth of Kelly's stake.
 MAX_TRADE_SHARE = 0.02
 KELLY_FRACTION = 0.1
 MAX_CONTRACTS = 50
@@ -49,14 +48,10 @@ RECORD_DELAY_US = (20_000, 400_000)
 
 @dataclass(frozen=True, slots=True)
 class Fees:
-    """Kalshi's fee rates as exact fractions (reference.fee_cents' formula, vectorised)."""
+    """Kalshi's taker and maker fee rates (reference.toml)."""
 
-    taker: Fraction
-    maker: Fraction
-
-    @classmethod
-    def of(cls, taker: Decimal, maker: Decimal) -> Fees:
-        return cls(Fraction(taker), Fraction(maker))
+    taker: Decimal
+    maker: Decimal
 
     def cents(
         self,
@@ -64,13 +59,13 @@ class Fees:
         price: npt.NDArray[np.int64],
         taker: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.int64]:
-        """ceil(rate * C * P * (1 - P)) dollars in cents, P = price / 100, exactly."""
-        base = quantity * price * (100 - price)
-        out = np.empty_like(base)
-        for rate, rows in ((self.taker, taker), (self.maker, ~taker)):
-            denominator = rate.denominator * 100
-            out[rows] = -((-base[rows] * rate.numerator) // denominator)
-        return out
+        """Each fill's fee in cents (:func:`milkbot.market.fee_cents_array`) at its rate."""
+        fees: npt.NDArray[np.int64] = np.where(
+            taker,
+            fee_cents_array(quantity, price, self.taker),
+            fee_cents_array(quantity, price, self.maker),
+        )
+        return fees
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +101,15 @@ def build_trades(
     looks: Looks,
     quota: int,
     fees: Fees,
+    bankroll_cents: int,
     sigma: float,
     now_us: int,
     first_id: int,
     rng: np.random.Generator,
 ) -> Trades:
     """``quota`` trades (fewer only if too few looks qualify): fills of qualifying looks, with
-    some of their positions sold before the close, numbered from ``first_id``."""
+    some of their positions sold before the close, numbered from ``first_id``; buys are sized
+    to ``bankroll_cents``."""
     qualifying = np.flatnonzero(looks.decision != 0)
     fills = np.sort(rng.choice(qualifying, size=min(quota, len(qualifying)), replace=False))
     time = looks.time_us[fills] + rng.integers(*LATENCY_US, size=len(fills))
@@ -143,7 +140,9 @@ def build_trades(
                 np.clip(np.where(sale_side_no, 100 - sale_yes_price, sale_yes_price) - 1, 1, 99),
             ]
         ),
-        "quantity": np.concatenate([_stake(buy_prob, buy_price, rng), np.zeros(len(sold), int)]),
+        "quantity": np.concatenate(
+            [_stake(buy_prob, buy_price, bankroll_cents, rng), np.zeros(len(sold), int)]
+        ),
         "model_prob": np.concatenate(
             [buy_prob, np.where(sale_side_no, 1 - sale_yes_prob, sale_yes_prob)]
         ),
@@ -251,12 +250,15 @@ def _quotes_at(
 
 
 def _stake(
-    prob: npt.NDArray[np.float64], price: npt.NDArray[np.int64], rng: np.random.Generator
+    prob: npt.NDArray[np.float64],
+    price: npt.NDArray[np.int64],
+    bankroll_cents: int,
+    rng: np.random.Generator,
 ) -> npt.NDArray[np.int64]:
-    """Contracts per buy: a fraction of Kelly's stake, capped at 2 % of the bankroll."""
+    """Contracts per buy: a fraction of Kelly's stake, capped at 2 % of the bankroll (cents)."""
     cost = price / 100.0
     kelly = np.clip((prob - cost) / (1 - cost), 0.0, 1.0)
-    stake = np.minimum(KELLY_FRACTION * kelly, MAX_TRADE_SHARE) * BANKROLL_CENTS
+    stake = np.minimum(KELLY_FRACTION * kelly, MAX_TRADE_SHARE) * bankroll_cents
     stake = stake * rng.uniform(0.2, 1.0, len(price))
     return np.clip(stake // price, 1, MAX_CONTRACTS).astype(np.int64)
 

@@ -39,9 +39,10 @@ from rich.table import Table
 from rich.text import Text
 
 from milkbot.db.embedded import EmbeddedPostgres
+from milkbot.market import climate_day_bounds
 from milkbot.perf.platform import private_platform
 from milkbot.perf.scenarios import Target
-from milkbot.reference import climate_day_bounds, load_reference
+from milkbot.reference import load_reference
 from milkbot.store.models import HeartbeatIn, MarketIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_market, record_trade
 

@@ -3,7 +3,7 @@
 Every write goes through :mod:`milkbot.store.writes` (the path the real bot uses) on the
 simulator's own synchronous connection; the few reads it needs (which events exist, what is
 held, what is left to settle) are the constants below. Time comes from an injected clock, and
-every random draw from the seed and that time (see :mod:`milkbot.simulator.market`), so tests
+every random draw from the seed and that time (see :mod:`milkbot.simulator.weather`), so tests
 drive cycles without sleeping and two runs with the same seed and clock write the same rows.
 """
 
@@ -18,17 +18,17 @@ from typing import Any
 import psycopg
 import structlog
 
-from milkbot.reference import City, Reference, climate_day, climate_day_bounds, load_reference
-from milkbot.settings import HEARTBEAT_MAX_SKEW_S
-from milkbot.simulator.market import (
+from milkbot.market import (
     Bracket,
-    DayWeather,
-    bracket_probability,
-    day_weather,
+    climate_day,
+    climate_day_bounds,
     event_brackets,
     event_ticker,
-    yes_price,
+    trading_hours,
 )
+from milkbot.reference import City, Reference, load_reference
+from milkbot.settings import HEARTBEAT_MAX_SKEW_S, STARTING_BANKROLL_CENTS
+from milkbot.simulator.weather import DayWeather, bracket_probability, day_weather, yes_price
 from milkbot.store.models import HeartbeatIn, MarketIn, SettlementIn, SignalIn, TradeIn
 from milkbot.store.writes import (
     WriteError,
@@ -41,9 +41,6 @@ from milkbot.store.writes import (
 from milkbot.words import plural
 
 log = structlog.get_logger(__name__)
-
-# Markets open at 10:00 local standard time the day before their climate day (as generated).
-LISTED_BEFORE = timedelta(hours=14)
 
 _LISTED_EVENTS_SQL = "SELECT DISTINCT event_ticker FROM ops.markets WHERE event_ticker = ANY(%s)"
 
@@ -123,7 +120,7 @@ class Simulator:
         seed: int = 42,
         now: Callable[[], datetime] = utc_now,
         strategy: str = "daily_high_temp",
-        bankroll_cents: int = 99_210,
+        bankroll_cents: int = STARTING_BANKROLL_CENTS,
         cities_per_cycle: int = 1,
         max_buys_per_cycle: int = 1,
         heartbeat_max_skew_s: float = HEARTBEAT_MAX_SKEW_S,
@@ -206,7 +203,7 @@ class Simulator:
             if event in listed:
                 continue
             weather = day_weather(self.seed, city, day)
-            start, end = climate_day_bounds(city.timezone, day)
+            opens, closes = trading_hours(city.timezone, day)
             brackets = event_brackets(
                 weather.bot_forecast_f, self._ref.bracket_width_f, self._ref.brackets_per_event
             )
@@ -215,15 +212,15 @@ class Simulator:
                     record_market(
                         conn,
                         MarketIn(
-                            ticker=f"{event}-{bracket.suffix()}",
+                            ticker=bracket.ticker(event),
                             event_ticker=event,
                             city_code=city.code,
                             event_date=day,
                             floor_f=bracket.floor_f,
                             cap_f=bracket.cap_f,
                             title=bracket.title(city, day),
-                            opened_at=start - LISTED_BEFORE,
-                            closes_at=end,
+                            opened_at=opens,
+                            closes_at=closes,
                         ),
                     )
                     written += 1
@@ -304,7 +301,7 @@ class Simulator:
                 break
             side = "yes" if edge > 0 else "no"
             price, _ = _side_terms(q, side)
-            # At most 2 % of the bankroll on one trade (DOMAIN.md's per-trade limit).
+            # At most 2 % of the bankroll on one trade (docs/DOMAIN.md's per-trade limit).
             cap = max(1, self.bankroll_cents * 2 // 100 // price)
             fills += self._fill(conn, q, side, "buy", min(rng.randint(1, 10), cap), at)
         return fills

@@ -1,11 +1,10 @@
 """What the bot sends to the write path, validated before anything touches the database.
 
 Each model rejects impossible input with a message naming the field (pydantic's errors), so the
-HTTP layer can return it as is and the bot learns exactly what to fix. The bounds are the
-domain's, and always within the column types of ``db/migrations/0001_ops.sql`` (smallint,
-integer, bigint, text without NUL, timestamptz), so a value that passes here cannot make
-PostgreSQL raise a data error. The write functions validate their input again
-(:func:`milkbot.store.errors.checked`), because ``model_copy(update=...)`` and
+bot learns exactly what to fix. The bounds are the domain's, and always within the column types
+of ``db/migrations/0001_ops.sql`` (smallint, integer, bigint, text without NUL, timestamptz), so
+a value that passes here cannot make PostgreSQL raise a data error. The write functions validate
+their input again (:func:`milkbot.store.errors.checked`), because ``model_copy(update=...)`` and
 ``model_construct`` skip validation.
 """
 

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import errors
 from pydantic import ValidationError
 
+from milkbot.market import Bracket
 from milkbot.store.errors import WriteError, checked, database_errors, from_validation_error
 from milkbot.store.models import MarketSettlementIn, SettlementIn
 
@@ -99,7 +100,7 @@ def settle_event(conn: psycopg.Connection, settlement: SettlementIn) -> Settleme
             )
         t = settlement.observed_high_f
         results = {
-            int(mid): (tk, "yes" if (lo is None or t >= lo) and (hi is None or t <= hi) else "no")
+            int(mid): (tk, "yes" if Bracket(lo, hi).settles_yes(t) else "no")
             for mid, tk, lo, hi in rows
         }
         winners = [tk for tk, r in results.values() if r == "yes"]

@@ -1,16 +1,18 @@
-"""The write path the bot (and the HTTP API, and the simulator) records into.
+"""The write path the bot and the simulator record into.
 
 Settlement lives in :mod:`milkbot.store.settlement` and is re-exported here, so that callers
-import every write from one place. Every function runs in one transaction on the connection it is given: it either writes all of
-its rows, with the pre-aggregates the analytics read (kept by triggers in the same transaction),
-or nothing. Bad input raises :class:`WriteError` naming the field or rule to fix.
+import every write from one place. Every function runs in one transaction on the connection it
+is given: it either writes all of its rows, with the pre-aggregates the analytics read (kept by
+triggers in the same transaction), or nothing. Bad input raises :class:`WriteError` naming the
+field or rule to fix.
 
-Accounting (DOMAIN.md): a buy holds its contracts until they are sold or its market settles; at
-settlement each buy realises ``(payout - price) * open_qty`` cents, payout 100 if its side won and
-0 otherwise. A sale realises ``sell * q`` minus the cost of the contracts it closes, taken from
-the position's oldest buys first (FIFO lots). When a sale closes the whole position this equals
-DOMAIN.md's "(sell - average buy) per contract"; for a partial sale FIFO keeps every figure in
-whole cents, and the position's total P&L is the same either way. Fees are always a cost.
+Accounting (docs/DOMAIN.md): a buy holds its contracts until they are sold or its market
+settles; at settlement each buy realises ``(payout - price) * open_qty`` cents, payout 100 if its
+side won and 0 otherwise. A sale realises ``sell * q`` minus the cost of the contracts it closes,
+taken from the position's oldest buys first (FIFO lots). When a sale closes the whole position
+this equals docs/DOMAIN.md's "(sell - average buy) per contract"; for a partial sale FIFO keeps
+every figure in whole cents, and the position's total P&L is the same either way. Fees are
+always a cost (:func:`milkbot.market.fee_cents` unless the fill reports its own).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from milkbot.reference import fee_cents, load_reference
+from milkbot.market import fee_cents
+from milkbot.reference import load_reference
 from milkbot.settings import HEARTBEAT_MAX_SKEW_S
 from milkbot.store.errors import WriteError, checked, database_errors
 from milkbot.store.models import HeartbeatIn, MarketIn, SignalIn, TradeIn

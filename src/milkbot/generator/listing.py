@@ -1,5 +1,6 @@
 """The listed events and markets: one event per city and climate day, each a set of 2 F bracket
-markets plus two open-ended tails centred near the market's consensus forecast (DOMAIN.md).
+markets plus two open-ended tails centred near the market's consensus forecast (docs/DOMAIN.md;
+the rules themselves are :mod:`milkbot.market`'s).
 
 Times are microseconds since 1970-01-01 UTC and days are counted from 1970-01-01, as numpy
 arrays; events are ordered by day, then by the reference order of the cities, and the markets of
@@ -9,37 +10,32 @@ event ``e`` are ``e * markets_per_event + k`` (tails first and last), with id ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
 from milkbot.generator.binary import Column
 from milkbot.generator.climate import draw_highs, normal_highs
-from milkbot.reference import City, Reference, climate_day_bounds
+from milkbot.generator.plan import Plan
+from milkbot.market import (
+    NO_CAP,
+    NO_FLOOR,
+    Bracket,
+    climate_day_starts_us,
+    event_brackets_array,
+    event_ticker,
+    settles_yes_array,
+    trading_hours_us,
+)
+from milkbot.reference import City, Reference
 
-if TYPE_CHECKING:
-    from milkbot.generator.plan import Plan
-
-DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
-# Kalshi lists a day's event at 10:00 local standard time the morning before.
-OPEN_BEFORE = timedelta(hours=14)
 # The NWS climate report, and so settlement, arrives the next morning.
 SETTLE_DELAY_US = (6 * HOUR_US, 10 * HOUR_US)
 # Spread (F) of the public forecast, which the market's consensus follows, around the
 # eventual high when listed.
 CONSENSUS_ERROR_F = 2.5
-# Stand-ins for the open side of a tail (NULL in ops.markets), far outside any high.
-NO_FLOOR, NO_CAP = -999, 999
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-
-
-def opens_at(timezone: str, day: date) -> datetime:
-    """When the markets of climate day ``day`` open (UTC): 10:00 local standard time before."""
-    start, _ = climate_day_bounds(timezone, day)
-    return start - OPEN_BEFORE
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +73,7 @@ class Listing:
     @property
     def wins(self) -> npt.NDArray[np.bool_]:
         """Per market: settles (or will settle) YES; exactly one per event."""
-        observed = self.observed[:, None]
-        return (self.floor <= observed) & (observed <= self.cap)
+        return settles_yes_array(self.floor, self.cap, self.observed[:, None])
 
 
 def build_listing(plan: Plan, ref: Reference, rng: np.random.Generator) -> Listing:
@@ -89,10 +84,8 @@ def build_listing(plan: Plan, ref: Reference, rng: np.random.Generator) -> Listi
     days = np.arange(first, first + plan.days + 1, dtype=np.int64)  # one spare for next day
     highs = np.stack([draw_highs(c.climate, days, rng) for c in cities], axis=1)
     normals = np.stack([normal_highs(c.climate, days) for c in cities], axis=1)
-    offsets = np.array([int(c.standard_offset() / timedelta(microseconds=1)) for c in cities])
-    start = days[:, None] * DAY_US - offsets[None, :]
-    opened = start - int(OPEN_BEFORE / timedelta(microseconds=1))
-    closes = start + DAY_US
+    start = climate_day_starts_us(days, [c.timezone for c in cities])
+    opened, closes = trading_hours_us(start)
     now = plan.now_us
     listed = np.ones(start.shape, dtype=bool)
     listed[-1] = (opened[-1] < now) & (now < closes[-1])  # the next day, if trading now
@@ -102,12 +95,10 @@ def build_listing(plan: Plan, ref: Reference, rng: np.random.Generator) -> Listi
     settled_at = closes + delay
     settled = (np.arange(len(days))[:, None] < plan.days - 1) & (settled_at <= now)
     error = rng.normal(0.0, CONSENSUS_ERROR_F, size=start.shape)
-    floors, caps = _brackets(highs + error, ref.brackets_per_event, ref.bracket_width_f)
+    floors, caps = event_brackets_array(highs + error, ref.bracket_width_f, ref.brackets_per_event)
     pick = (day_of, city_of)
     listing_days = days[day_of]
-    event_tickers, tickers, titles = _names(
-        cities, city_of, listing_days, floors[pick], caps[pick], ref.bracket_width_f
-    )
+    event_tickers, tickers, titles = _names(cities, city_of, listing_days, floors[pick], caps[pick])
     return Listing(
         cities=cities,
         city=city_of.astype(np.int64),
@@ -127,29 +118,12 @@ def build_listing(plan: Plan, ref: Reference, rng: np.random.Generator) -> Listi
     )
 
 
-def _brackets(
-    consensus: npt.NDArray[np.float64], brackets: int, width: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Floors and caps (whole F settling YES) of the lower tail, the brackets and the upper
-    tail, the brackets centred on the consensus forecast."""
-    low = np.rint(consensus).astype(np.int64) - (brackets * width) // 2
-    steps = np.arange(brackets, dtype=np.int64) * width
-    floor = low[..., None] + steps
-    cap = floor + width - 1
-    lower_cap = low[..., None] - 1
-    upper_floor = low[..., None] + brackets * width
-    floors = np.concatenate([np.full_like(lower_cap, NO_FLOOR), floor, upper_floor], axis=-1)
-    caps = np.concatenate([lower_cap, cap, np.full_like(upper_floor, NO_CAP)], axis=-1)
-    return floors, caps
-
-
 def _names(
     cities: tuple[City, ...],
     city_of: npt.NDArray[np.intp],
     days: npt.NDArray[np.int64],
     floors: npt.NDArray[np.int64],
     caps: npt.NDArray[np.int64],
-    width: int,
 ) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_], npt.NDArray[np.bytes_]]:
     """Event tickers (KXHIGHNY-26NOV26), market tickers (-B45.5, -T44, -T57) and titles."""
     event_tickers: list[str] = []
@@ -160,20 +134,12 @@ def _names(
     ):
         city = cities[c]
         day = date(1970, 1, 1) + timedelta(days=d)
-        event = f"{city.series}-{day:%y}{_MONTHS[day.month - 1]}{day:%d}"
+        event = event_ticker(city, day)
         event_tickers.append(event)
-        heading = f"{city.name} high on {day:%b} {day.day}, {day.year}"
-        last = len(los) - 1
-        for k, (lo, hi) in enumerate(zip(los, his, strict=True)):
-            if k == 0:
-                tickers.append(f"{event}-T{hi}")
-                titles.append(f"{heading}: {hi}° or below")
-            elif k == last:
-                tickers.append(f"{event}-T{lo}")
-                titles.append(f"{heading}: {lo}° or above")
-            else:
-                tickers.append(f"{event}-B{lo + (width - 1) / 2:g}")
-                titles.append(f"{heading}: {lo}° to {hi}°")
+        for lo, hi in zip(los, his, strict=True):
+            bracket = Bracket.of_bounds(lo, hi)
+            tickers.append(bracket.ticker(event))
+            titles.append(bracket.title(city, day))
     return (
         np.array(event_tickers, dtype=np.bytes_),
         np.array(tickers, dtype=np.bytes_),

@@ -1,4 +1,4 @@
-"""The simulated world the paper bot trades in: events, their brackets, the weather and prices.
+"""The simulated world the paper bot trades in: the weather and the markets' prices.
 
 Everything here is a pure function of a seed and its arguments, so a simulator run is repeatable:
 the day's actual high, the bot's forecast and the market's own forecast are drawn once per
@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from milkbot.market import Bracket
 from milkbot.reference import City
 
 # Forecast errors (F): the bot's model is a little sharper than the market's consensus, so the
@@ -21,38 +22,6 @@ BOT_FORECAST_SD_F = 2.5
 MARKET_FORECAST_SD_F = 3.0
 # Cycle-to-cycle noise of a market's price around its consensus (cents).
 PRICE_JITTER_CENTS = 4.0
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-
-
-@dataclass(frozen=True, slots=True)
-class Bracket:
-    """One market of an event: whole degrees ``floor_f..cap_f`` settle YES (None = open end)."""
-
-    floor_f: int | None
-    cap_f: int | None
-
-    def suffix(self) -> str:
-        """Ticker suffix per DOMAIN.md: ``B45.5`` for 45-46, ``T44`` / ``T53`` for the tails."""
-        if self.floor_f is None:
-            return f"T{self.cap_f}"
-        if self.cap_f is None:
-            return f"T{self.floor_f}"
-        return f"B{(self.floor_f + self.cap_f) / 2:g}"
-
-    def title(self, city: City, day: date) -> str:
-        """Human title, e.g. "Chicago high on Mar 10, 2026: 45° to 46°"."""
-        heading = f"{city.name} high on {_MONTHS[day.month - 1].title()} {day.day}, {day.year}"
-        if self.floor_f is None:
-            return f"{heading}: {self.cap_f}° or below"
-        if self.cap_f is None:
-            return f"{heading}: {self.floor_f}° or above"
-        return f"{heading}: {self.floor_f}° to {self.cap_f}°"
-
-    def holds(self, high_f: int) -> bool:
-        """Whether an observed high (whole F) settles this market YES."""
-        return (self.floor_f is None or high_f >= self.floor_f) and (
-            self.cap_f is None or high_f <= self.cap_f
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +31,6 @@ class DayWeather:
     actual_high_f: int
     bot_forecast_f: float
     market_forecast_f: float
-
-
-def event_ticker(city: City, day: date) -> str:
-    """Kalshi event ticker, e.g. ``KXHIGHNY-26NOV26`` (month names spelt out here, not taken
-    from the locale)."""
-    return f"{city.series}-{day:%y}{_MONTHS[day.month - 1]}{day:%d}"
 
 
 def day_weather(seed: int, city: City, day: date) -> DayWeather:
@@ -80,18 +43,6 @@ def day_weather(seed: int, city: City, day: date) -> DayWeather:
         bot_forecast_f=actual + rng.gauss(0.0, BOT_FORECAST_SD_F),
         market_forecast_f=actual + rng.gauss(0.0, MARKET_FORECAST_SD_F),
     )
-
-
-def event_brackets(center_f: float, width_f: int, count: int) -> list[Bracket]:
-    """``count`` brackets of ``width_f`` whole degrees centred on ``center_f``, plus the two
-    open-ended tails; together they cover every temperature exactly once."""
-    low = round(center_f) - (width_f * count) // 2
-    brackets = [Bracket(None, low - 1)]
-    for i in range(count):
-        floor = low + i * width_f
-        brackets.append(Bracket(floor, floor + width_f - 1))
-    brackets.append(Bracket(low + count * width_f, None))
-    return brackets
 
 
 def _normal_cdf(x: float) -> float:

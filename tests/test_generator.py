@@ -579,3 +579,22 @@ def test_cli_generates_and_prints_a_summary(
         count = conn.execute("SELECT count(*) FROM ops.trades").fetchone()
     assert count is not None and f"{count[0]:,}" in result.output
     assert "ops.trades" in result.output
+
+
+def test_cli_sizes_trades_on_the_bankroll_setting(
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A $100 bankroll caps each buy at 2 % of it, $2 (or one contract when that costs more)."""
+    monkeypatch.setenv("MILKBOT_DATABASE_URL", db_url)
+    monkeypatch.setenv("MILKBOT_STARTING_BANKROLL_CENTS", "10000")
+    args = ["generate-data", "--trades", "500", "--days", "30", "--end-date", "2026-03-01"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*), max(quantity * price - greatest(200, price)) "
+            "FROM ops.trades WHERE action = 'buy'"
+        ).fetchone()
+    assert row is not None and row[0] > 0
+    assert row[1] <= 0

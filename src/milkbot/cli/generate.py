@@ -87,6 +87,7 @@ def generate_data(
                 days=days,
                 seed=seed,
                 end_date=end_date.date() if end_date else None,
+                bankroll_cents=settings.starting_bankroll_cents,
                 reset=reset,
                 progress=step,
             )

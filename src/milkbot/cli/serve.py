@@ -174,7 +174,12 @@ def _load_demo(url: str, settings: Settings) -> None:
     typer.echo(
         f"empty database: generating ~{plural(settings.demo_trades, 'demo trade')} (about a year)"
     )
-    report = generate_dataset(url, trades=settings.demo_trades, seed=42)
+    report = generate_dataset(
+        url,
+        trades=settings.demo_trades,
+        seed=42,
+        bankroll_cents=settings.starting_bankroll_cents,
+    )
     typer.echo(f"demo data loaded in {report.total_seconds:.1f}s")
 
 

@@ -212,7 +212,7 @@ def error_page(
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, state: State, days: Days = 30) -> HTMLResponse:
     parts = await read_summary_parts(state.analytics, days or 30)
-    summary = build_summary(parts)
+    summary = build_summary(parts).to_dict()
     return _render(request, state, "overview", "Overview", summary, s=summary)
 
 
@@ -245,7 +245,7 @@ async def strategies(
     )
     data = {
         "metrics": report.to_dict(),
-        "calibration": build_calibration(window, chosen, bins, report),
+        "calibration": build_calibration(window, chosen, bins, report).to_dict(),
     }
     return _render(
         request, state, "strategies", "Strategies", data, m=data["metrics"],

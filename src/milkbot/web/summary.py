@@ -6,6 +6,10 @@ Every figure of the summary belongs to one of two spans, and the document says w
 requested ``window`` (the last N settlement days), or ``all_time_window`` (the first settlement
 day with a trade to today) for equity, total P&L and return, the all-time drawdown and the
 sparkline.
+
+Each document is a frozen dataclass, the one definition of its shape: the API's response model
+(:mod:`milkbot.web.schemas`) and the load test's checks derive from it, and the page and the
+API serve its ``to_dict()``.
 """
 
 from __future__ import annotations

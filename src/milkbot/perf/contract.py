@@ -6,8 +6,9 @@ Each check takes the parsed body and returns ``None`` when the response is usabl
 reason that Locust shows in its failures table. Pure functions: no I/O, safe under gevent.
 
 The field names come from the types that define each response (the analytics result types and
-the web's documents): a row must hold every field of its type, and a document the fields its
-page reads first, each checked at import to be one of the type's fields.
+the web's documents): a row of cities, strategies, equity points, trades or components must
+hold every field of its type; elsewhere a check names the fields its page reads first, and
+:func:`field_names` makes sure at import that each is still a field of the type.
 """
 
 from __future__ import annotations

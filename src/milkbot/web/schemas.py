@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import operator
 import types
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, create_model
 
@@ -80,7 +80,9 @@ def derive(
 def _swap(hint: Any) -> Any:
     """``hint`` with every derived dataclass in it replaced by its model (``list[X]``,
     ``X | None`` and ``Annotated[X, ...]`` included); unchanged when it holds none."""
-    if isinstance(hint, type) and hint in _MODELS:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if hint not in _MODELS:
+            raise TypeError(f"derive {hint.__name__} before the shapes that hold it")
         return _MODELS[hint]
     origin, args = get_origin(hint), get_args(hint)
     if not args or origin is Literal:
@@ -90,7 +92,7 @@ def _swap(hint: Any) -> Any:
     swapped = tuple(_swap(a) for a in args)
     if swapped == args:
         return hint
-    if origin is types.UnionType:
+    if origin in (types.UnionType, Union):
         return functools.reduce(operator.or_, swapped)
     return types.GenericAlias(origin, swapped)
 

@@ -42,6 +42,7 @@ from milkbot.perf.scenarios import StressPlan, parse_weights
 from milkbot.perf.search import BreakpointSearch
 from milkbot.perf.stats import snapshot_locust, snapshot_to_dict
 from milkbot.reference import load_reference
+from milkbot.web import dashboard
 
 PHASE = os.environ.get("LOAD_TEST_PHASE", "scenario")
 WEIGHTS = parse_weights(os.environ.get("LOAD_TEST_WEIGHTS"))
@@ -50,11 +51,14 @@ THINK = PHASE == "scenario"
 
 CITIES = load_reference().city_codes
 STRATEGIES = load_reference().strategy_names
-RANGES = (7, 30, 90, 365, 3650)  # the dashboard's 7D / 30D / 90D / 1Y / All links
-PAGES = {"/": 4, "/performance": 2, "/cities": 2, "/trades": 3, "/strategies": 1, "/status": 1}
-FEED_PAGE = 50  # the trade page's page size
+RANGES = tuple(days for _, days in dashboard.RANGES)  # the dashboard's range links, in days
+# How often visitors open each page, by its name in the dashboard's navigation (a page added
+# there needs a weight here).
+VISITS = {"overview": 4, "performance": 2, "cities": 2, "trades": 3, "strategies": 1, "status": 1}
+PAGES = {path: VISITS[name] for name, path, _ in dashboard.NAV}
+FEED_PAGE = dashboard.FEED_PAGE_SIZE  # the trade page's page size
 MAX_SCROLL = 3  # older pages a visitor scrolls through at most, per scroll
-EQUITY_POINTS = 400  # the performance page's max_points
+EQUITY_POINTS = dashboard.EQUITY_MAX_POINTS  # the performance page's max_points
 JSON_HEADERS = {"Accept": "application/json"}
 ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"')
 CURSOR = re.compile(r'data-cursor="([^"]*)"')

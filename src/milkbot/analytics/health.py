@@ -17,15 +17,17 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from milkbot.analytics.results import ComponentStatus, HealthReport, Status
+from milkbot.analytics.results import ComponentStatus, HealthReport
 from milkbot.settings import Settings
+from milkbot.vocabulary import HEALTH_STATUSES, HealthStatus
 
 TRADER = "trader"
 MARKET_DATA = "market_data"
 ANALYTICS = "analytics"
 DATABASE = "database"
 
-_RANK: Final[dict[Status, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+# HEALTH_STATUSES lists them best first.
+_RANK: Final[dict[HealthStatus, int]] = {s: rank for rank, s in enumerate(HEALTH_STATUSES)}
 
 HEALTH_SQL: Final = """
 SELECT now(), c.name, h.observed_at, h.status, h.message
@@ -48,7 +50,7 @@ class Thresholds:
     degraded_s: float
     unhealthy_s: float
 
-    def status(self, age_seconds: float) -> Status:
+    def status(self, age_seconds: float) -> HealthStatus:
         """healthy while age <= degraded_s, unhealthy when age > unhealthy_s, else degraded."""
         if age_seconds > self.unhealthy_s:
             return "unhealthy"
@@ -82,7 +84,7 @@ class HealthThresholds:
         return found
 
 
-def worst(statuses: list[Status]) -> Status:
+def worst(statuses: list[HealthStatus]) -> HealthStatus:
     """The worst of ``statuses`` (healthy < degraded < unhealthy); healthy for none."""
     return max(statuses, key=_RANK.__getitem__, default="healthy")
 

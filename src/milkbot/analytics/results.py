@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from milkbot.analytics.window import Window
-
-Status = Literal["healthy", "degraded", "unhealthy"]
+from milkbot.vocabulary import Action, HealthStatus, Side
 
 
 def _plain(value: Any) -> Any:
@@ -29,8 +30,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Result:
-    """Mixin: ``to_dict()`` turns the dataclass into JSON types (ISO strings for dates)."""
+class Record:
+    """Mixin for a frozen dataclass: ``to_dict()`` turns it into JSON types (ISO strings for
+    dates). Field descriptions (``Annotated[int, Field(description=...)]``) document the field
+    in the API's response models, which :mod:`milkbot.web.schemas` derives from these types."""
 
     __slots__ = ()
 
@@ -42,12 +45,12 @@ class _Result:
 
 
 @dataclass(frozen=True, slots=True)
-class CityMetrics(_Result):
+class CityMetrics(Record):
     """One city over a window. Counts cover every trade whose market settles in the window;
     gross/fees/net, wins/losses and ROI cover realised trades (sells, and buys whose market has
     settled); open exposure is the cost of contracts still held in unsettled markets."""
 
-    city: str
+    city: Annotated[str, Field(description="City code, e.g. NYC.")]
     trades: int
     contracts: int
     realized_trades: int
@@ -64,7 +67,7 @@ class CityMetrics(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class CityMetricsReport(_Result):
+class CityMetricsReport(Record):
     """City metrics for a window (optionally one strategy's trades only)."""
 
     as_of: datetime
@@ -74,7 +77,7 @@ class CityMetricsReport(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class EquityPoint(_Result):
+class EquityPoint(Record):
     """Equity at the close of one settlement day (cents) and its drawdown from the window's
     high-water mark (cents, and percent of the high-water mark)."""
 
@@ -87,7 +90,7 @@ class EquityPoint(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class DayPnl(_Result):
+class DayPnl(Record):
     """One settlement day's net P&L in cents."""
 
     date: date
@@ -95,7 +98,7 @@ class DayPnl(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class EquitySummary(_Result):
+class EquitySummary(Record):
     """Summary of an equity curve; see :func:`milkbot.analytics.equity.summarise`."""
 
     start_equity_cents: int
@@ -114,7 +117,7 @@ class EquitySummary(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class EquityCurve(_Result):
+class EquityCurve(Record):
     """Equity per settlement day over a window (possibly downsampled) and its summary (always
     computed on every day)."""
 
@@ -126,20 +129,20 @@ class EquityCurve(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class PublicTrade(_Result):
+class PublicTrade(Record):
     """A trade as the public sees it: no ids, no strategy, time rounded down to the minute."""
 
     time: datetime
     city: str
     ticker: str
-    side: str
-    action: str
+    side: Side
+    action: Action
     quantity: int
     price_cents: int
 
 
 @dataclass(frozen=True, slots=True)
-class PublicTradePage(_Result):
+class PublicTradePage(Record):
     """One page of the public feed, newest first; ``next_cursor`` fetches the next (older)
     page, ``None`` on the last one."""
 
@@ -149,26 +152,26 @@ class PublicTradePage(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class ComponentStatus(_Result):
+class ComponentStatus(Record):
     """Health of one component: status, age of its latest sign of life (s) and why."""
 
     name: str
-    status: Status
+    status: HealthStatus
     age_seconds: float | None
     message: str
 
 
 @dataclass(frozen=True, slots=True)
-class HealthReport(_Result):
+class HealthReport(Record):
     """Every component's health and the overall status (the worst of them)."""
 
-    status: Status
+    status: HealthStatus
     checked_at: datetime
     components: list[ComponentStatus]
 
 
 @dataclass(frozen=True, slots=True)
-class StrategyMetrics(_Result):
+class StrategyMetrics(Record):
     """One strategy over a window; see :func:`milkbot.analytics.queries.read_strategy_metrics`
     for the definitions."""
 
@@ -191,7 +194,7 @@ class StrategyMetrics(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class StrategyMetricsReport(_Result):
+class StrategyMetricsReport(Record):
     """Strategy metrics for a window, one entry per known strategy."""
 
     as_of: datetime
@@ -200,13 +203,13 @@ class StrategyMetricsReport(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class CalibrationBin(_Result):
+class CalibrationBin(Record):
     """Signals on settled markets whose model probability fell in ``[bucket/10, (bucket+1)/10)``
     (bucket 9 includes 1.0): how many, their mean probability and how often YES happened."""
 
     bucket: int
     lower: float
     upper: float
-    n: int
+    n: Annotated[int, Field(description="Settled signals in the bin.")]
     mean_prob: float | None
     observed_freq: float | None

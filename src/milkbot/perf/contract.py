@@ -4,31 +4,60 @@ The locustfile marks a response as failed when the check for its route returns a
 wrong status, a body that is not JSON, or a missing field of the API's minimum contract.
 Each check takes the parsed body and returns ``None`` when the response is usable, else a short
 reason that Locust shows in its failures table. Pure functions: no I/O, safe under gevent.
+
+The field names come from the types that define each response (the analytics result types and
+the web's documents): a row of cities, strategies, equity points, trades or components must
+hold every field of its type; elsewhere a check names the fields its page reads first, and
+:func:`field_names` makes sure at import that each is still a field of the type.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from milkbot.analytics.results import (
+    CityMetrics,
+    CityMetricsReport,
+    ComponentStatus,
+    EquityCurve,
+    EquityPoint,
+    HealthReport,
+    PublicTrade,
+    PublicTradePage,
+    StrategyMetrics,
+    StrategyMetricsReport,
+)
+from milkbot.vocabulary import HEALTH_STATUSES
+from milkbot.web.summary import Calibration, FlaggedBin, Summary
+
 Check = Callable[[Any], str | None]
 
-CITY_FIELDS = (
-    "city",
-    "trades",
-    "contracts",
-    "gross_pnl_cents",
-    "fees_cents",
-    "net_pnl_cents",
-    "wins",
-    "losses",
-    "win_rate",
-)
-STRATEGY_FIELDS = ("strategy", "signals", "trades", "net_pnl_cents", "win_rate", "brier_score")
-EQUITY_POINT_FIELDS = ("date", "equity_cents", "daily_pnl_cents", "drawdown_cents")
-TRADE_FIELDS = ("time", "city", "ticker", "side", "action", "quantity", "price_cents")
-COMPONENT_FIELDS = ("name", "status", "age_seconds", "message")
-HEALTH_STATUSES = ("healthy", "degraded", "unhealthy")
+
+def field_names(shape: type, *only: str) -> tuple[str, ...]:
+    """The JSON keys of dataclass ``shape``: all its fields in order, or ``only`` these, each
+    of which must be one of them (a field renamed in the type fails here, not in a load test)."""
+    names = tuple(f.name for f in dataclasses.fields(shape))
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise ValueError(f"{shape.__name__} has no field {', '.join(unknown)}")
+    return only or names
+
+
+CITY_FIELDS = field_names(CityMetrics)
+STRATEGY_FIELDS = field_names(StrategyMetrics)
+EQUITY_POINT_FIELDS = field_names(EquityPoint)
+TRADE_FIELDS = field_names(PublicTrade)
+COMPONENT_FIELDS = field_names(ComponentStatus)
+CITY_REPORT_KEYS = field_names(CityMetricsReport, "as_of", "window", "cities")
+STRATEGY_REPORT_KEYS = field_names(StrategyMetricsReport, "as_of", "window", "strategies")
+EQUITY_KEYS = field_names(EquityCurve, "as_of", "points", "summary")
+FEED_KEYS = field_names(PublicTradePage)
+HEALTH_KEYS = field_names(HealthReport, "status", "components")
+SUMMARY_KEYS = field_names(Summary, "as_of", "equity_cents", "net_pnl_cents", "trades", "win_rate")
+CALIBRATION_KEYS = field_names(Calibration, "brier_score", "bins")
+CALIBRATION_BIN_KEYS = field_names(FlaggedBin, "mean_prob", "observed_freq")
 
 
 def missing(body: Any, fields: Iterable[str], where: str) -> str | None:
@@ -55,21 +84,21 @@ def _items(body: dict[str, Any], key: str, fields: Iterable[str], where: str) ->
 
 def check_city_metrics(body: Any) -> str | None:
     """``GET /api/v1/metrics/cities``: as_of, window and a list of per-city rows."""
-    return missing(body, ("as_of", "window", "cities"), "cities") or _items(
+    return missing(body, CITY_REPORT_KEYS, "cities") or _items(
         body, "cities", CITY_FIELDS, "cities"
     )
 
 
 def check_strategy_metrics(body: Any) -> str | None:
     """``GET /api/v1/metrics/strategies``: as_of, window and a list of per-strategy rows."""
-    return missing(body, ("as_of", "window", "strategies"), "strategies") or _items(
+    return missing(body, STRATEGY_REPORT_KEYS, "strategies") or _items(
         body, "strategies", STRATEGY_FIELDS, "strategies"
     )
 
 
 def check_equity(body: Any, max_points: int | None = None) -> str | None:
     """``GET /api/v1/equity``: points (at most ``max_points`` when asked) and a summary."""
-    problem = missing(body, ("as_of", "points", "summary"), "equity") or _items(
+    problem = missing(body, EQUITY_KEYS, "equity") or _items(
         body, "points", EQUITY_POINT_FIELDS, "equity"
     )
     if problem:
@@ -84,9 +113,7 @@ def check_equity(body: Any, max_points: int | None = None) -> str | None:
 def check_public_trades(body: Any, limit: int | None = None, city: str | None = None) -> str | None:
     """``GET /api/v1/trades/public``: delay_minutes, trades (at most ``limit``, all of ``city``
     when filtered) and next_cursor (present; null on the last page)."""
-    problem = missing(body, ("delay_minutes", "trades", "next_cursor"), "trades") or _items(
-        body, "trades", TRADE_FIELDS, "trades"
-    )
+    problem = missing(body, FEED_KEYS, "trades") or _items(body, "trades", TRADE_FIELDS, "trades")
     if problem:
         return problem
     trades = body["trades"]
@@ -102,7 +129,7 @@ def check_public_trades(body: Any, limit: int | None = None, city: str | None = 
 
 def check_health(body: Any) -> str | None:
     """``GET /api/v1/health``: an overall status and the components with their ages."""
-    problem = missing(body, ("status", "components"), "health") or _items(
+    problem = missing(body, HEALTH_KEYS, "health") or _items(
         body, "components", COMPONENT_FIELDS, "health"
     )
     if problem:
@@ -128,15 +155,13 @@ def check_load_balancer_health(status_code: int, body: Any) -> str | None:
 
 def check_summary(body: Any) -> str | None:
     """``GET /api/v1/summary``: the overview's hero figures, sparkline and latest trades."""
-    return missing(
-        body, ("as_of", "equity_cents", "net_pnl_cents", "trades", "win_rate"), "summary"
-    )
+    return missing(body, SUMMARY_KEYS, "summary")
 
 
 def check_calibration(body: Any) -> str | None:
     """``GET /api/v1/calibration``: the bins of predicted probability vs observed frequency."""
-    return missing(body, ("brier_score", "bins"), "calibration") or _items(
-        body, "bins", ("mean_prob", "observed_freq"), "calibration"
+    return missing(body, CALIBRATION_KEYS, "calibration") or _items(
+        body, "bins", CALIBRATION_BIN_KEYS, "calibration"
     )
 
 

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from milkbot.vocabulary import Action, HealthStatus, Side
+
 # Column types' limits (PostgreSQL integer and bigint).
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
@@ -66,7 +68,6 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Ticker = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9.\-]*$")]
 PriceCents = Annotated[int, Field(ge=1, le=99, description="Whole cents, 1..99.")]
 HighF = Annotated[int, Field(ge=HIGH_F_MIN, le=HIGH_F_MAX, description="Whole degrees F.")]
-Side = Literal["yes", "no"]
 
 
 class _Input(BaseModel):
@@ -132,7 +133,7 @@ class TradeIn(_Input):
     ticker: Ticker
     strategy: Name
     side: Side
-    action: Literal["buy", "sell"]
+    action: Action
     quantity: int = Field(gt=0, le=1_000_000)
     price: PriceCents
     executed_at: AwareDatetime
@@ -165,6 +166,6 @@ class HeartbeatIn(_Input):
     """A component saying it is alive."""
 
     component: Name
-    status: Literal["healthy", "degraded", "unhealthy"] = "healthy"
+    status: HealthStatus = "healthy"
     message: str = Field(default="", max_length=500)
     observed_at: AwareDatetime | None = None

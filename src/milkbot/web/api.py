@@ -207,7 +207,9 @@ async def calibration(
     )
 
     body = state.encoded.encode(
-        "calibration", (bins, report), lambda: build_calibration(window, strategy, bins, report)
+        "calibration",
+        (bins, report),
+        lambda: build_calibration(window, strategy, bins, report).to_dict(),
     )
     return json_response(body, cache=state.cache_header)
 
@@ -230,7 +232,7 @@ async def health(state: State) -> Response:
 )
 async def summary(state: State, days: Days = None) -> Response:
     parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS)
-    body = state.encoded.encode("summary", parts.sources(), lambda: build_summary(parts))
+    body = state.encoded.encode("summary", parts.sources(), lambda: build_summary(parts).to_dict())
     return json_response(body, cache=state.cache_header)
 
 

@@ -24,7 +24,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from milkbot.analytics import Window
-from milkbot.analytics.window import MAX_DAYS
 from milkbot.reference import load_reference
 from milkbot.web.api import (
     SIDES,
@@ -36,6 +35,7 @@ from milkbot.web.api import (
     check_side,
     check_strategy,
 )
+from milkbot.web.dashboard import EQUITY_MAX_POINTS, FEED_PAGE_SIZE, NAV, RANGES
 from milkbot.web.deps import State, WebState
 from milkbot.web.format import (
     breakable,
@@ -53,20 +53,6 @@ from milkbot.words import plural
 WEB_DIR = Path(str(resources.files("milkbot.web")))
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
-
-FEED_PAGE_SIZE = 50
-EQUITY_MAX_POINTS = 400
-# The performance page's range selector: label -> days (All = the longest window there is).
-RANGES = (("7D", 7), ("30D", 30), ("90D", 90), ("1Y", 365), ("All", MAX_DAYS))
-
-NAV = (
-    ("overview", "/", "Overview"),
-    ("cities", "/cities", "Cities"),
-    ("performance", "/performance", "Performance"),
-    ("strategies", "/strategies", "Strategies"),
-    ("trades", "/trades", "Trades"),
-    ("status", "/status", "Health"),
-)
 
 PAGE_PATHS = frozenset(href for _, href, _ in NAV)
 PAGE_LABELS = {href: label for _, href, label in NAV}
@@ -212,7 +198,7 @@ def error_page(
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, state: State, days: Days = 30) -> HTMLResponse:
     parts = await read_summary_parts(state.analytics, days or 30)
-    summary = build_summary(parts)
+    summary = build_summary(parts).to_dict()
     return _render(request, state, "overview", "Overview", summary, s=summary)
 
 
@@ -245,7 +231,7 @@ async def strategies(
     )
     data = {
         "metrics": report.to_dict(),
-        "calibration": build_calibration(window, chosen, bins, report),
+        "calibration": build_calibration(window, chosen, bins, report).to_dict(),
     }
     return _render(
         request, state, "strategies", "Strategies", data, m=data["metrics"],

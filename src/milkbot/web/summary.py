@@ -6,26 +6,38 @@ Every figure of the summary belongs to one of two spans, and the document says w
 requested ``window`` (the last N settlement days), or ``all_time_window`` (the first settlement
 day with a trade to today) for equity, total P&L and return, the all-time drawdown and the
 sparkline.
+
+Each document is a frozen dataclass, the one definition of its shape: the API's response model
+(:mod:`milkbot.web.schemas`) and the load test's checks derive from it, and the page and the
+API serve its ``to_dict()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
 
-from milkbot.analytics import (
-    Analytics,
+from pydantic import Field
+
+from milkbot.analytics.results import (
     CalibrationBin,
+    CityMetrics,
     CityMetricsReport,
     EquityCurve,
     HealthReport,
+    PublicTrade,
     PublicTradePage,
+    Record,
     StrategyMetricsReport,
-    Window,
 )
-from milkbot.analytics.window import MAX_DAYS
+from milkbot.analytics.window import MAX_DAYS, Window
+from milkbot.vocabulary import HealthStatus
+
+if TYPE_CHECKING:  # the service loads the pool; the load test imports this module's shapes
+    from milkbot.analytics.service import Analytics
 
 SPARKLINE_POINTS = 120
 LATEST_TRADES = 8
@@ -33,6 +45,103 @@ LATEST_TRADES = 8
 # ``small``: its observed frequency is mostly noise (one signal more or less moves it by
 # several points). The API and the strategies page both read it from here.
 MIN_BIN_SIGNALS = 30
+
+# The two spans a summary figure can cover; every figure's description names one of them.
+_W = "Over window: "
+_ALL = "Over all_time_window: "
+
+
+@dataclass(frozen=True, slots=True)
+class SparkPoint(Record):
+    """Equity at the close of a settlement day."""
+
+    date: date
+    equity_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary(Record):
+    """``GET /api/v1/summary``: everything the overview page shows, in one call. Each figure
+    covers either ``window`` (the requested last N days) or ``all_time_window`` (since the
+    first settlement day with a trade), as its description says."""
+
+    as_of: datetime
+    window: Annotated[
+        Window, Field(description="The requested settlement days (days=N, default 30).")
+    ]
+    all_time_window: Annotated[
+        Window | None,
+        Field(description="The first settlement day with a trade to today; null before any trade."),
+    ]
+    equity_cents: Annotated[
+        int, Field(description=_ALL + "equity now: bankroll plus all realised net P&L.")
+    ]
+    starting_bankroll_cents: Annotated[
+        int, Field(description="The bankroll before the first trade.")
+    ]
+    total_pnl_cents: Annotated[
+        int, Field(description=_ALL + "realised net P&L since the first trade.")
+    ]
+    total_return_pct: Annotated[
+        float | None, Field(description=_ALL + "total_pnl as % of the bankroll.")
+    ]
+    all_time_max_drawdown_pct: Annotated[
+        float | None,
+        Field(description=_ALL + "largest fall of equity from its high-water mark, % of the mark."),
+    ]
+    max_drawdown_pct: Annotated[
+        float | None,
+        Field(
+            description=_W + "largest fall of equity from its high-water mark (which starts at "
+            "the equity before the window), % of the mark."
+        ),
+    ]
+    max_drawdown_cents: Annotated[int, Field(description=_W + "the same fall in cents.")]
+    net_pnl_cents: Annotated[int, Field(description=_W + "net P&L of the trades settling in it.")]
+    trades: Annotated[int, Field(description=_W + "trades whose market settles in it.")]
+    wins: Annotated[int, Field(description=_W + "realised trades that made money.")]
+    losses: Annotated[int, Field(description=_W + "realised trades that lost money.")]
+    win_rate: Annotated[float | None, Field(description=_W + "wins / (wins + losses).")]
+    open_exposure_cents: Annotated[
+        int, Field(description=_W + "cost of contracts still held in its unsettled markets.")
+    ]
+    health: Annotated[HealthStatus, Field(description="Now: the worst component's status.")]
+    sparkline: Annotated[list[SparkPoint], Field(description=_ALL + "equity per day, thinned.")]
+    cities: Annotated[list[CityMetrics], Field(description=_W + "one row per city.")]
+    latest_trades: Annotated[list[PublicTrade], Field(description="Now: the newest public trades.")]
+    delay_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedBin(CalibrationBin):
+    """Signals whose model probability fell in ``[lower, upper)`` on settled markets."""
+
+    small: Annotated[
+        bool,
+        Field(
+            description="n is below min_signals: too few signals for observed_freq to mean much."
+        ),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration(Record):
+    """``GET /api/v1/calibration``: predicted probability against observed frequency."""
+
+    window: Window
+    strategy: str | None
+    brier_score: Annotated[
+        float | None,
+        Field(
+            description="Mean squared error of the probabilities (the strategy's, or all signals')."
+        ),
+    ]
+    settled_signals: int
+    min_signals: Annotated[
+        int,
+        Field(description="Signals a bin needs to be judged; bins with fewer are flagged small."),
+    ]
+    bins: list[FlaggedBin]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,40 +176,38 @@ async def read_summary_parts(analytics: Analytics, days: int) -> SummaryParts:
     return SummaryParts(all_time, window_equity, cities, health, feed)
 
 
-def build_summary(parts: SummaryParts) -> dict[str, Any]:
-    """The ``/api/v1/summary`` document (see ``SummaryOut``): money in cents, each figure over
-    ``window`` or ``all_time_window`` as its description says."""
+def build_summary(parts: SummaryParts) -> Summary:
+    """The ``/api/v1/summary`` document: money in cents, each figure over ``window`` or
+    ``all_time_window`` as its description says."""
     all_time, rows = parts.all_time, parts.cities.cities
     wins = sum(c.wins for c in rows)
     losses = sum(c.losses for c in rows)
     ever = all_time.summary
     in_window = parts.window_equity.summary
     start = all_time.points[0].date if all_time.points else None
-    return {
-        "as_of": parts.cities.as_of.isoformat(),
-        "window": parts.cities.window.to_dict(),
-        "all_time_window": Window(start, all_time.window.end).to_dict() if start else None,
-        "equity_cents": ever.end_equity_cents,
-        "starting_bankroll_cents": all_time.starting_bankroll_cents,
-        "total_pnl_cents": ever.end_equity_cents - all_time.starting_bankroll_cents,
-        "total_return_pct": _return_pct(ever.end_equity_cents, all_time.starting_bankroll_cents),
-        "all_time_max_drawdown_pct": ever.max_drawdown_pct,
-        "max_drawdown_pct": in_window.max_drawdown_pct,
-        "max_drawdown_cents": in_window.max_drawdown_cents,
-        "net_pnl_cents": sum(c.net_pnl_cents for c in rows),
-        "trades": sum(c.trades for c in rows),
-        "wins": wins,
-        "losses": losses,
-        "win_rate": wins / (wins + losses) if wins + losses else None,
-        "open_exposure_cents": sum(c.open_exposure_cents for c in rows),
-        "health": parts.health.status,
-        "sparkline": [
-            {"date": p.date.isoformat(), "equity_cents": p.equity_cents} for p in all_time.points
-        ],
-        "cities": [c.to_dict() for c in rows],
-        "latest_trades": [t.to_dict() for t in parts.feed.trades],
-        "delay_minutes": parts.feed.delay_minutes,
-    }
+    return Summary(
+        as_of=parts.cities.as_of,
+        window=parts.cities.window,
+        all_time_window=Window(start, all_time.window.end) if start else None,
+        equity_cents=ever.end_equity_cents,
+        starting_bankroll_cents=all_time.starting_bankroll_cents,
+        total_pnl_cents=ever.end_equity_cents - all_time.starting_bankroll_cents,
+        total_return_pct=_return_pct(ever.end_equity_cents, all_time.starting_bankroll_cents),
+        all_time_max_drawdown_pct=ever.max_drawdown_pct,
+        max_drawdown_pct=in_window.max_drawdown_pct,
+        max_drawdown_cents=in_window.max_drawdown_cents,
+        net_pnl_cents=sum(c.net_pnl_cents for c in rows),
+        trades=sum(c.trades for c in rows),
+        wins=wins,
+        losses=losses,
+        win_rate=wins / (wins + losses) if wins + losses else None,
+        open_exposure_cents=sum(c.open_exposure_cents for c in rows),
+        health=parts.health.status,
+        sparkline=[SparkPoint(p.date, p.equity_cents) for p in all_time.points],
+        cities=rows,
+        latest_trades=parts.feed.trades,
+        delay_minutes=parts.feed.delay_minutes,
+    )
 
 
 def _return_pct(end_cents: int, start_cents: int) -> float | None:
@@ -123,16 +230,10 @@ def build_calibration(
     strategy: str | None,
     bins: Sequence[CalibrationBin],
     report: StrategyMetricsReport,
-) -> dict[str, Any]:
-    """The ``/api/v1/calibration`` document (see ``CalibrationOut``): the bins with their signal
-    counts, each flagged ``small`` below ``min_signals`` (MIN_BIN_SIGNALS), and the Brier score
-    of ``strategy`` (or of every signal) over the window."""
+) -> Calibration:
+    """The ``/api/v1/calibration`` document: the bins with their signal counts, each flagged
+    ``small`` below ``min_signals`` (MIN_BIN_SIGNALS), and the Brier score of ``strategy`` (or
+    of every signal) over the window."""
     brier, settled = combined_brier(report, strategy)
-    return {
-        "window": window.to_dict(),
-        "strategy": strategy,
-        "brier_score": brier,
-        "settled_signals": settled,
-        "min_signals": MIN_BIN_SIGNALS,
-        "bins": [{**b.to_dict(), "small": b.n < MIN_BIN_SIGNALS} for b in bins],
-    }
+    flagged = [FlaggedBin(**asdict(b), small=b.n < MIN_BIN_SIGNALS) for b in bins]
+    return Calibration(window, strategy, brier, settled, MIN_BIN_SIGNALS, flagged)

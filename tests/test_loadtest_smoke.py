@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from milkbot.generator import generate_dataset
+from milkbot.perf.records import LoadTestResults, LoadTestSummary
 from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,8 +75,11 @@ def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Pa
     url, db = server
     results = tmp_path / "results"
     results.mkdir()
-    # A result of another scenario already there must survive this run.
-    (results / "loadtest.json").write_text(json.dumps({"scenarios": {"peak": {"verdict": "pass"}}}))
+    # A result of another scenario already there, in the format that preceded the records,
+    # must survive this run (converted).
+    old = json.loads((REPO / "tests/performance/old_formats/loadtest.json").read_text())
+    peak = {"peak": {**old["scenarios"]["smoke"], "scenario": "peak"}}
+    (results / "loadtest.json").write_text(json.dumps({"scenarios": peak}))
     done = subprocess.run(
         [
             sys.executable, "-m", "milkbot", "perf", "loadtest",
@@ -86,44 +90,51 @@ def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Pa
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr[-3000:]
     out = results / "loadtest" / "smoke"
-    summary = json.loads((out / "summary.json").read_text())
-    assert (summary["verdict"] == "pass") == (done.returncode == 0)
+    summary = LoadTestSummary.read(out / "summary.json")
+    assert summary.passed == (done.returncode == 0)
     assert "Load test smoke" in done.stdout
 
     # Every request met the contract: the locustfile and the API agree.
-    assert summary["requests"] > 20
-    assert summary["failures"] == 0, summary["top_failures"]
-    assert set(summary["routes"]) <= ROUTES, set(summary["routes"]) - ROUTES
-    assert len(summary["routes"]) >= 4
-    assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
-    assert sum(r["requests"] for r in summary["routes"].values()) == summary["requests"]
+    total = summary.total
+    assert total.requests > 20
+    assert total.failures == 0, summary.top_failures
+    assert set(summary.routes) <= ROUTES, set(summary.routes) - ROUTES
+    assert len(summary.routes) >= 4
+    assert total.p50_ms is not None and total.p95_ms is not None and total.p99_ms is not None
+    assert total.p50_ms <= total.p95_ms <= total.p99_ms
+    assert sum(r.requests for r in summary.routes.values()) == total.requests
 
     # Both no-think-time phases ran, against the same server.
-    assert summary["ceiling"]["requests"] > 0 and summary["ceiling"]["failures"] == 0
-    assert summary["capacity"]["requests"] > 0 and summary["capacity"]["failures"] == 0
-    bare, mix = (summary[p]["server_cpu_ms_per_request"] for p in ("ceiling", "capacity"))
-    assert bare > 0 and mix > 0
-    assert summary["capacity_to_ceiling"] == pytest.approx(bare / mix, rel=0.01)
+    assert summary.ceiling and summary.ceiling.requests > 0 and summary.ceiling.failures == 0
+    assert summary.capacity and summary.capacity.requests > 0 and summary.capacity.failures == 0
+    bare = summary.ceiling.server_cpu_ms_per_request
+    mix = summary.capacity.server_cpu_ms_per_request
+    assert bare and mix and bare > 0 and mix > 0
+    assert summary.capacity_to_ceiling == pytest.approx(bare / mix, rel=0.01)
 
-    # The environment and the resources were measured.
-    assert summary["data"]["trades"] > 2000
-    assert summary["postgres_version"]
-    assert summary["machine"]["cpus"] >= 1
-    res = summary["resources"]
-    assert res["samples"] >= 3
-    assert res["db_connections_max"] >= 1
-    assert res["server_cpu_peak_10s_pct"] is not None
-    states = {c["name"]: c["state"] for c in summary["checks"]}
+    # The environment, the server and the resources were measured.
+    assert summary.dataset is not None and summary.dataset.trades > 2000
+    assert summary.dataset.postgres
+    assert summary.machine.cores >= 1
+    assert summary.server.workers == 1 and summary.server.pool_capacity == 30  # the defaults
+    res = summary.resources
+    assert res.samples >= 3
+    assert res.db_connections_max is not None and res.db_connections_max >= 1
+    assert res.server_cpu_peak_10s_pct is not None
+    states = {c.name: c.state for c in summary.checks}
     assert states["error rate"] == "pass"
     assert all(state != "skip" for state in states.values()), states
 
-    # Files: Locust's CSVs, the report with its charts, the stable summary of every scenario.
+    # Files: Locust's CSVs and HTML report, ours with its charts, the stable summary of every
+    # scenario.
     for name in ("scenario_stats.csv", "scenario_stats_history.csv", "resources.csv"):
         assert (out / name).stat().st_size > 0
+    assert "<html" in (out / "scenario.html").read_text().lower()
     report = (out / "report.html").read_text()
-    assert report.count("<svg") >= 5  # self-contained: no script, stylesheet or image to fetch
+    assert report.count("<svg") >= 4  # self-contained: no script, stylesheet or image to fetch
     assert "<script" not in report and "<link" not in report and "<img" not in report
-    stable = json.loads((results / "loadtest.json").read_text())
-    assert set(stable["scenarios"]) == {"peak", "smoke"}
-    assert stable["scenarios"]["smoke"]["requests"] == summary["requests"]
+    assert 'href="scenario.html"' in report
+    stable = LoadTestResults.read(results / "loadtest.json")
+    assert set(stable.scenarios) == {"peak", "smoke"}
+    assert stable.scenarios["smoke"] == summary
     assert "Load test smoke" in (results / "loadtest.txt").read_text()

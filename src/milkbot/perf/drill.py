@@ -1,6 +1,6 @@
 """A database fault drill: stop the database under load and judge how the platform answers.
 
-The drill serves a generated database on the private platform (:mod:`milkbot.perf.platform`:
+The drill serves a generated database on the private platform (:mod:`milkbot.perf.server`:
 its own home, embedded PostgreSQL, ``milkbot serve`` as a child process), puts steady load on
 it (a fixed number of concurrent clients over a realistic route mix), records a few trades
 through :mod:`milkbot.store.writes`, stops the database (fast shutdown, immediate shutdown or
@@ -39,8 +39,8 @@ from rich.table import Table
 from rich.text import Text
 
 from milkbot.db.embedded import EmbeddedPostgres
-from milkbot.perf.platform import private_platform
 from milkbot.perf.scenarios import Target
+from milkbot.perf.server import private_platform
 from milkbot.reference import climate_day_bounds, load_reference
 from milkbot.store.models import HeartbeatIn, MarketIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_market, record_trade

@@ -19,10 +19,9 @@ The issue's goal figures are reported beside the criteria but do not fail a run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
 
-State = Literal["pass", "fail", "critical", "skip", "info"]
+from milkbot.perf.records import Criterion, State
 
 
 @dataclass(frozen=True)
@@ -63,37 +62,28 @@ class Measured:
     search_max_users: int | None = None
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the verdict: what, the measured value as shown, the target, the state."""
-
-    name: str
-    value: float | None
-    shown: str
-    target: str
-    state: State
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def _criterion(
+    name: str, value: float | None, shown: str, target: str, state: State, note: str = ""
+) -> Criterion:
+    return Criterion(name=name, value=value, shown=shown, target=target, state=state, note=note)
 
 
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f} ms"
 
 
-def _below(name: str, value: float | None, limit: float, shown: str, target: str) -> Check:
+def _below(name: str, value: float | None, limit: float, shown: str, target: str) -> Criterion:
     if value is None:
-        return Check(name, None, "n/a", target, "skip", "not measured")
-    return Check(name, value, shown, target, "pass" if value < limit else "fail")
+        return _criterion(name, None, "n/a", target, "skip", "not measured")
+    return _criterion(name, value, shown, target, "pass" if value < limit else "fail")
 
 
-def evaluate(m: Measured, c: Criteria) -> list[Check]:
+def evaluate(m: Measured, c: Criteria) -> list[Criterion]:
     """The guide's checks on ``m``; any ``fail`` or ``critical`` makes the run fail."""
-    checks: list[Check] = []
+    checks: list[Criterion] = []
     if m.capacity_rps is None:
         checks.append(
-            Check(
+            _criterion(
                 "RPS (capacity)",
                 None,
                 "n/a",
@@ -107,7 +97,7 @@ def evaluate(m: Measured, c: Criteria) -> list[Check]:
         if m.capacity_rps < c.critical_rps:
             state = "critical"
         checks.append(
-            Check(
+            _criterion(
                 "RPS (capacity)",
                 m.capacity_rps,
                 f"{m.capacity_rps:,.1f}",
@@ -117,7 +107,7 @@ def evaluate(m: Measured, c: Criteria) -> list[Check]:
             )
         )
     checks.append(
-        Check(
+        _criterion(
             "RPS (scenario)",
             m.rps,
             f"{m.rps:,.1f}",
@@ -127,7 +117,7 @@ def evaluate(m: Measured, c: Criteria) -> list[Check]:
         )
     )
     if m.requests == 0:
-        checks.append(Check("requests", 0, "0", "> 0", "fail", "the run sent no request"))
+        checks.append(_criterion("requests", 0, "0", "> 0", "fail", "the run sent no request"))
     checks.append(_below("P50", m.p50_ms, c.p50_ms, _ms(m.p50_ms), f"< {c.p50_ms:,.0f} ms"))
     checks.append(_below("P95", m.p95_ms, c.p95_ms, _ms(m.p95_ms), f"< {c.p95_ms:,.0f} ms"))
     checks.append(_below("P99", m.p99_ms, c.p99_ms, _ms(m.p99_ms), f"< {c.p99_ms:,.0f} ms"))
@@ -139,7 +129,7 @@ def evaluate(m: Measured, c: Criteria) -> list[Check]:
         f"< {c.max_error_rate:.1%}",
     )
     if m.error_rate > c.critical_error_rate:
-        errors = Check(
+        errors = _criterion(
             errors.name,
             errors.value,
             errors.shown,
@@ -156,7 +146,7 @@ def evaluate(m: Measured, c: Criteria) -> list[Check]:
     checks.append(_below("memory", m.mem_pct, c.max_mem_pct, mem_shown, f"< {c.max_mem_pct:.0f}%"))
     if m.db_connections is None or not m.pool_capacity:
         checks.append(
-            Check(
+            _criterion(
                 "DB connections",
                 None,
                 "n/a",
@@ -179,11 +169,11 @@ def evaluate(m: Measured, c: Criteria) -> list[Check]:
     return checks
 
 
-def goals(m: Measured, stress_users: int | None = None) -> list[Check]:
+def goals(m: Measured, stress_users: int | None = None) -> list[Criterion]:
     """The issue's goal figures (not gating): the ceiling ratio always; for the stress test
     (held at ``stress_users`` users) also P95 <= 50 ms, P99 <= 100 ms, no errors and a
     breaking point of >= 1,000 users."""
-    out: list[Check] = []
+    out: list[Criterion] = []
     out.append(ceiling_ratio(m))
     if stress_users is not None:
         at = f"at {stress_users:,} users"
@@ -192,7 +182,7 @@ def goals(m: Measured, stress_users: int | None = None) -> list[Check]:
             (f"P99 {at}", m.p99_ms, 100.0),
         ):
             out.append(
-                Check(
+                _criterion(
                     name,
                     value,
                     _ms(value),
@@ -201,7 +191,7 @@ def goals(m: Measured, stress_users: int | None = None) -> list[Check]:
                 )
             )
         out.append(
-            Check(
+            _criterion(
                 f"errors {at}",
                 m.error_rate,
                 f"{m.error_rate:.3%}",
@@ -213,13 +203,13 @@ def goals(m: Measured, stress_users: int | None = None) -> list[Check]:
             cap = m.search_max_users
             shown = f"> {cap:,} users (cap)" if cap else "n/a"
             out.append(
-                Check(
+                _criterion(
                     "breaking point", None, shown, ">= 1,000 users", _met(bool(cap and cap >= 1000))
                 )
             )
         else:
             out.append(
-                Check(
+                _criterion(
                     "breaking point",
                     m.breaking_users,
                     f"{m.breaking_users:,} users",
@@ -230,7 +220,7 @@ def goals(m: Measured, stress_users: int | None = None) -> list[Check]:
     return out
 
 
-def ceiling_ratio(m: Measured) -> Check:
+def ceiling_ratio(m: Measured) -> Criterion:
     """Mixed throughput as a share of the bare endpoint's, at saturation.
 
     Locust needs about as much CPU per request as the bare endpoint does, so on a small
@@ -251,17 +241,19 @@ def ceiling_ratio(m: Measured) -> Check:
         )
         if measured is not None:
             note += f"; measured throughput {measured:.0%}"
-        return Check(name, ratio, f"{ratio:.0%}", target, _met(ratio >= 0.5), note)
+        return _criterion(name, ratio, f"{ratio:.0%}", target, _met(ratio >= 0.5), note)
     if measured is not None:
-        return Check(name, measured, f"{measured:.0%}", target, _met(measured >= 0.5), "throughput")
-    return Check(name, None, "n/a", target, "skip", "no bare endpoint measured")
+        return _criterion(
+            name, measured, f"{measured:.0%}", target, _met(measured >= 0.5), "throughput"
+        )
+    return _criterion(name, None, "n/a", target, "skip", "no bare endpoint measured")
 
 
 def _met(ok: bool) -> State:
     return "pass" if ok else "fail"
 
 
-def passed(checks: Sequence[Check]) -> bool:
+def passed(checks: Sequence[Criterion]) -> bool:
     """True when no check failed (skipped and informational checks do not fail a run)."""
     return all(ch.state not in ("fail", "critical") for ch in checks)
 

@@ -108,6 +108,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}" if value < 10 else f"{value:,.1f}"
 
 
+def _p50_p95(timing: Timing | None) -> tuple[float | None, float | None]:
+    return (timing.p50, timing.p95) if timing else (None, None)
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     return "-" if a is None or not b else f"{a / b:,.1f}x"
 
@@ -156,60 +160,35 @@ def queries(
     # of other work, the P50 the query's own cost.
     at = f"@{baseline_trades:,}"
     columns = (
-        "query",
-        "P50",
-        "P95",
-        "naive P50",
-        "naive P95",
-        "naive/ours P50",
-        "naive/ours P95",
-        "ours/floor P50",
-        f"P50 {at}",
-        f"P95 {at}",
-        "growth P50",
-        "growth P95",
-        "goal / critical",
-    )
+        "P50", "P95", "naive P50", "naive P95", "naive/ours P50", "naive/ours P95",
+        "ours/floor P50", f"P50 {at}", f"P95 {at}", "growth P50", "growth P95", "goal / critical",
+    )  # fmt: skip
+    table.add_column("query")
     for column in columns:
-        table.add_column(column, justify="left" if column == "query" else "right")
+        table.add_column(column, justify="right")
     floor = run.floor
     assert floor is not None  # measured above
-    base_floor = run.growth.floor if run.growth else None
     for name in ROWS:
-        ours = run.queries[name]
-        naive = run.naive.get(name)
-        baseline = run.growth.queries[name] if run.growth else None
+        ours, naive = run.queries[name], run.naive.get(name)
+        smaller = run.growth.queries[name] if run.growth else None
         guide = guide_of(name)
         table.add_row(
             name,
-            _ms(ours.p50),
-            _ms(ours.p95),
-            _ms(naive.p50 if naive else None),
-            _ms(naive.p95 if naive else None),
+            *(_ms(v) for v in (ours.p50, ours.p95, *_p50_p95(naive))),
             _ratio(naive.p50 if naive else None, ours.p50),
             _ratio(naive.p95 if naive else None, ours.p95),
             _ratio(ours.p50, floor.p50),
-            _ms(baseline.p50 if baseline else None),
-            _ms(baseline.p95 if baseline else None),
-            _ratio(ours.p50, baseline.p50 if baseline else None),
-            _ratio(ours.p95, baseline.p95 if baseline else None),
+            *(_ms(v) for v in _p50_p95(smaller)),
+            _ratio(ours.p50, smaller.p50 if smaller else None),
+            _ratio(ours.p95, smaller.p95 if smaller else None),
             f"{guide.goal_ms:g} / {guide.critical_ms:g}",
         )
+    base_floor = _p50_p95(run.growth.floor if run.growth else None)
+    blank = ("",) * 4
     table.add_row(
-        "SELECT 1 (floor)",
-        _ms(floor.p50),
-        _ms(floor.p95),
-        "",
-        "",
-        "",
-        "",
-        "1.0x",
-        _ms(base_floor.p50 if base_floor else None),
-        _ms(base_floor.p95 if base_floor else None),
-        "",
-        "",
-        "",
-    )
+        "SELECT 1 (floor)", _ms(floor.p50), _ms(floor.p95), *blank, "1.0x",
+        *(_ms(v) for v in base_floor), *blank[:3],
+    )  # fmt: skip
     console.print(table)
     if json_path is not None:
         run.write(json_path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import platform
 import random
 import re
 import signal
@@ -39,13 +38,15 @@ from rich.table import Table
 from rich.text import Text
 
 from milkbot.db.embedded import EmbeddedPostgres
+from milkbot.perf.environment import describe_machine
+from milkbot.perf.records import Machine
 from milkbot.perf.scenarios import Target
 from milkbot.perf.server import private_platform
 from milkbot.reference import climate_day_bounds, load_reference
 from milkbot.store.models import HeartbeatIn, MarketIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_market, record_trade
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: machine is the typed description (milkbot.perf.records)
 Mode = Literal["fast", "immediate", "kill"]
 MODES: tuple[Mode, ...] = ("fast", "immediate", "kill")
 HEALTH_POLL_S = 0.1
@@ -123,14 +124,14 @@ class DrillRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     started_at: datetime
     mode: Mode
     outage_s: float
     clients: int
     trades: int
     seed: int
-    machine: str
+    machine: Machine
     postgres: str
     phases: dict[str, PhaseFigures]
     restart_s: float
@@ -312,7 +313,7 @@ def judge(
     timeline: Timeline,
     written: int,
     kept: int,
-    machine: str,
+    machine: Machine,
     postgres: str,
     started_at: datetime,
 ) -> DrillRecord:
@@ -376,7 +377,7 @@ async def _drill(
     with psycopg.connect(url) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     postgres = f"PostgreSQL {row[0] if row else '?'} (embedded)"
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores"
+    machine = describe_machine()
     ids = await asyncio.to_thread(write_before_fault, url, uuid.uuid4().hex[:12])
     server = EmbeddedPostgres(opts.home)
     stop = asyncio.Event()
@@ -408,7 +409,7 @@ async def _drill(
 def render_drill(record: DrillRecord) -> Group:
     """The record as rich tables: requests by phase, recovery times, and the goals."""
     context = Text(
-        f"{record.machine} · {record.postgres} · {record.trades:,} trades · "
+        f"{record.machine.cpu}, {record.machine.cores} cores · {record.postgres} · {record.trades:,} trades · "
         f"{record.clients} clients · {record.mode} stop for {record.outage_s:g} s",
         style="dim",
     )

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from milkbot.perf.query_bench import guide_of, query_figures
+from milkbot.perf.query_bench import query_figures
 from milkbot.perf.records import (
     Dataset,
-    Growth,
     LoadTestResults,
     LoadTestSummary,
     Machine,
@@ -30,101 +29,64 @@ class LegacyFormatError(ValueError):
 
 
 def _machine(m: dict[str, Any]) -> Machine:
-    return Machine(
-        hostname=m.get("hostname"),
-        cpu=m.get("cpu") or m["cpu_model"],
-        cores=m.get("cores") or m["cpus"],
-        memory_gib=m.get("memory_gib"),
-        os=m.get("os", "unknown"),
-        python=m.get("python"),
-        load_average=m.get("load_average"),
-    )
-
-
-def _timing(t: dict[str, Any]) -> Timing:
-    return Timing.model_validate(t)
+    renamed = {"cpu": m.get("cpu") or m["cpu_model"], "cores": m.get("cores") or m["cpus"]}
+    kept = ("hostname", "memory_gib", "python", "load_average")
+    return Machine(**renamed, os=m.get("os", "unknown"), **{k: m.get(k) for k in kept})
 
 
 def _queries(data: dict[str, Any]) -> QueryBenchmark:
     queries = {}
     for name, q in data["queries"].items():
-        guide = guide_of(name)
-        queries[name] = {
-            "goal_ms": guide.goal_ms,
-            "target_ms": guide.target_ms,
-            "critical_ms": guide.critical_ms,
-            "status": "FAIL" if q["p95"] > guide.critical_ms else "ok",
-            **q,
-        }
-    return QueryBenchmark.model_validate(
-        {
-            "machine": _machine(data["machine"]),
-            "dataset": Dataset.model_validate({"postgres": data["postgres"], **data["data"]}),
-            "fingerprint": data.get("fingerprint"),
-            "queries": queries,
-        }
+        # The text form and the earliest files keep P50/P95/P99 only.
+        known = {"n": 0, "mean": 0.0, "min": 0.0, "max": 0.0, **q}
+        timing = Timing.model_validate({k: known[k] for k in Timing.model_fields})
+        queries[name] = query_figures(name, timing, q.get("iterations")).model_copy(
+            update={k: q.get(k) for k in ("n", "mean", "min", "max")}
+        )
+    dataset = Dataset.model_validate({"postgres": data["postgres"], **data["data"]})
+    fingerprint = data.get("fingerprint")
+    return QueryBenchmark(
+        machine=_machine(data["machine"]), dataset=dataset, fingerprint=fingerprint, queries=queries
     )
 
 
 def _bench(data: dict[str, Any]) -> QueryBenchmark:
+    timings = {name: Timing.model_validate(t) for name, t in data["ours"].items()}
     base = data.get("baseline")
+    growth = base and {"trades": base["trades"], "queries": base["ours"], "floor": base["floor"]}
     return QueryBenchmark(
         machine=_machine(data["machine"]),
         dataset=Dataset.model_validate({**data["database"], "seed": data["seed"]}),
         fingerprint=None,
         days=data["days"],
-        queries={
-            name: query_figures(name, _timing(t), data["iterations"])
-            for name, t in data["ours"].items()
-        },
-        naive={name: _timing(t) for name, t in data["naive"].items()},
-        floor=_timing(data["floor"]),
-        growth=None
-        if not base
-        else Growth(
-            trades=base["trades"],
-            queries={name: _timing(t) for name, t in base["ours"].items()},
-            floor=_timing(base["floor"]),
-        ),
+        queries={name: query_figures(name, t, data["iterations"]) for name, t in timings.items()},
+        naive=data["naive"],
+        floor=data["floor"],
+        growth=growth or None,
     )
 
 
-def _search(old: dict[str, Any] | None) -> dict[str, Any] | None:
-    if old is None:
-        return None
-    plan = dict(old["plan"])
-    return {
-        **{k: v for k, v in old.items() if k != "plan"},
-        "hold_users": plan.pop("hold_users"),
-        "hold_s": plan.pop("hold_s"),
-        "plan": plan,
-        "broke_first": old["broke_first"] and {**old["broke_first"]},
-    }
-
-
 def _summary(s: dict[str, Any]) -> LoadTestSummary:
-    data = s.get("data") or {}
-    resources = {k: v for k, v in s["resources"].items() if k != "pool_capacity"}
+    data, search = s.get("data") or {}, s.get("stress")
+    if search is not None:
+        plan = dict(search["plan"])
+        hold = {"hold_users": plan.pop("hold_users"), "hold_s": plan.pop("hold_s")}
+        search = {**search, **hold, "plan": plan}
+    dataset = s.get("postgres_version") and {
+        "postgres": s["postgres_version"],
+        "trades": data.get("trades") or 0,
+        "database_mb": data.get("database_mb"),
+    }
+    moved = ("machine", "postgres_version", "data", "stress", "top_failures", *FIGURES)
     return LoadTestSummary.model_validate(
         {
-            **{k: s[k] for k in ("scenario", "description", "verdict", "finished_at", "commit")},
-            **{k: s[k] for k in ("target", "platform", "server", "load", "window_s", "routes")},
-            **{k: s[k] for k in ("capacity", "ceiling", "ceiling_path", "capacity_to_ceiling")},
-            **{k: s[k] for k in ("checks", "goals", "notes", "server_cpu_ms_per_request")},
+            **{k: v for k, v in s.items() if k not in moved},
             "machine": _machine(s["machine"]),
-            "dataset": None
-            if not s.get("postgres_version")
-            else Dataset(
-                postgres=s["postgres_version"],
-                trades=data.get("trades") or 0,
-                database_mb=data.get("database_mb"),
-            ),
+            "dataset": dataset or None,
             "total": {k: s[k] for k in FIGURES},
-            "resources": resources,
-            "stress": _search(s.get("stress")),
-            "top_failures": [
-                {"route": r, "error": e, "count": n} for r, e, n in s.get("top_failures", [])
-            ],
+            "resources": {k: v for k, v in s["resources"].items() if k != "pool_capacity"},
+            "stress": search,
+            "top_failures": [{"route": r, "error": e, "count": n} for r, e, n in s["top_failures"]],
         }
     )
 
@@ -139,7 +101,6 @@ def convert(data: Any) -> QueryBenchmark | LoadTestResults:
     if "queries" in data:
         return _queries(data)
     if "scenarios" in data:
-        return LoadTestResults(
-            scenarios={name: _summary(s) for name, s in data["scenarios"].items()}
-        )
+        scenarios = {name: _summary(s) for name, s in data["scenarios"].items()}
+        return LoadTestResults(scenarios=scenarios)
     raise LegacyFormatError("neither query results (queries) nor load-test results (scenarios)")

@@ -33,12 +33,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import psycopg
-from pydantic import ValidationError
 
 from milkbot.perf import server as plat
 from milkbot.perf.environment import describe_dataset, describe_machine
+from milkbot.perf.gate import RefusedError, read_record
 from milkbot.perf.judge import LoadTestRun, judge_run
-from milkbot.perf.legacy import convert
 from milkbot.perf.locust_output import PhaseResult, read_snapshot
 from milkbot.perf.records import Dataset, LoadTestResults, LoadTestSummary
 from milkbot.perf.report import render_report
@@ -302,17 +301,10 @@ def _previous_results(path: Path) -> LoadTestResults:
     """The stable results file's scenarios so far (an old-format file converted, an unreadable
     one ignored)."""
     try:
-        data = json.loads(path.read_text())
-        if isinstance(data, dict) and "schema_version" not in data:
-            converted = convert(data)
-            return (
-                converted
-                if isinstance(converted, LoadTestResults)
-                else LoadTestResults(scenarios={})
-            )
-        return LoadTestResults.model_validate(data)
-    except (OSError, ValueError, ValidationError):
+        record, _ = read_record(path)
+    except RefusedError:
         return LoadTestResults(scenarios={})
+    return record if isinstance(record, LoadTestResults) else LoadTestResults(scenarios={})
 
 
 def write_outputs(run: LoadTestRun, results: Path) -> LoadTestSummary:

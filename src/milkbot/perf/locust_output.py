@@ -57,13 +57,10 @@ def read_snapshot(path: Path) -> PhaseResult:
 
 @dataclass(frozen=True)
 class HistoryPoint:
-    """One second of Locust's history: users, requests and failures per second and the
-    current (last ~10 s) response-time percentiles in ms, ``None`` when there was no request."""
+    """One second of Locust's history: the current (last ~10 s) response-time percentiles in ms,
+    ``None`` when there was no request."""
 
     t: float
-    users: int
-    rps: float
-    fps: float
     p50: float | None
     p95: float | None
     p99: float | None
@@ -87,9 +84,6 @@ def read_history(path: Path) -> tuple[list[HistoryPoint], dict[str, list[History
         for row in csv.DictReader(fh):
             point = HistoryPoint(
                 t=float(row["Timestamp"]),
-                users=int(row["User Count"]),
-                rps=_number(row["Requests/s"]) or 0.0,
-                fps=_number(row["Failures/s"]) or 0.0,
                 p50=_number(row["50%"]),
                 p95=_number(row["95%"]),
                 p99=_number(row["99%"]),

@@ -169,8 +169,8 @@ class Figures(Record):
 
 
 class ThroughputPhase(Figures):
-    """A no-think-time phase (capacity or ceiling): its users and length (s), and the average
-    CPU of the server and of Locust over it, with the server's CPU time per request (ms)."""
+    """A no-think-time phase (capacity or ceiling): users, length (s), average CPU of the
+    server and of Locust, and the server's CPU time per request (ms)."""
 
     users: int
     seconds: float
@@ -180,9 +180,9 @@ class ThroughputPhase(Figures):
 
 
 class StressStage(Figures):
-    """One judged stage of the breaking-point search: its users, its window (length, and end in
-    s since the test started), the routes over a limit in it, whether it broke, and (added by
-    the runner) the average CPU of the server and of Locust over the window."""
+    """One judged stage of the breaking-point search: users, window (length, and end in s since
+    the test started), the routes over a limit, whether it broke, and the average CPU of the
+    server and of Locust over the window (added by the runner)."""
 
     users: int
     seconds: float
@@ -194,8 +194,7 @@ class StressStage(Figures):
 
 
 class BreakingPoint(Record):
-    """Where the search broke (or the route that broke first): users and the window's
-    figures."""
+    """Where the search broke, held last, or which route broke first: users and figures."""
 
     users: int
     rps: float | None = None
@@ -268,7 +267,7 @@ class LoadSettings(Record):
 
 
 class Failure(Record):
-    """A failure Locust counted: route, error and occurrences."""
+    """A failure Locust counted, and how often."""
 
     route: str
     error: str

@@ -1,5 +1,6 @@
-"""The one-screen summary of a load test: each figure beside its target, per-route figures,
-the breaking point; in colour on a terminal, as plain text in ``summary.txt``."""
+"""The one-screen summary of a load test: each figure beside its target, the phases without
+think time, the breaking-point search (the per-route figures are in Locust's own report); in colour on a terminal, as plain text in ``summary.txt`` and in
+the HTML report."""
 
 from __future__ import annotations
 
@@ -86,25 +87,33 @@ def _throughput(s: LoadTestSummary) -> Text:
     return Text(line)
 
 
-def _routes(s: LoadTestSummary) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("route")
-    for col in ("requests", "fail", "req/s", "P50", "P95", "P99 ms"):
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}%"
+
+
+def _stages(stress: StressSearch) -> Table:
+    table = Table(title="Breaking-point search", box=box.SIMPLE_HEAD, title_justify="left")
+    columns = ("users", "s", "req/s", "P50", "P95", "P99 ms", "errors", "server CPU", "Locust CPU")
+    for col in columns:
         table.add_column(col, justify="right")
-    for name, r in s.routes.items():
+    table.add_column("routes over a limit")
+    for st in stress.stages:
         table.add_row(
-            Text(name),
-            f"{r.requests:,}",
-            f"{r.failures:,}",
-            f"{r.rps:.1f}",
-            _ms(r.p50_ms),
-            _ms(r.p95_ms),
-            _ms(r.p99_ms),
+            f"{st.users:,}",
+            f"{st.seconds:.0f}",
+            f"{st.rps:,.1f}",
+            _ms(st.p50_ms),
+            _ms(st.p95_ms),
+            _ms(st.p99_ms),
+            f"{st.error_rate:.2%}",
+            _pct(st.server_cpu_avg_pct),
+            _pct(st.loadgen_cpu_avg_pct),
+            ", ".join(st.broken_routes) or "-",
         )
     return table
 
 
-def breaking_point_text(stress: StressSearch) -> str:
+def _breaking_point(stress: StressSearch) -> str:
     """The breaking point and the route that broke first, in words."""
     bp, first = stress.breaking_point, stress.broke_first
     if bp:
@@ -121,8 +130,8 @@ def _limits(point: BreakingPoint) -> str:
 
 
 def render(s: LoadTestSummary) -> RenderableType:
-    """One screen: context, the verdict table, goals, throughput without think time,
-    per-route figures, the breaking point, failures and notes."""
+    """One screen: context, the verdict table, goals, throughput without think time, the
+    breaking-point search, failures and notes (per route: Locust's own report)."""
     head = Text.assemble(
         ("Load test ", "bold"),
         (s.scenario, "bold cyan"),
@@ -135,10 +144,10 @@ def render(s: LoadTestSummary) -> RenderableType:
         _checks_table(s.checks, "Guide criteria"),
         _checks_table(s.goals, "Goal figures (informative, not gating)"),
         _throughput(s),
-        _routes(s),
     ]
     if s.stress:
-        parts.append(Text(breaking_point_text(s.stress), style="bold"))
+        parts.append(_stages(s.stress))
+        parts.append(Text(_breaking_point(s.stress), style="bold"))
     for failure in s.top_failures[:3]:
         parts.append(
             Text(f"failure x{failure.count}: {failure.route}: {failure.error}", style="red")

@@ -1,7 +1,8 @@
 """A real, short load test: the smoke scenario against a real server on a small generated
 database, with Locust, the resource sampler and the verdict. Timings are not asserted (the
 machine is shared); what is asserted is that every request met the API contract the locustfile
-checks, and that the summary, the report and the stable results files are there and agree."""
+checks, that the summary, the reports and the stable results files are there and agree, and
+that the pool the connections are judged against is the server's own."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from milkbot.generator import generate_dataset
-from milkbot.perf.records import LoadTestResults, LoadTestSummary
+from milkbot.perf.records import LoadTestResults, LoadTestSummary, ServerFacts
+from milkbot.perf.resources import listening_pid
+from milkbot.perf.server import server_facts
 from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +48,20 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: floa
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 
 
+def serve(db: str, port: int, log: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """`milkbot serve` on 127.0.0.1:``port`` and database ``db``, with ``settings``
+    (environment variables) of its own."""
+    env = {**os.environ, "MILKBOT_DATABASE_URL": db, "MILKBOT_LOG_LEVEL": "WARNING", **settings}
+    with log.open("w") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "milkbot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @pytest.fixture(scope="module")
 def server(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
@@ -54,19 +71,39 @@ def server(
     generate_dataset(db, trades=3000, seed=11)
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "MILKBOT_DATABASE_URL": db, "MILKBOT_LOG_LEVEL": "WARNING"}
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "milkbot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = serve(db, port, log)
     try:
         wait_for(f"http://127.0.0.1:{port}/health", proc, log)
         yield f"http://127.0.0.1:{port}", db
     finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_pool_judged_is_the_servers_own(
+    make_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool-capacity criterion is judged against the settings the server runs with, learnt
+    # from the server (its /metrics and its workers), not from the load tester's environment.
+    db = make_database()
+    port = free_port()
+    log = tmp_path / "serve.log"
+    monkeypatch.setenv("MILKBOT_WORKERS", "4")
+    monkeypatch.setenv("MILKBOT_POOL_SIZE", "50")
+    pool = {"MILKBOT_WORKERS": "2", "MILKBOT_POOL_SIZE": "3", "MILKBOT_MAX_OVERFLOW": "1"}
+    proc = serve(db, port, log, **pool)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/health", proc, log)
+        assert server_facts(base, listening_pid(port)) == ServerFacts(workers=2, pool_capacity=8)
+        # Without its process (another user's), the workers, hence the capacity, are unknown.
+        assert server_facts(base, None) == ServerFacts(workers=None, pool_capacity=None)
+    finally:
+        # Granian hangs on a stop that comes while a worker is still starting: let both start.
+        deadline = time.monotonic() + 60
+        while not all(f"Started worker-{n}" in log.read_text() for n in (1, 2)):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
         proc.terminate()
         proc.wait(timeout=30)
 

@@ -408,8 +408,9 @@ async def _drill(
 
 def render_drill(record: DrillRecord) -> Group:
     """The record as rich tables: requests by phase, recovery times, and the goals."""
+    m = record.machine
     context = Text(
-        f"{record.machine.cpu}, {record.machine.cores} cores · {record.postgres} · {record.trades:,} trades · "
+        f"{m.cpu}, {m.cores} cores · {record.postgres} · {record.trades:,} trades · "
         f"{record.clients} clients · {record.mode} stop for {record.outage_s:g} s",
         style="dim",
     )

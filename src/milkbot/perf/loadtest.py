@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import psycopg
@@ -166,20 +166,10 @@ def _external_database(opts: LoadTestOptions) -> str | None:
 
 def _stress_env(scenario: Scenario) -> dict[str, str]:
     """The locustfile's shape settings for the stress scenario (empty for the others)."""
-    plan = scenario.stress
-    if plan is None:
+    if scenario.stress is None:
         return {}
-    shape = {
-        "hold_users": scenario.users,
-        "spawn_rate": scenario.spawn_rate,
-        "hold_s": scenario.run_time_s,
-        "step_users": plan.step_users,
-        "step_s": plan.step_s,
-        "max_users": plan.max_users,
-        "max_search_s": plan.max_search_s,
-        "p95_limit_ms": plan.p95_limit_ms,
-        "error_limit": plan.error_limit,
-    }
+    hold = {"hold_users": scenario.users, "spawn_rate": scenario.spawn_rate}
+    shape = {**hold, "hold_s": scenario.run_time_s, **asdict(scenario.stress)}
     return {"LOAD_TEST_STRESS_PLAN": json.dumps(shape)}
 
 
@@ -216,35 +206,25 @@ def run_phases(
     phases: dict[str, PhaseResult] = {}
     quick = f"{sc.phase_users} users, no think time, {format_duration(sc.phase_s)}"
     status = plat.http_status(opts.target.url + opts.ceiling_path)
-    if status == 200:
-        echo(f"ceiling: {opts.ceiling_path}, {quick}")
-        phases["ceiling"] = run_phase(
+    if status != 200:
+        notes.append(
+            f"no bare endpoint at {opts.ceiling_path} (HTTP {status}): ceiling not measured"
+        )
+    for name, what in (("ceiling", opts.ceiling_path), ("capacity", "the user mix")):
+        if name == "ceiling" and status != 200:
+            continue
+        echo(f"{name}: {what}, {quick}")
+        phases[name] = run_phase(
             opts,
-            "ceiling",
+            name,
             out,
             users=sc.phase_users,
             spawn_rate=sc.phase_users,
             run_time_s=sc.phase_s,
-            env={"LOAD_TEST_PHASE": "ceiling"},
+            env={"LOAD_TEST_PHASE": name},
             sampler=sampler,
             progress=progress,
         )
-    else:
-        notes.append(
-            f"no bare endpoint at {opts.ceiling_path} (HTTP {status}): ceiling not measured"
-        )
-    echo(f"capacity: the user mix, {quick}")
-    phases["capacity"] = run_phase(
-        opts,
-        "capacity",
-        out,
-        users=sc.phase_users,
-        spawn_rate=sc.phase_users,
-        run_time_s=sc.phase_s,
-        env={"LOAD_TEST_PHASE": "capacity"},
-        sampler=sampler,
-        progress=progress,
-    )
     echo(_describe(sc))
     budget = None
     if sc.stress is not None:

@@ -1,6 +1,6 @@
 """The one-screen summary of a load test: each figure beside its target, the phases without
-think time, the breaking-point search (the per-route figures are in Locust's own report); in colour on a terminal, as plain text in ``summary.txt`` and in
-the HTML report."""
+think time, the breaking-point search (the per-route figures are in Locust's own report); in
+colour on a terminal, as plain text in ``summary.txt`` and in the HTML report."""
 
 from __future__ import annotations
 

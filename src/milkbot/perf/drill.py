@@ -39,9 +39,11 @@ from rich.text import Text
 
 from milkbot.db.embedded import EmbeddedPostgres
 from milkbot.perf.environment import describe_machine
-from milkbot.perf.records import Machine
+from milkbot.perf.records import Criterion, Machine, State
 from milkbot.perf.scenarios import Target
+from milkbot.perf.screen import criteria_table
 from milkbot.perf.server import private_platform
+from milkbot.perf.verdict import passed
 from milkbot.reference import climate_day_bounds, load_reference
 from milkbot.store.models import HeartbeatIn, MarketIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_market, record_trade
@@ -105,17 +107,6 @@ class PhaseFigures(BaseModel):
         return self.requests - self.ok
 
 
-class Goal(BaseModel):
-    """One goal: what it demands, what was measured, and whether it held."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    target: str
-    measured: str
-    passed: bool
-
-
 class DrillRecord(BaseModel):
     """The drill's result as saved to JSON (``schema_version`` changes with its shape). Times
     in seconds: ``unhealthy_after_s`` from the fault, ``first_good_after_s`` from the restart
@@ -140,12 +131,12 @@ class DrillRecord(BaseModel):
     healthy_after_s: float | None
     written: int
     lost: int
-    goals: list[Goal]
+    goals: list[Criterion]
 
     @property
     def passed(self) -> bool:
         """Whether every goal held."""
-        return all(g.passed for g in self.goals)
+        return passed(self.goals)
 
 
 def route_mix(rng: random.Random) -> str:
@@ -297,13 +288,14 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
-def _within(name: str, seconds: float | None, bound_s: float) -> Goal:
-    return Goal(
-        name=name,
-        target=f"<= {bound_s:g} s",
-        measured=_seconds(seconds),
-        passed=seconds is not None and seconds <= bound_s,
-    )
+def _goal(name: str, target: str, measured: str, ok: bool) -> Criterion:
+    state: State = "pass" if ok else "fail"
+    return Criterion(name=name, value=None, shown=measured, target=target, state=state)
+
+
+def _within(name: str, seconds: float | None, bound_s: float) -> Criterion:
+    ok = seconds is not None and seconds <= bound_s
+    return _goal(name, f"<= {bound_s:g} s", _seconds(seconds), ok)
 
 
 def judge(
@@ -327,27 +319,24 @@ def judge(
     first_good = _first([s for s in load if s.started >= timeline.restart], timeline.restart, True)
     errors_500 = sum(p.server_errors for p in phases.values())
     no_answer = sum(s.status == 0 for s in during)
+    during_ok = phases["during"].slowest_s <= ANSWER_GOAL_S and no_answer == 0
+    after_ok = phases["after"].failed == 0 and phases["after"].requests > 0
     goals = [
-        Goal(name="no 500s", target="0", measured=str(errors_500), passed=errors_500 == 0),
-        Goal(
-            name="during: every request answered",
-            target=f"<= {ANSWER_GOAL_S:g} s",
-            measured=f"slowest {phases['during'].slowest_s:.2f} s, {no_answer} unanswered",
-            passed=phases["during"].slowest_s <= ANSWER_GOAL_S and no_answer == 0,
+        _goal("no 500s", "0", str(errors_500), errors_500 == 0),
+        _goal(
+            "during: every request answered",
+            f"<= {ANSWER_GOAL_S:g} s",
+            f"slowest {phases['during'].slowest_s:.2f} s, {no_answer} unanswered",
+            during_ok,
         ),
         _within("/health unhealthy after the fault", unhealthy, HEALTH_GOAL_S),
-        Goal(
-            name="after: no failed request",
-            target="0",
-            measured=str(phases["after"].failed),
-            passed=phases["after"].failed == 0 and phases["after"].requests > 0,
-        ),
+        _goal("after: no failed request", "0", str(phases["after"].failed), after_ok),
         _within("/health healthy after the restart", healthy, HEALTH_GOAL_S),
-        Goal(
-            name="nothing written before the fault lost",
-            target=f"{written} of {written} kept",
-            measured=f"{kept} of {written} kept",
-            passed=kept == written,
+        _goal(
+            "nothing written before the fault lost",
+            f"{written} of {written} kept",
+            f"{kept} of {written} kept",
+            kept == written,
         ),
     ]
     return DrillRecord(
@@ -429,12 +418,7 @@ def render_drill(record: DrillRecord) -> Group:
     times.add_row("database restart (pg_ctl start)", _seconds(record.restart_s))
     times.add_row("first good answer, after the restart began", _seconds(record.first_good_after_s))
     times.add_row("/health healthy, after the database was back", _seconds(record.healthy_after_s))
-    goals = Table(title="Goals", box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("goal", "target", "measured", ""):
-        goals.add_column(column)
-    for g in record.goals:
-        verdict = Text("ok", style="green") if g.passed else Text("FAIL", style="bold red")
-        goals.add_row(g.name, g.target, g.measured, verdict)
+    goals = criteria_table(record.goals, "Goals")
     overall = Text(
         "PASS" if record.passed else "FAIL", style="bold green" if record.passed else "bold red"
     )

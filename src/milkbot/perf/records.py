@@ -246,6 +246,11 @@ class Criterion(Record):
     state: State
     note: str = ""
 
+    @property
+    def passed(self) -> bool:
+        """Whether it held (skipped and informational lines do not fail)."""
+        return self.state not in ("fail", "critical")
+
 
 class ServerFacts(Record):
     """The server under test as it runs: web worker processes and database connections it may

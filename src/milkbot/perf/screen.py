@@ -33,7 +33,8 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:,.0f}"
 
 
-def _checks_table(rows: list[Criterion], title: str) -> Table:
+def criteria_table(rows: list[Criterion], title: str) -> Table:
+    """A verdict's lines: figure, measured, target, state and note."""
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     table.add_column("figure")
     table.add_column("measured", justify="right")
@@ -141,8 +142,8 @@ def render(s: LoadTestSummary) -> RenderableType:
     parts: list[RenderableType] = [
         head,
         _context(s),
-        _checks_table(s.checks, "Guide criteria"),
-        _checks_table(s.goals, "Goal figures (informative, not gating)"),
+        criteria_table(s.checks, "Guide criteria"),
+        criteria_table(s.goals, "Goal figures (informative, not gating)"),
         _throughput(s),
     ]
     if s.stress:

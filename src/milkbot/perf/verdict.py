@@ -200,7 +200,7 @@ def _met(ok: bool) -> State:
 
 def passed(checks: Sequence[Criterion]) -> bool:
     """True when no check failed (skipped and informational checks do not fail a run)."""
-    return all(ch.state not in ("fail", "critical") for ch in checks)
+    return all(ch.passed for ch in checks)
 
 
 def rolling_peak(values: Sequence[float], n: int) -> float | None:

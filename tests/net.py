@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from milkbot.perf.platform import http_status
+from milkbot.perf.server import http_status
 
 __all__ = ["await_status", "free_port", "http_status"]
 

@@ -13,8 +13,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from milkbot.analytics.benchmark import GUIDE, Percentiles, dataset_name
 from milkbot.generator import generate_dataset
+from milkbot.perf.datasets import dataset_name
+from milkbot.perf.gate import load_run
+from milkbot.perf.query_bench import GUIDE
+from milkbot.perf.records import QueryBenchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,11 +107,17 @@ def test_bench_queries_prints_ratios(server_url: str, tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr + done.stdout
         for word in ("city_metrics", "naive/ours P50", "ours/floor P50", "growth P95", "SELECT 1"):
             assert word in done.stdout
-        figures = json.loads(out.read_text())
-        assert set(figures["ours"]) == set(figures["naive"]) >= set(GUIDE)
-        assert figures["database"]["trades"] == 3000
-        assert figures["baseline"]["trades"] == 1000
-        assert all(Percentiles(**v).p95 > 0 for v in figures["ours"].values())
+        figures = QueryBenchmark.read(out)
+        assert set(figures.queries) == set(figures.naive) >= set(GUIDE)
+        assert figures.dataset.trades == 3000 and figures.dataset.seed == seed
+        assert figures.growth is not None and figures.growth.trades == 1000
+        assert all(q.p95 > 0 for q in figures.queries.values())
+        assert figures.fingerprint
+        # The gate reads what the bench writes.
+        assert (
+            load_run(out).figures["query city_metrics P95"][1]
+            == figures.queries["city_metrics"].p95
+        )
         again = run(
             [
                 sys.executable,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from milkbot.perf.drill import DrillOptions, DrillRecord, Sample, Timeline, judge
+from milkbot.perf.records import Machine
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_a_short_outage_passes_every_goal(drill_home: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     record = DrillRecord.model_validate_json(out.read_text())
-    assert record.schema_version == 1 and record.mode == "kill" and record.trades == 20000
+    assert record.schema_version == 2 and record.mode == "kill" and record.trades == 20000
     assert record.passed, record.goals
     during = record.phases["during"]
     assert during.by_status.get("503 database_unavailable", 0) > 0
@@ -79,7 +80,8 @@ def test_a_bad_mode_is_refused_with_the_choices(drill_home: Path) -> None:
 def _record(load: list[Sample], health: list[Sample], kept: int = 5) -> DrillRecord:
     opts = DrillOptions(home=Path("/nonexistent"), port=1, outage_s=3)
     timeline = Timeline(fault=10.0, restart=13.0, back=14.0)
-    return judge(opts, load, health, timeline, 5, kept, "test", "PostgreSQL", _NOW)
+    machine = Machine(cpu="test", cores=2, memory_gib=8.0, os="Linux")
+    return judge(opts, load, health, timeline, 5, kept, machine, "PostgreSQL", _NOW)
 
 
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from milkbot.db.embedded import EmbeddedPostgres
-from milkbot.perf.platform import MARKER, PIDFILE
+from milkbot.perf.records import LoadTestSummary
+from milkbot.perf.server import MARKER, PIDFILE
 from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,11 +56,11 @@ def test_script_runs_on_its_own_platform_and_stops_it(tmp_path: Path, embedded_h
     assert first.returncode in (0, 1), first.stderr[-3000:]
     assert "starting a private platform" in first.stderr
     assert "generating 2,000 trades" in first.stderr
-    summary = json.loads((tmp_path / "results/loadtest/smoke/summary.json").read_text())
-    assert summary["platform"].startswith("private")
-    assert 1900 <= summary["data"]["trades"] <= 2100
-    assert summary["failures"] == 0, summary["top_failures"]
-    assert summary["resources"]["server_cpu_peak_10s_pct"] is not None
+    summary = LoadTestSummary.read(tmp_path / "results/loadtest/smoke/summary.json")
+    assert summary.platform.startswith("private")
+    assert summary.dataset is not None and 1900 <= summary.dataset.trades <= 2100
+    assert summary.total.failures == 0, summary.top_failures
+    assert summary.resources.server_cpu_peak_10s_pct is not None
 
     # Everything it started is stopped; the dataset stays for the next run.
     assert not answers(port)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from milkbot.perf.platform import PIDFILE
 from milkbot.perf.scenarios import (
     PRESETS,
     ScenarioError,
@@ -22,6 +21,7 @@ from milkbot.perf.scenarios import (
     parse_weights,
     resolve_scenario,
 )
+from milkbot.perf.server import PIDFILE
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "deployment" / "scripts" / "run-load-test.sh"

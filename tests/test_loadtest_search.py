@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from milkbot.perf.scenarios import StressPlan
-from milkbot.perf.search import BreakpointSearch
-from milkbot.perf.stats import (
+from milkbot.perf.histograms import (
     AGGREGATED,
     RouteCounts,
     Snapshot,
@@ -17,6 +15,8 @@ from milkbot.perf.stats import (
     summarize,
     window,
 )
+from milkbot.perf.scenarios import StressPlan
+from milkbot.perf.search import BreakpointSearch
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -87,7 +87,7 @@ def test_search_finds_the_breaking_point_and_the_route_that_broke_first() -> Non
     plan = StressPlan(step_users=100, step_s=30, max_users=3000, max_search_s=3600)
     search = BreakpointSearch(plan, hold_users=200, spawn_rate=50, hold_s=60)
     drive(search, server)
-    out = search.to_dict()
+    out = search.outcome().model_dump()
     assert out["breaking_point"]["users"] == 700
     assert out["breaking_point"]["p95_ms"] == 900
     assert out["breaking_point"]["rps"] > 0
@@ -116,7 +116,7 @@ def test_errors_break_a_stage_too() -> None:
         if load is None:
             break
         users = load[0]
-    assert search.to_dict()["breaking_point"]["users"] == 400
+    assert search.outcome().model_dump()["breaking_point"]["users"] == 400
 
 
 def test_search_stops_at_the_user_cap_without_a_break() -> None:
@@ -124,7 +124,7 @@ def test_search_stops_at_the_user_cap_without_a_break() -> None:
     plan = StressPlan(step_users=250, step_s=20, max_users=1000, max_search_s=3600)
     search = BreakpointSearch(plan, hold_users=200, spawn_rate=100, hold_s=30)
     drive(search, server)
-    out = search.to_dict()
+    out = search.outcome().model_dump()
     assert out["breaking_point"] is None
     assert [st["users"] for st in out["stages"]] == [200, 450, 700, 950, 1000]
     assert out["stop_reason"] == "no break up to the 1000-user cap"
@@ -135,7 +135,7 @@ def test_search_stops_at_the_time_cap() -> None:
     plan = StressPlan(step_users=10, step_s=30, max_users=100_000, max_search_s=120)
     search = BreakpointSearch(plan, hold_users=200, spawn_rate=100, hold_s=30)
     seconds = drive(search, server)
-    assert search.to_dict()["stop_reason"] == "no break within the 120 s search cap"
+    assert search.outcome().model_dump()["stop_reason"] == "no break within the 120 s search cap"
     assert seconds <= 30 + 120 + 2
 
 
@@ -146,4 +146,4 @@ def test_a_stage_that_serves_nothing_is_broken() -> None:
     t = 0
     while search.tick(float(t), lambda: frozen) is not None:
         t += 1
-    assert search.to_dict()["breaking_point"]["users"] == 50
+    assert search.outcome().model_dump()["breaking_point"]["users"] == 50

@@ -1,7 +1,8 @@
 """A real, short load test: the smoke scenario against a real server on a small generated
 database, with Locust, the resource sampler and the verdict. Timings are not asserted (the
 machine is shared); what is asserted is that every request met the API contract the locustfile
-checks, and that the summary, the report and the stable results files are there and agree."""
+checks, that the summary, the reports and the stable results files are there and agree, and
+that the pool the connections are judged against is the server's own."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from pathlib import Path
 import pytest
 
 from milkbot.generator import generate_dataset
+from milkbot.perf.records import LoadTestResults, LoadTestSummary, ServerFacts
+from milkbot.perf.resources import listening_pid
+from milkbot.perf.server import server_facts
 from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +48,20 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: floa
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 
 
+def serve(db: str, port: int, log: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """`milkbot serve` on 127.0.0.1:``port`` and database ``db``, with ``settings``
+    (environment variables) of its own."""
+    env = {**os.environ, "MILKBOT_DATABASE_URL": db, "MILKBOT_LOG_LEVEL": "WARNING", **settings}
+    with log.open("w") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "milkbot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @pytest.fixture(scope="module")
 def server(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
@@ -53,15 +71,7 @@ def server(
     generate_dataset(db, trades=3000, seed=11)
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "MILKBOT_DATABASE_URL": db, "MILKBOT_LOG_LEVEL": "WARNING"}
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "milkbot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = serve(db, port, log)
     try:
         wait_for(f"http://127.0.0.1:{port}/health", proc, log)
         yield f"http://127.0.0.1:{port}", db
@@ -70,12 +80,43 @@ def server(
         proc.wait(timeout=30)
 
 
+def test_the_pool_judged_is_the_servers_own(
+    make_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool-capacity criterion is judged against the settings the server runs with, learnt
+    # from the server (its /metrics and its workers), not from the load tester's environment.
+    db = make_database()
+    port = free_port()
+    log = tmp_path / "serve.log"
+    monkeypatch.setenv("MILKBOT_WORKERS", "4")
+    monkeypatch.setenv("MILKBOT_POOL_SIZE", "50")
+    pool = {"MILKBOT_WORKERS": "2", "MILKBOT_POOL_SIZE": "3", "MILKBOT_MAX_OVERFLOW": "1"}
+    proc = serve(db, port, log, **pool)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/health", proc, log)
+        assert server_facts(base, listening_pid(port)) == ServerFacts(workers=2, pool_capacity=8)
+        # Without its process (another user's), the workers, hence the capacity, are unknown.
+        assert server_facts(base, None) == ServerFacts(workers=None, pool_capacity=None)
+    finally:
+        # Granian hangs on a stop that comes while a worker is still starting: let both start.
+        deadline = time.monotonic() + 60
+        while not all(f"Started worker-{n}" in log.read_text() for n in (1, 2)):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Path) -> None:
     url, db = server
     results = tmp_path / "results"
     results.mkdir()
-    # A result of another scenario already there must survive this run.
-    (results / "loadtest.json").write_text(json.dumps({"scenarios": {"peak": {"verdict": "pass"}}}))
+    # A result of another scenario already there, in the format that preceded the records,
+    # must survive this run (converted).
+    old = json.loads((REPO / "tests/performance/old_formats/loadtest.json").read_text())
+    peak = {"peak": {**old["scenarios"]["smoke"], "scenario": "peak"}}
+    (results / "loadtest.json").write_text(json.dumps({"scenarios": peak}))
     done = subprocess.run(
         [
             sys.executable, "-m", "milkbot", "perf", "loadtest",
@@ -86,44 +127,51 @@ def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Pa
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr[-3000:]
     out = results / "loadtest" / "smoke"
-    summary = json.loads((out / "summary.json").read_text())
-    assert (summary["verdict"] == "pass") == (done.returncode == 0)
+    summary = LoadTestSummary.read(out / "summary.json")
+    assert summary.passed == (done.returncode == 0)
     assert "Load test smoke" in done.stdout
 
     # Every request met the contract: the locustfile and the API agree.
-    assert summary["requests"] > 20
-    assert summary["failures"] == 0, summary["top_failures"]
-    assert set(summary["routes"]) <= ROUTES, set(summary["routes"]) - ROUTES
-    assert len(summary["routes"]) >= 4
-    assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
-    assert sum(r["requests"] for r in summary["routes"].values()) == summary["requests"]
+    total = summary.total
+    assert total.requests > 20
+    assert total.failures == 0, summary.top_failures
+    assert set(summary.routes) <= ROUTES, set(summary.routes) - ROUTES
+    assert len(summary.routes) >= 4
+    assert total.p50_ms is not None and total.p95_ms is not None and total.p99_ms is not None
+    assert total.p50_ms <= total.p95_ms <= total.p99_ms
+    assert sum(r.requests for r in summary.routes.values()) == total.requests
 
     # Both no-think-time phases ran, against the same server.
-    assert summary["ceiling"]["requests"] > 0 and summary["ceiling"]["failures"] == 0
-    assert summary["capacity"]["requests"] > 0 and summary["capacity"]["failures"] == 0
-    bare, mix = (summary[p]["server_cpu_ms_per_request"] for p in ("ceiling", "capacity"))
-    assert bare > 0 and mix > 0
-    assert summary["capacity_to_ceiling"] == pytest.approx(bare / mix, rel=0.01)
+    assert summary.ceiling and summary.ceiling.requests > 0 and summary.ceiling.failures == 0
+    assert summary.capacity and summary.capacity.requests > 0 and summary.capacity.failures == 0
+    bare = summary.ceiling.server_cpu_ms_per_request
+    mix = summary.capacity.server_cpu_ms_per_request
+    assert bare and mix and bare > 0 and mix > 0
+    assert summary.capacity_to_ceiling == pytest.approx(bare / mix, rel=0.01)
 
-    # The environment and the resources were measured.
-    assert summary["data"]["trades"] > 2000
-    assert summary["postgres_version"]
-    assert summary["machine"]["cpus"] >= 1
-    res = summary["resources"]
-    assert res["samples"] >= 3
-    assert res["db_connections_max"] >= 1
-    assert res["server_cpu_peak_10s_pct"] is not None
-    states = {c["name"]: c["state"] for c in summary["checks"]}
+    # The environment, the server and the resources were measured.
+    assert summary.dataset is not None and summary.dataset.trades > 2000
+    assert summary.dataset.postgres
+    assert summary.machine.cores >= 1
+    assert summary.server.workers == 1 and summary.server.pool_capacity == 30  # the defaults
+    res = summary.resources
+    assert res.samples >= 3
+    assert res.db_connections_max is not None and res.db_connections_max >= 1
+    assert res.server_cpu_peak_10s_pct is not None
+    states = {c.name: c.state for c in summary.checks}
     assert states["error rate"] == "pass"
     assert all(state != "skip" for state in states.values()), states
 
-    # Files: Locust's CSVs, the report with its charts, the stable summary of every scenario.
+    # Files: Locust's CSVs and HTML report, ours with its charts, the stable summary of every
+    # scenario.
     for name in ("scenario_stats.csv", "scenario_stats_history.csv", "resources.csv"):
         assert (out / name).stat().st_size > 0
+    assert "<html" in (out / "scenario.html").read_text().lower()
     report = (out / "report.html").read_text()
-    assert report.count("<svg") >= 5  # self-contained: no script, stylesheet or image to fetch
+    assert report.count("<svg") >= 4  # self-contained: no script, stylesheet or image to fetch
     assert "<script" not in report and "<link" not in report and "<img" not in report
-    stable = json.loads((results / "loadtest.json").read_text())
-    assert set(stable["scenarios"]) == {"peak", "smoke"}
-    assert stable["scenarios"]["smoke"]["requests"] == summary["requests"]
+    assert 'href="scenario.html"' in report
+    stable = LoadTestResults.read(results / "loadtest.json")
+    assert set(stable.scenarios) == {"peak", "smoke"}
+    assert stable.scenarios["smoke"] == summary
     assert "Load test smoke" in (results / "loadtest.txt").read_text()

@@ -1,8 +1,7 @@
-"""The release gate on crafted result files: passes, fails per criterion, refuses unlike runs."""
+"""The release gate on crafted result records: passes, fails per criterion, refuses unlike runs."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -12,48 +11,65 @@ from typer.testing import CliRunner
 
 from milkbot.cli.main import app
 from milkbot.perf.gate import RefusedError, compare, load_run
+from milkbot.perf.legacy import convert
 from milkbot.perf.query_text import QueryTextError, parse_query_text, render_query_text
+from milkbot.perf.records import (
+    Dataset,
+    LoadTestResults,
+    Machine,
+    QueryBenchmark,
+    QueryFigures,
+)
 
-MACHINE = {"cpu": "Xeon", "cores": 2, "memory_gib": 23.5, "os": "Linux", "load_average": [1, 1, 1]}
+OLD_FORMATS = Path(__file__).parent / "performance" / "old_formats"
+MACHINE = Machine(cpu="Xeon", cores=2, memory_gib=23.5, os="Linux", load_average=(1, 1, 1))
+DATASET = Dataset(
+    postgres="18.6",
+    trades=1_000_000,
+    seed=42,
+    signals_estimate=2_000_000,
+    markets_estimate=55_000,
+    first_day="2023-07-01",  # type: ignore[arg-type]  # pydantic parses it
+    last_day="2026-06-30",  # type: ignore[arg-type]
+)
 
 
-def queries_file(**per_query: tuple[float, float]) -> dict[str, Any]:
-    return {
-        "machine": MACHINE,
-        "postgres": "18.6",
-        "data": {
-            "trades": 1_000_000,
-            "seed": 42,
-            "first_day": "2023-07-01",
-            "last_day": "2026-06-30",
+def queries_record(
+    *, machine: Machine = MACHINE, dataset: Dataset = DATASET, fingerprint: str = "abc123",
+    **per_query: tuple[float, float],
+) -> QueryBenchmark:  # fmt: skip
+    return QueryBenchmark(
+        machine=machine,
+        dataset=dataset,
+        fingerprint=fingerprint,
+        queries={
+            name: QueryFigures(
+                p50=p50, p95=p95, p99=p95, target_ms=100.0, critical_ms=200.0, status="ok"
+            )
+            for name, (p50, p95) in per_query.items()
         },
-        "fingerprint": "abc123",
-        "queries": {
-            name: {"p50": p50, "p95": p95, "p99": p95} for name, (p50, p95) in per_query.items()
-        },
-    }
+    )
 
 
-def load_file(p95: float = 30.0, error_rate: float = 0.0, rss: float = 200.0) -> dict[str, Any]:
-    scenario = {
-        "p95_ms": p95,
-        "error_rate": error_rate,
-        "resources": {"app_rss_max_mb": rss},
-        "machine": {"cpu_model": "Xeon", "cpus": 2, "memory_gib": 23.5},
-        "postgres_version": "18.6",
-        "data": {"trades": 1_000_000},
-        "fingerprint": "abc123",
-    }
-    return {"scenarios": {"normal": scenario}}
+def load_record(p95: float = 30.0, error_rate: float = 0.0, rss: float = 200.0) -> LoadTestResults:
+    """The real load-test summary kept in the old format (tests/performance/old_formats), with
+    the figures the gate compares replaced."""
+    old = convert(json.loads((OLD_FORMATS / "loadtest.json").read_text()))
+    assert isinstance(old, LoadTestResults)
+    s = old.scenarios["smoke"]
+    total = s.total.model_copy(update={"p95_ms": p95, "error_rate": error_rate})
+    resources = s.resources.model_copy(update={"app_rss_max_mb": rss})
+    normal = s.model_copy(update={"scenario": "normal", "total": total, "resources": resources})
+    return LoadTestResults(scenarios={"normal": normal})
 
 
-def write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
+def write(tmp_path: Path, name: str, record: QueryBenchmark | LoadTestResults) -> Path:
     path = tmp_path / name
-    path.write_text(json.dumps(data))
+    record.write(path)
     return path
 
 
-def verdicts(base: dict[str, Any], cur: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+def verdicts(base: Any, cur: Any, tmp_path: Path) -> dict[str, str]:
     rows = compare(
         load_run(write(tmp_path, "b.json", base)), load_run(write(tmp_path, "c.json", cur))
     )
@@ -61,13 +77,13 @@ def verdicts(base: dict[str, Any], cur: dict[str, Any], tmp_path: Path) -> dict[
 
 
 def test_same_figures_pass(tmp_path: Path) -> None:
-    base = queries_file(city_metrics=(2.0, 4.0))
+    base = queries_record(city_metrics=(2.0, 4.0))
     assert set(verdicts(base, base, tmp_path).values()) == {"ok"}
 
 
 def test_a_query_more_than_20_percent_slower_fails(tmp_path: Path) -> None:
-    base = queries_file(city_metrics=(10.0, 20.0), equity_curve=(5.0, 8.0))
-    cur = queries_file(city_metrics=(12.5, 20.0), equity_curve=(5.9, 9.5))
+    base = queries_record(city_metrics=(10.0, 20.0), equity_curve=(5.0, 8.0))
+    cur = queries_record(city_metrics=(12.5, 20.0), equity_curve=(5.9, 9.5))
     v = verdicts(base, cur, tmp_path)
     assert v["query city_metrics P50"] == "FAIL"  # +25%, 2.5 ms
     assert v["query equity_curve P50"] == "ok"  # +18%
@@ -75,101 +91,102 @@ def test_a_query_more_than_20_percent_slower_fails(tmp_path: Path) -> None:
 
 
 def test_sub_millisecond_noise_never_fails(tmp_path: Path) -> None:
-    v = verdicts(queries_file(health=(1.0, 2.0)), queries_file(health=(1.5, 2.9)), tmp_path)
+    v = verdicts(queries_record(health=(1.0, 2.0)), queries_record(health=(1.5, 2.9)), tmp_path)
     assert v["query health P50"] == "ok" and v["query health P95"] == "ok"
 
 
 def test_load_p95_error_rate_and_memory(tmp_path: Path) -> None:
-    base = load_file()
-    assert set(verdicts(base, load_file(p95=37.0), tmp_path).values()) == {"FAIL", "ok"}
-    assert verdicts(base, load_file(p95=37.0), tmp_path)["normal P95"] == "FAIL"
-    assert verdicts(base, load_file(p95=35.0), tmp_path)["normal P95"] == "ok"
-    assert verdicts(base, load_file(error_rate=0.006), tmp_path)["normal error rate"] == "FAIL"
-    assert verdicts(base, load_file(error_rate=0.004), tmp_path)["normal error rate"] == "ok"
-    assert verdicts(base, load_file(rss=241.0), tmp_path)["normal server memory"] == "FAIL"
-    assert verdicts(base, load_file(rss=239.0), tmp_path)["normal server memory"] == "ok"
+    base = load_record()
+    assert set(verdicts(base, load_record(p95=37.0), tmp_path).values()) == {"FAIL", "ok"}
+    assert verdicts(base, load_record(p95=37.0), tmp_path)["normal P95"] == "FAIL"
+    assert verdicts(base, load_record(p95=35.0), tmp_path)["normal P95"] == "ok"
+    assert verdicts(base, load_record(error_rate=0.006), tmp_path)["normal error rate"] == "FAIL"
+    assert verdicts(base, load_record(error_rate=0.004), tmp_path)["normal error rate"] == "ok"
+    assert verdicts(base, load_record(rss=241.0), tmp_path)["normal server memory"] == "FAIL"
+    assert verdicts(base, load_record(rss=239.0), tmp_path)["normal server memory"] == "ok"
 
 
 def test_changed_results_fail_even_when_faster(tmp_path: Path) -> None:
-    base = queries_file(city_metrics=(10.0, 20.0))
-    cur = copy.deepcopy(base)
-    cur["fingerprint"] = "def456"
-    cur["queries"]["city_metrics"] = {"p50": 1.0, "p95": 2.0, "p99": 2.0}
+    base = queries_record(city_metrics=(10.0, 20.0))
+    cur = queries_record(city_metrics=(1.0, 2.0), fingerprint="def456")
     v = verdicts(base, cur, tmp_path)
     assert v["analytics results fingerprint"] == "FAIL"
 
 
 @pytest.mark.parametrize(
-    ("path", "value"),
-    [(("postgres",), "15.19"), (("data", "trades"), 100_000), (("machine", "cores"), 8)],
+    "unlike",
+    [
+        {"dataset": DATASET.model_copy(update={"postgres": "15.19"})},
+        {"dataset": DATASET.model_copy(update={"trades": 100_000})},
+        {"machine": MACHINE.model_copy(update={"cores": 8})},
+    ],
 )
-def test_unlike_runs_are_refused(tmp_path: Path, path: tuple[str, ...], value: object) -> None:
-    base = queries_file(city_metrics=(1.0, 2.0))
-    cur = copy.deepcopy(base)
-    target = cur
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
+def test_unlike_runs_are_refused(tmp_path: Path, unlike: dict[str, Any]) -> None:
+    base = queries_record(city_metrics=(1.0, 2.0))
+    cur = base.model_copy(update=unlike)
     with pytest.raises(RefusedError, match="not alike"):
         compare(load_run(write(tmp_path, "b.json", base)), load_run(write(tmp_path, "c.json", cur)))
+
+
+def test_the_load_average_does_not_make_runs_unlike(tmp_path: Path) -> None:
+    base = queries_record(city_metrics=(1.0, 2.0))
+    busy = base.model_copy(update={"machine": MACHINE.model_copy(update={"load_average": None})})
+    assert set(verdicts(base, busy, tmp_path).values()) == {"ok"}
 
 
 def test_query_and_load_files_are_not_compared(tmp_path: Path) -> None:
     with pytest.raises(RefusedError, match="cannot compare"):
         compare(
-            load_run(write(tmp_path, "b.json", queries_file(a=(1, 1)))),
-            load_run(write(tmp_path, "c.json", load_file())),
+            load_run(write(tmp_path, "b.json", queries_record(a=(1, 1)))),
+            load_run(write(tmp_path, "c.json", load_record())),
         )
+
+
+def test_a_file_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "b.json", queries_record(a=(1, 1)))
+    path.write_text(path.read_text().replace('"schema_version": 1', '"schema_version": 2'))
+    with pytest.raises(RefusedError, match="schema_version"):
+        load_run(path)
 
 
 def test_cli_exit_codes_and_accept(tmp_path: Path) -> None:
     runner = CliRunner()
-    base = write(tmp_path, "baseline.json", queries_file(city_metrics=(10.0, 20.0)))
-    slow = write(tmp_path, "slow.json", queries_file(city_metrics=(15.0, 30.0)))
-    same = write(tmp_path, "current.json", queries_file(city_metrics=(10.1, 19.0)))
+    base = write(tmp_path, "baseline.json", queries_record(city_metrics=(10.0, 20.0)))
+    slow = write(tmp_path, "slow.json", queries_record(city_metrics=(15.0, 30.0)))
+    same = write(tmp_path, "current.json", queries_record(city_metrics=(10.1, 19.0)))
     (tmp_path / "current.txt").write_text("summary\n")
     assert runner.invoke(app, ["perf", "compare", str(base), str(same)]).exit_code == 0
     result = runner.invoke(app, ["perf", "compare", str(base), str(slow)])
     assert result.exit_code == 1 and "REGRESSION" in result.output
-    other = write(tmp_path, "pg15.json", {**queries_file(city_metrics=(1, 1)), "postgres": "15.1"})
+    pg15 = DATASET.model_copy(update={"postgres": "15.1"})
+    other = write(tmp_path, "pg15.json", queries_record(dataset=pg15, city_metrics=(1, 1)))
     assert runner.invoke(app, ["perf", "compare", str(base), str(other)]).exit_code == 2
     # accept refuses a worse run, promotes a good one (and its .txt for the guide's diff)
     assert runner.invoke(app, ["perf", "accept", str(slow), "--baseline", str(base)]).exit_code == 1
-    assert json.loads(base.read_text())["queries"]["city_metrics"]["p50"] == 10.0
+    assert QueryBenchmark.read(base).queries["city_metrics"].p50 == 10.0
     assert runner.invoke(app, ["perf", "accept", str(same)]).exit_code == 0
-    assert json.loads(base.read_text())["queries"]["city_metrics"]["p50"] == 10.1
+    assert QueryBenchmark.read(base).queries["city_metrics"].p50 == 10.1
     assert (tmp_path / "baseline.txt").read_text() == "summary\n"
 
 
-def _full_record(**per_query: tuple[float, float]) -> dict[str, Any]:
-    record = queries_file(**per_query)
-    record["data"] |= {"signals_estimate": 2_000_000, "markets_estimate": 55_000}
-    for q in record["queries"].values():
-        q |= {"target_ms": 100.0, "critical_ms": 200.0, "status": "ok"}
-    return record
-
-
 def test_the_text_record_reads_back_as_written() -> None:
-    record = _full_record(city_metrics=(1.234, 5.678), equity_curve=(2.0, 4.5))
-    text = render_query_text(record, record["queries"])
+    record = queries_record(city_metrics=(1.234, 5.678), equity_curve=(2.0, 4.5))
+    text = render_query_text(record)
     back = parse_query_text(text)
-    assert back["queries"] == record["queries"]
-    assert back["data"] == record["data"]
-    assert back["fingerprint"] == record["fingerprint"]
-    assert back["postgres"] == record["postgres"]
-    assert {k: back["machine"][k] for k in ("cpu", "cores", "memory_gib", "os")} == {
-        k: MACHINE[k] for k in ("cpu", "cores", "memory_gib", "os")
-    }
+    assert back.queries == record.queries
+    assert back.dataset == record.dataset
+    assert back.fingerprint == record.fingerprint
+    assert back.machine == record.machine.model_copy(update={"load_average": None})
     with pytest.raises(QueryTextError, match="line 3"):
         parse_query_text(text.replace("cores: 2", "cores 2"))
 
 
 def test_the_guides_cp_of_current_txt_promotes_what_the_gate_compares(tmp_path: Path) -> None:
     # The guide: diff baseline.txt current.txt, then cp current.txt baseline.txt.
-    base = _full_record(city_metrics=(2.0, 4.0))
-    slower = _full_record(city_metrics=(2.0, 9.0))
-    (tmp_path / "baseline.txt").write_text(render_query_text(base, base["queries"]))
-    (tmp_path / "current.txt").write_text(render_query_text(slower, slower["queries"]))
+    base = queries_record(city_metrics=(2.0, 4.0))
+    slower = queries_record(city_metrics=(2.0, 9.0))
+    (tmp_path / "baseline.txt").write_text(render_query_text(base))
+    (tmp_path / "current.txt").write_text(render_query_text(slower))
     runner = CliRunner()
     paths = [str(tmp_path / "baseline.txt"), str(tmp_path / "current.txt")]
     assert runner.invoke(app, ["perf", "compare", *paths]).exit_code == 1

@@ -9,8 +9,8 @@
 #   LOAD_TEST_TRADES     dataset size when nothing answers at the host (default 1000000): the run
 #                        then starts its own platform in LOAD_TEST_HOME and stops it at the end
 #
-# Results: tests/performance/results/loadtest/<scenario>/ (report.html, summary.json, Locust
-# CSVs) and tests/performance/results/loadtest.json / loadtest.txt.
+# Results: tests/performance/results/loadtest/<scenario>/ (report.html, summary.json, Locust's
+# CSVs and scenario.html) and tests/performance/results/loadtest.json / loadtest.txt.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 milkbot="$here/.venv/bin/milkbot"

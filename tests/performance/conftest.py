@@ -11,32 +11,25 @@ Size: ``--perf-trades N``, else ``MILKBOT_PERF_TRADES``, else 1,000,000. Timed c
 from __future__ import annotations
 
 import cProfile
-import json
 import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+from pydantic import ValidationError
 
-from milkbot.analytics.benchmark import (
-    GUIDE,
-    Dataset,
-    Percentiles,
-    Plan,
-    database_info,
-    ensure_dataset,
-    machine_info,
-    make_plan,
-)
 from milkbot.analytics.service import Analytics
-from milkbot.perf.fingerprint import analytics_fingerprint
+from milkbot.perf.datasets import GeneratedDatabase, ensure_dataset
+from milkbot.perf.environment import describe_dataset, describe_machine
+from milkbot.perf.fingerprint import dataset_fingerprint
+from milkbot.perf.query_bench import QueryCalls, make_calls, query_figures
 from milkbot.perf.query_text import render_query_text
+from milkbot.perf.records import QueryBenchmark, Timing
 from milkbot.settings import Settings
 
 HERE = Path(__file__).parent
@@ -82,13 +75,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def perf_dataset(server_url: str, pytestconfig: pytest.Config) -> Dataset:
+def perf_dataset(server_url: str, pytestconfig: pytest.Config) -> GeneratedDatabase:
     """The generated dataset (built on first use, then reused)."""
     return ensure_dataset(server_url, perf_trades(pytestconfig), SEED, progress=print)
 
 
 @pytest.fixture(scope="session")
-async def perf_analytics(perf_dataset: Dataset) -> AsyncIterator[Analytics]:
+async def perf_analytics(perf_dataset: GeneratedDatabase) -> AsyncIterator[Analytics]:
     """The analytics service on the dataset, with its timing logs rendered (their cost is part
     of every call) into /dev/null."""
     sink = open(os.devnull, "w")  # noqa: SIM115
@@ -104,69 +97,45 @@ async def perf_analytics(perf_dataset: Dataset) -> AsyncIterator[Analytics]:
 
 
 @pytest.fixture(scope="session")
-async def perf_plan(perf_analytics: Analytics, perf_dataset: Dataset) -> Plan:
+async def perf_calls(perf_analytics: Analytics, perf_dataset: GeneratedDatabase) -> QueryCalls:
     """The calls to time, windows ending at the dataset's last settlement day."""
-    return await make_plan(perf_analytics, perf_dataset.end_date)
+    return await make_calls(perf_analytics, perf_dataset.end_date)
 
 
 @dataclass
 class Results:
-    """Collects each query's figures and rewrites current.json / current.txt after each one.
-    Figures of other queries from an earlier run on the same data, machine and server are kept,
-    so the single-test command updates its own line."""
+    """Collects each query's figures and rewrites current.json / current.txt (one record, see
+    milkbot.perf.records and milkbot.perf.query_text) after each one. Figures of other queries
+    from an earlier run on the same data, machine and server are kept, so the single-test
+    command updates its own line."""
 
-    header: dict[str, Any]
-    queries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    record: QueryBenchmark
 
     def load_previous(self) -> None:
-        path = RESULTS / "current.json"
-        if not path.exists():
-            return
         try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+            previous = QueryBenchmark.read(RESULTS / "current.json")
+        except (OSError, ValidationError):
             return
 
-        def machine(header: dict[str, Any]) -> Any:
-            return {k: v for k, v in header.get("machine", {}).items() if k != "load_average"}
+        def alike(r: QueryBenchmark) -> Any:
+            machine = r.machine.model_copy(update={"load_average": None})
+            return machine, r.dataset.model_copy(update={"database_mb": None}), r.fingerprint
 
-        same = ("postgres", "data", "fingerprint")
-        if machine(previous) == machine(self.header) and all(
-            previous.get(k) == self.header.get(k) for k in same
-        ):
-            self.queries.update(previous.get("queries", {}))
+        if alike(previous) == alike(self.record):
+            queries = previous.queries | self.record.queries
+            self.record = self.record.model_copy(update={"queries": queries})
 
-    def record(self, name: str, p: Percentiles, iterations: int) -> None:
-        guide = GUIDE[name.removesuffix("_deep")]
-        self.queries[name] = {
-            **{k: round(v, 4) for k, v in asdict(p).items() if k != "n"},
-            "n": p.n,
-            "iterations": iterations,
-            "goal_ms": guide.goal_ms,
-            "target_ms": guide.target_ms,
-            "critical_ms": guide.critical_ms,
-            "status": "FAIL" if p.p95 > guide.critical_ms else "ok",
-        }
-        self.write()
-
-    def write(self) -> None:
+    def add(self, name: str, timing: Timing, iterations: int) -> None:
+        queries = self.record.queries | {name: query_figures(name, timing, iterations)}
+        self.record = self.record.model_copy(update={"queries": dict(sorted(queries.items()))})
         RESULTS.mkdir(parents=True, exist_ok=True)
-        payload = {
-            **self.header,
-            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "queries": dict(sorted(self.queries.items())),
-        }
-        (RESULTS / "current.json").write_text(json.dumps(payload, indent=2) + "\n", "utf-8")
-        (RESULTS / "current.txt").write_text(self.text(), "utf-8")
-
-    def text(self) -> str:
-        """The guide's diff-friendly text record (see milkbot.perf.query_text)."""
-        return render_query_text(self.header, self.queries)
+        self.record.write(RESULTS / "current.json")
+        (RESULTS / "current.txt").write_text(render_query_text(self.record), "utf-8")
 
     def make_baseline_if_none(self) -> str | None:
         """On a fresh clone there is no baseline for the guide's `diff`: the first complete run
         becomes it. Returns what to tell the user, or None when a baseline exists."""
-        if not self.queries or (RESULTS / "baseline.txt").exists():
+        if not self.record.queries or (RESULTS / "baseline.txt").exists():
             return None
         for suffix in (".json", ".txt"):
             shutil.copyfile(RESULTS / f"current{suffix}", RESULTS / f"baseline{suffix}")
@@ -177,10 +146,9 @@ class Results:
 
 
 @pytest.fixture(scope="session")
-async def perf_fingerprint(perf_analytics: Analytics, perf_dataset: Dataset) -> str:
+async def perf_fingerprint(perf_analytics: Analytics, perf_dataset: GeneratedDatabase) -> str:
     """Fingerprint of the analytics outputs over the dataset's last settled year."""
-    last = perf_dataset.end_date - timedelta(days=2)
-    return await analytics_fingerprint(perf_analytics, last - timedelta(days=364), last)
+    return await dataset_fingerprint(perf_analytics, perf_dataset.end_date)
 
 
 BASELINE_NOTE = pytest.StashKey[str]()
@@ -188,25 +156,19 @@ BASELINE_NOTE = pytest.StashKey[str]()
 
 @pytest.fixture(scope="session")
 def perf_results(
-    perf_dataset: Dataset, perf_fingerprint: str, pytestconfig: pytest.Config
+    perf_dataset: GeneratedDatabase, perf_fingerprint: str, pytestconfig: pytest.Config
 ) -> Iterator[Results]:
     """Where the tests put their figures (tests/performance/results/current.*); at the end of
     the session, the baseline too when there is none yet."""
-    info = database_info(perf_dataset.url)
-    data = {k: v for k, v in info.items() if k != "postgres"} | {"seed": perf_dataset.seed}
-    machine = machine_info()
+    machine = describe_machine()
+    dataset = describe_dataset(perf_dataset.url, perf_dataset.seed)
     results = Results(
-        {
-            "machine": machine,
-            "postgres": info["postgres"],
-            "data": data,
-            "fingerprint": perf_fingerprint,
-        }
+        QueryBenchmark(machine=machine, dataset=dataset, fingerprint=perf_fingerprint, queries={})
     )
     results.load_previous()
     print(
-        f"\n{machine['cpu']}, {machine['cores']} cores, load average {machine['load_average']};"
-        f" PostgreSQL {info['postgres']}; {info['trades']:,} trades in {perf_dataset.name}"
+        f"\n{machine.cpu}, {machine.cores} cores, load average {list(machine.load_average or ())};"
+        f" PostgreSQL {dataset.postgres}; {dataset.trades:,} trades in {perf_dataset.name}"
     )
     yield results
     note = results.make_baseline_if_none()

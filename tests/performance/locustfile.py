@@ -38,9 +38,9 @@ from urllib.parse import quote
 from locust import FastHttpUser, LoadTestShape, between, constant, events, task
 
 from milkbot.perf import contract
+from milkbot.perf.histograms import snapshot_locust, snapshot_to_dict
 from milkbot.perf.scenarios import StressPlan, parse_weights
 from milkbot.perf.search import BreakpointSearch
-from milkbot.perf.stats import snapshot_locust, snapshot_to_dict
 from milkbot.reference import load_reference
 from milkbot.web import dashboard
 
@@ -326,7 +326,7 @@ def _on_stop(environment: Any, **_kwargs: Any) -> None:
     }
     shape = environment.shape_class
     if isinstance(shape, StressShape):
-        out["search"] = {**shape.search.to_dict(), "wall0": shape.wall0}
+        out["search"] = shape.search.outcome(wall0=shape.wall0).model_dump(mode="json")
         hold = shape.search.state.hold
         if hold is not None:
             out["hold"] = {"stopped": shape.hold_wall, "counts": snapshot_to_dict(hold[1])}

@@ -16,16 +16,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from milkbot.analytics.benchmark import GUIDE, Dataset, Plan, time_calls
 from milkbot.analytics.explain import CASES, explain
+from milkbot.perf.datasets import GeneratedDatabase
+from milkbot.perf.query_bench import QueryCalls, guide_of, time_calls
 
 pytestmark = pytest.mark.perf
 
 
-async def measure(plan: Plan, results: Any, name: str, iterations: int) -> None:
-    p = await time_calls(plan.ours[name], iterations, warmup=20)
-    results.record(name, p, iterations)
-    guide = GUIDE[name.removesuffix("_deep")]
+async def measure(calls: QueryCalls, results: Any, name: str, iterations: int) -> None:
+    p = (await time_calls({name: calls.ours[name]}, iterations, warmup=20))[name]
+    results.add(name, p, iterations)
+    guide = guide_of(name)
     verdict = "FAIL" if p.p95 > guide.critical_ms else "ok"
     print(
         f"\n{name}: P50 {p.p50:.3f} ms  P95 {p.p95:.3f} ms  P99 {p.p99:.3f} ms  "
@@ -41,32 +42,32 @@ async def measure(plan: Plan, results: Any, name: str, iterations: int) -> None:
 
 class TestQueryPerformance:
     async def test_city_metrics_query_performance(
-        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+        self, perf_calls: QueryCalls, perf_results: Any, perf_iterations: int
     ) -> None:
-        await measure(perf_plan, perf_results, "city_metrics", perf_iterations)
+        await measure(perf_calls, perf_results, "city_metrics", perf_iterations)
 
     async def test_equity_curve_query_performance(
-        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+        self, perf_calls: QueryCalls, perf_results: Any, perf_iterations: int
     ) -> None:
-        await measure(perf_plan, perf_results, "equity_curve", perf_iterations)
+        await measure(perf_calls, perf_results, "equity_curve", perf_iterations)
 
     async def test_public_trades_query_performance(
-        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+        self, perf_calls: QueryCalls, perf_results: Any, perf_iterations: int
     ) -> None:
-        await measure(perf_plan, perf_results, "public_trades", perf_iterations)
+        await measure(perf_calls, perf_results, "public_trades", perf_iterations)
         await measure(
-            perf_plan, perf_results, "public_trades_deep", perf_iterations
+            perf_calls, perf_results, "public_trades_deep", perf_iterations
         )  # 10,000 trades down
 
     async def test_health_status_query_performance(
-        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+        self, perf_calls: QueryCalls, perf_results: Any, perf_iterations: int
     ) -> None:
-        await measure(perf_plan, perf_results, "health_status", perf_iterations)
+        await measure(perf_calls, perf_results, "health_status", perf_iterations)
 
     async def test_strategy_metrics_query_performance(
-        self, perf_plan: Plan, perf_results: Any, perf_iterations: int
+        self, perf_calls: QueryCalls, perf_results: Any, perf_iterations: int
     ) -> None:
-        await measure(perf_plan, perf_results, "strategy_metrics", perf_iterations)
+        await measure(perf_calls, perf_results, "strategy_metrics", perf_iterations)
 
 
 def plan_nodes(node: dict) -> Iterator[dict]:
@@ -75,7 +76,7 @@ def plan_nodes(node: dict) -> Iterator[dict]:
         yield from plan_nodes(child)
 
 
-def test_query_plans_never_scan_the_raw_trades(perf_dataset: Dataset) -> None:
+def test_query_plans_never_scan_the_raw_trades(perf_dataset: GeneratedDatabase) -> None:
     """EXPLAIN of every query on the generated data: the aggregates answer the metrics (no node
     reads ops.trades or ops.signals), and the public feed is an index scan of trades_created_idx /
     trades_city_created_idx, its cursor an index condition."""

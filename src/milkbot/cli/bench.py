@@ -4,33 +4,25 @@ naive SQL over raw trades and the round-trip floor, and their growth from 100k t
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from milkbot.analytics.benchmark import (
-    GUIDE,
-    Dataset,
-    Percentiles,
-    database_info,
-    ensure_dataset,
-    machine_info,
-    make_plan,
-    time_calls,
-    time_interleaved,
-)
 from milkbot.analytics.service import Analytics
 from milkbot.cli.common import get_settings
 from milkbot.db.embedded import EmbeddedPostgres, install_signal_exit
 from milkbot.logs import LogFormat, configure_logging
+from milkbot.perf.datasets import GeneratedDatabase, ensure_dataset
+from milkbot.perf.environment import describe_dataset, describe_machine
+from milkbot.perf.fingerprint import dataset_fingerprint
+from milkbot.perf.query_bench import guide_of, make_calls, query_figures, time_calls
+from milkbot.perf.records import Growth, QueryBenchmark, Timing
 from milkbot.settings import Settings
 from milkbot.words import plural
 
@@ -70,44 +62,54 @@ def _quiet_timing_logs(log_format: LogFormat) -> None:
 
 async def _measure(
     settings: Settings,
-    dataset: Dataset,
-    base: Dataset | None,
+    dataset: GeneratedDatabase,
+    base: GeneratedDatabase | None,
     iterations: int,
     naive_iterations: int,
     days: int,
-) -> dict[str, Any]:
+) -> QueryBenchmark:
     """Our queries and the floor on ``dataset`` (and on ``base``, interleaved with them so
     the growth ratio compares like with like), then the naive SQL on ``dataset``."""
     # No statement timeout: the naive baseline over 10M trades takes seconds.
     bench = settings.model_copy(update={"statement_timeout_ms": 0})
     async with AsyncExitStack() as stack:
         main = await stack.enter_async_context(Analytics(bench, dataset.url, bypass_cache=True))
-        plan = await make_plan(main, dataset.end_date, days)
-        calls = {f"ours:{n}": c for n, c in plan.ours.items()} | {"floor:": plan.floor}
+        calls = await make_calls(main, dataset.end_date, days)
+        timed = {f"ours:{n}": c for n, c in calls.ours.items()} | {"floor:": calls.floor}
         if base is not None:
             other = await stack.enter_async_context(Analytics(bench, base.url, bypass_cache=True))
-            base_plan = await make_plan(other, base.end_date, days)
-            calls |= {f"base:{n}": c for n, c in base_plan.ours.items()}
-            calls |= {"base_floor:": base_plan.floor}
-        timed = await time_interleaved(calls, iterations)
+            base_calls = await make_calls(other, base.end_date, days)
+            timed |= {f"base:{n}": c for n, c in base_calls.ours.items()}
+            timed |= {"base_floor:": base_calls.floor}
+        timings = await time_calls(timed, iterations, rounds=10)
         naive = {}
         if naive_iterations:
-            naive = {n: await time_calls(c, naive_iterations, 1) for n, c in plan.naive.items()}
-    by_kind: dict[str, dict[str, Percentiles]] = {}
-    for key, p in timed.items():
+            naive = await time_calls(calls.naive, naive_iterations, warmup=1)
+        fingerprint = await dataset_fingerprint(main, dataset.end_date)
+    by_kind: dict[str, dict[str, Timing]] = {}
+    for key, timing in timings.items():
         kind, name = key.split(":", 1)
-        by_kind.setdefault(kind, {})[name] = p
-    return {
-        "floor": by_kind["floor"][""],
-        "ours": by_kind["ours"],
-        "naive": naive,
-        "base": by_kind.get("base"),
-        "base_floor": by_kind.get("base_floor", {}).get(""),
-    }
+        by_kind.setdefault(kind, {})[name] = timing
+    return QueryBenchmark(
+        machine=describe_machine(),
+        dataset=describe_dataset(dataset.url, dataset.seed),
+        fingerprint=fingerprint,
+        days=days,
+        queries={n: query_figures(n, t, iterations) for n, t in by_kind["ours"].items()},
+        naive=naive,
+        floor=by_kind["floor"][""],
+        growth=None
+        if base is None
+        else Growth(trades=base.trades, queries=by_kind["base"], floor=by_kind["base_floor"][""]),
+    )
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}" if value < 10 else f"{value:,.1f}"
+
+
+def _p50_p95(timing: Timing | None) -> tuple[float | None, float | None]:
+    return (timing.p50, timing.p95) if timing else (None, None)
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -141,16 +143,15 @@ def queries(
         base = None
         if baseline_trades != trades:
             base = ensure_dataset(admin, baseline_trades, seed, progress=console.print)
-        info = database_info(dataset.url)
         against = f" and {base.name}" if base else ""
         console.print(f"measuring {dataset.name}{against}: {iterations} calls per query ...")
         run = asyncio.run(_measure(settings, dataset, base, iterations, naive_iterations, days))
-    machine = machine_info()
+    machine, info = run.machine, run.dataset
     console.print(
-        f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
-        f"PostgreSQL {info['postgres']}; {info['trades']:,} trades, "
-        f"~{info['signals_estimate']:,} signals, days {info['first_day']}..{info['last_day']}; "
-        f"load average {machine['load_average']}"
+        f"{machine.cpu}, {machine.cores} cores, {machine.memory_gib} GiB; "
+        f"PostgreSQL {info.postgres}; {info.trades:,} trades, "
+        f"~{info.signals_estimate or 0:,} signals, days {info.first_day}..{info.last_day}; "
+        f"load average {list(machine.load_average or ())}"
     )
     table = Table(
         title=f"Query latency, ms ({plural(trades, 'trade')}, window {plural(days, 'day')})"
@@ -159,89 +160,36 @@ def queries(
     # of other work, the P50 the query's own cost.
     at = f"@{baseline_trades:,}"
     columns = (
-        "query",
-        "P50",
-        "P95",
-        "naive P50",
-        "naive P95",
-        "naive/ours P50",
-        "naive/ours P95",
-        "ours/floor P50",
-        f"P50 {at}",
-        f"P95 {at}",
-        "growth P50",
-        "growth P95",
-        "goal / critical",
-    )
+        "P50", "P95", "naive P50", "naive P95", "naive/ours P50", "naive/ours P95",
+        "ours/floor P50", f"P50 {at}", f"P95 {at}", "growth P50", "growth P95", "goal / critical",
+    )  # fmt: skip
+    table.add_column("query")
     for column in columns:
-        table.add_column(column, justify="left" if column == "query" else "right")
-    floor: Percentiles = run["floor"]
-    base_floor: Percentiles | None = run["base_floor"]
+        table.add_column(column, justify="right")
+    floor = run.floor
+    assert floor is not None  # measured above
     for name in ROWS:
-        ours: Percentiles = run["ours"][name]
-        naive: Percentiles | None = run["naive"].get(name)
-        baseline: Percentiles | None = run["base"][name] if run["base"] else None
-        guide = GUIDE[name.removesuffix("_deep")]
+        ours, naive = run.queries[name], run.naive.get(name)
+        smaller = run.growth.queries[name] if run.growth else None
+        guide = guide_of(name)
         table.add_row(
             name,
-            _ms(ours.p50),
-            _ms(ours.p95),
-            _ms(naive.p50 if naive else None),
-            _ms(naive.p95 if naive else None),
+            *(_ms(v) for v in (ours.p50, ours.p95, *_p50_p95(naive))),
             _ratio(naive.p50 if naive else None, ours.p50),
             _ratio(naive.p95 if naive else None, ours.p95),
             _ratio(ours.p50, floor.p50),
-            _ms(baseline.p50 if baseline else None),
-            _ms(baseline.p95 if baseline else None),
-            _ratio(ours.p50, baseline.p50 if baseline else None),
-            _ratio(ours.p95, baseline.p95 if baseline else None),
+            *(_ms(v) for v in _p50_p95(smaller)),
+            _ratio(ours.p50, smaller.p50 if smaller else None),
+            _ratio(ours.p95, smaller.p95 if smaller else None),
             f"{guide.goal_ms:g} / {guide.critical_ms:g}",
         )
+    base_floor = _p50_p95(run.growth.floor if run.growth else None)
+    blank = ("",) * 4
     table.add_row(
-        "SELECT 1 (floor)",
-        _ms(floor.p50),
-        _ms(floor.p95),
-        "",
-        "",
-        "",
-        "",
-        "1.0x",
-        _ms(base_floor.p50 if base_floor else None),
-        _ms(base_floor.p95 if base_floor else None),
-        "",
-        "",
-        "",
-    )
+        "SELECT 1 (floor)", _ms(floor.p50), _ms(floor.p95), *blank, "1.0x",
+        *(_ms(v) for v in base_floor), *blank[:3],
+    )  # fmt: skip
     console.print(table)
     if json_path is not None:
-        payload = {
-            "machine": machine,
-            "database": info,
-            "trades": trades,
-            "seed": seed,
-            "iterations": iterations,
-            "naive_iterations": naive_iterations,
-            "days": days,
-            "floor": _dump(run["floor"]),
-            "ours": _dump(run["ours"]),
-            "naive": _dump(run["naive"]),
-            "baseline": {
-                "trades": baseline_trades,
-                "ours": _dump(run["base"]),
-                "floor": _dump(run["base_floor"]),
-            }
-            if run["base"]
-            else None,
-        }
-        json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        run.write(json_path)
         console.print(f"wrote {json_path}")
-
-
-def _dump(value: Any) -> Any:
-    if isinstance(value, Percentiles):
-        return {
-            k: round(getattr(value, k), 4) for k in ("p50", "p95", "p99", "mean", "min", "max")
-        } | {"n": value.n}
-    if isinstance(value, dict):
-        return {k: _dump(v) for k, v in value.items()}
-    return value

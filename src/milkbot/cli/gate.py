@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from milkbot.perf.gate import RefusedError, Row, compare, load_run, passed
+from milkbot.perf.gate import Comparison, GateRun, RefusedError, compare, load_run, no_regression
 
 RESULTS = Path("tests/performance/results")
 
 
-def _shown(row: Row, value: float | None) -> str:
+def _shown(row: Comparison, value: float | None) -> str:
     if value is None:
         return "-"
     if row.kind == "error_rate":
@@ -25,9 +25,21 @@ def _shown(row: Row, value: float | None) -> str:
     return f"{value:,.3f} ms"
 
 
-def _run_compare(baseline: Path, current: Path, min_delta_ms: float) -> list[Row]:
+def _load(path: Path) -> GateRun:
+    run = load_run(path)
+    if run.converted:
+        typer.secho(
+            f"{path} was in the old results format: converted once and rewritten "
+            "(milkbot.perf.records, schema 1)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    return run
+
+
+def _run_compare(baseline: Path, current: Path, min_delta_ms: float) -> list[Comparison]:
     try:
-        rows = compare(load_run(baseline), load_run(current), min_delta_ms=min_delta_ms)
+        rows = compare(_load(baseline), _load(current), min_delta_ms=min_delta_ms)
     except RefusedError as exc:
         typer.secho(f"refused: {exc}", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(2) from None
@@ -57,7 +69,7 @@ def compare_results(
     """Compare CURRENT with BASELINE per the guide's regression criteria; exit 1 on a
     regression, 2 when the runs are not alike (machine, data volume, PostgreSQL version)."""
     rows = _run_compare(baseline, current, min_delta_ms)
-    if not passed(rows):
+    if not no_regression(rows):
         failed = [r.name for r in rows if r.verdict == "FAIL"]
         typer.secho(f"REGRESSION: {', '.join(failed)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
@@ -82,7 +94,7 @@ def accept(
     if not current.exists():
         typer.secho(f"{current} does not exist: run the tests first", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    if target.exists() and not passed(_run_compare(target, current, min_delta_ms)):
+    if target.exists() and not no_regression(_run_compare(target, current, min_delta_ms)):
         typer.secho(
             "not promoted: current is worse than the baseline", fg=typer.colors.RED, err=True
         )

@@ -132,8 +132,8 @@ def loadtest(
     dataset, and `milkbot serve`) is started for the run and stopped afterwards.
     """
     from milkbot.perf.loadtest import LoadTestError, LoadTestOptions, run_loadtest
-    from milkbot.perf.platform import PlatformError, default_home
     from milkbot.perf.screen import render
+    from milkbot.perf.server import PlatformError, default_home
 
     err = Console(stderr=True)
     try:
@@ -175,7 +175,7 @@ def loadtest(
     _warnings_only()
     with err.status("starting") as status:
         try:
-            record = run_loadtest(
+            run, summary = run_loadtest(
                 opts,
                 echo=lambda text: err.print(text, markup=False, highlight=False),
                 progress=lambda text: status.update(Text(text)),
@@ -183,11 +183,12 @@ def loadtest(
         except (LoadTestError, PlatformError) as exc:
             _fail(str(exc))
             raise typer.Exit(3) from None
-    Console().print(render(record.summary))
+    Console().print(render(summary))
     err.print(
-        f"results: {record.out} (report.html, summary.json, Locust CSVs); {results / 'loadtest.json'}"
+        f"results: {run.out} (report.html, summary.json, Locust's CSVs and scenario.html); "
+        f"{results / 'loadtest.json'}"
     )
-    if not record.passed:
+    if not summary.passed:
         raise typer.Exit(1)
 
 
@@ -197,7 +198,7 @@ def home() -> None:
     to reclaim the space). LOAD_TEST_HOME overrides it."""
     import os
 
-    from milkbot.perf.platform import default_home
+    from milkbot.perf.server import default_home
 
     typer.echo(os.environ.get("LOAD_TEST_HOME") or default_home())
 
@@ -250,7 +251,7 @@ def drill(
     import socket
 
     from milkbot.perf.drill import MODES, DrillError, DrillOptions, render_drill, run_drill
-    from milkbot.perf.platform import PlatformError
+    from milkbot.perf.server import PlatformError
 
     err = Console(stderr=True)
     if mode not in MODES:

@@ -1,6 +1,6 @@
 """A database fault drill: stop the database under load and judge how the platform answers.
 
-The drill serves a generated database on the private platform (:mod:`milkbot.perf.platform`:
+The drill serves a generated database on the private platform (:mod:`milkbot.perf.server`:
 its own home, embedded PostgreSQL, ``milkbot serve`` as a child process), puts steady load on
 it (a fixed number of concurrent clients over a realistic route mix), records a few trades
 through :mod:`milkbot.store.writes`, stops the database (fast shutdown, immediate shutdown or
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import platform
 import random
 import re
 import signal
@@ -39,14 +38,18 @@ from rich.table import Table
 from rich.text import Text
 
 from milkbot.db.embedded import EmbeddedPostgres
-from milkbot.market import climate_day_bounds
-from milkbot.perf.platform import private_platform
+from milkbot.market import Bracket, climate_day_bounds, event_ticker
+from milkbot.perf.environment import describe_machine
+from milkbot.perf.records import Criterion, Machine, State
 from milkbot.perf.scenarios import Target
+from milkbot.perf.screen import criteria_table
+from milkbot.perf.server import private_platform
+from milkbot.perf.verdict import passed
 from milkbot.reference import load_reference
 from milkbot.store.models import HeartbeatIn, MarketIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_market, record_trade
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: machine is the typed description (milkbot.perf.records)
 Mode = Literal["fast", "immediate", "kill"]
 MODES: tuple[Mode, ...] = ("fast", "immediate", "kill")
 HEALTH_POLL_S = 0.1
@@ -105,17 +108,6 @@ class PhaseFigures(BaseModel):
         return self.requests - self.ok
 
 
-class Goal(BaseModel):
-    """One goal: what it demands, what was measured, and whether it held."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    target: str
-    measured: str
-    passed: bool
-
-
 class DrillRecord(BaseModel):
     """The drill's result as saved to JSON (``schema_version`` changes with its shape). Times
     in seconds: ``unhealthy_after_s`` from the fault, ``first_good_after_s`` from the restart
@@ -124,14 +116,14 @@ class DrillRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     started_at: datetime
     mode: Mode
     outage_s: float
     clients: int
     trades: int
     seed: int
-    machine: str
+    machine: Machine
     postgres: str
     phases: dict[str, PhaseFigures]
     restart_s: float
@@ -140,12 +132,12 @@ class DrillRecord(BaseModel):
     healthy_after_s: float | None
     written: int
     lost: int
-    goals: list[Goal]
+    goals: list[Criterion]
 
     @property
     def passed(self) -> bool:
         """Whether every goal held."""
-        return all(g.passed for g in self.goals)
+        return passed(self.goals)
 
 
 def route_mix(rng: random.Random) -> str:
@@ -223,16 +215,17 @@ def write_before_fault(url: str, run_id: str) -> list[str]:
     heartbeats through the write path; the trades' client ids."""
     city = load_reference().city("NYC")
     day = datetime.now(UTC).date() + timedelta(days=7)  # beyond the generated history
-    event = f"{city.series}-{day:%y%b%d}".upper()
+    event = event_ticker(city, day)
+    bracket = Bracket(45, 46)
     start, end = climate_day_bounds(city.timezone, day)
     ids = [f"drill-{run_id}-{n}" for n in range(WRITES)]
     with psycopg.connect(url, autocommit=True) as conn:
-        ticker = f"{event}-B45.5"
+        ticker = bracket.ticker(event)
         record_market(
             conn,
             MarketIn(
                 ticker=ticker, event_ticker=event, city_code="NYC", event_date=day,
-                floor_f=45, cap_f=46, opened_at=start - timedelta(days=8), closes_at=end,
+                floor_f=bracket.floor_f, cap_f=bracket.cap_f, opened_at=start - timedelta(days=8), closes_at=end,
             ),
         )  # fmt: skip
         for cid in ids:
@@ -297,13 +290,14 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
-def _within(name: str, seconds: float | None, bound_s: float) -> Goal:
-    return Goal(
-        name=name,
-        target=f"<= {bound_s:g} s",
-        measured=_seconds(seconds),
-        passed=seconds is not None and seconds <= bound_s,
-    )
+def _goal(name: str, target: str, measured: str, ok: bool) -> Criterion:
+    state: State = "pass" if ok else "fail"
+    return Criterion(name=name, value=None, shown=measured, target=target, state=state)
+
+
+def _within(name: str, seconds: float | None, bound_s: float) -> Criterion:
+    ok = seconds is not None and seconds <= bound_s
+    return _goal(name, f"<= {bound_s:g} s", _seconds(seconds), ok)
 
 
 def judge(
@@ -313,7 +307,7 @@ def judge(
     timeline: Timeline,
     written: int,
     kept: int,
-    machine: str,
+    machine: Machine,
     postgres: str,
     started_at: datetime,
 ) -> DrillRecord:
@@ -327,27 +321,24 @@ def judge(
     first_good = _first([s for s in load if s.started >= timeline.restart], timeline.restart, True)
     errors_500 = sum(p.server_errors for p in phases.values())
     no_answer = sum(s.status == 0 for s in during)
+    during_ok = phases["during"].slowest_s <= ANSWER_GOAL_S and no_answer == 0
+    after_ok = phases["after"].failed == 0 and phases["after"].requests > 0
     goals = [
-        Goal(name="no 500s", target="0", measured=str(errors_500), passed=errors_500 == 0),
-        Goal(
-            name="during: every request answered",
-            target=f"<= {ANSWER_GOAL_S:g} s",
-            measured=f"slowest {phases['during'].slowest_s:.2f} s, {no_answer} unanswered",
-            passed=phases["during"].slowest_s <= ANSWER_GOAL_S and no_answer == 0,
+        _goal("no 500s", "0", str(errors_500), errors_500 == 0),
+        _goal(
+            "during: every request answered",
+            f"<= {ANSWER_GOAL_S:g} s",
+            f"slowest {phases['during'].slowest_s:.2f} s, {no_answer} unanswered",
+            during_ok,
         ),
         _within("/health unhealthy after the fault", unhealthy, HEALTH_GOAL_S),
-        Goal(
-            name="after: no failed request",
-            target="0",
-            measured=str(phases["after"].failed),
-            passed=phases["after"].failed == 0 and phases["after"].requests > 0,
-        ),
+        _goal("after: no failed request", "0", str(phases["after"].failed), after_ok),
         _within("/health healthy after the restart", healthy, HEALTH_GOAL_S),
-        Goal(
-            name="nothing written before the fault lost",
-            target=f"{written} of {written} kept",
-            measured=f"{kept} of {written} kept",
-            passed=kept == written,
+        _goal(
+            "nothing written before the fault lost",
+            f"{written} of {written} kept",
+            f"{kept} of {written} kept",
+            kept == written,
         ),
     ]
     return DrillRecord(
@@ -377,7 +368,7 @@ async def _drill(
     with psycopg.connect(url) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     postgres = f"PostgreSQL {row[0] if row else '?'} (embedded)"
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores"
+    machine = describe_machine()
     ids = await asyncio.to_thread(write_before_fault, url, uuid.uuid4().hex[:12])
     server = EmbeddedPostgres(opts.home)
     stop = asyncio.Event()
@@ -408,8 +399,9 @@ async def _drill(
 
 def render_drill(record: DrillRecord) -> Group:
     """The record as rich tables: requests by phase, recovery times, and the goals."""
+    m = record.machine
     context = Text(
-        f"{record.machine} · {record.postgres} · {record.trades:,} trades · "
+        f"{m.cpu}, {m.cores} cores · {record.postgres} · {record.trades:,} trades · "
         f"{record.clients} clients · {record.mode} stop for {record.outage_s:g} s",
         style="dim",
     )
@@ -428,12 +420,7 @@ def render_drill(record: DrillRecord) -> Group:
     times.add_row("database restart (pg_ctl start)", _seconds(record.restart_s))
     times.add_row("first good answer, after the restart began", _seconds(record.first_good_after_s))
     times.add_row("/health healthy, after the database was back", _seconds(record.healthy_after_s))
-    goals = Table(title="Goals", box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("goal", "target", "measured", ""):
-        goals.add_column(column)
-    for g in record.goals:
-        verdict = Text("ok", style="green") if g.passed else Text("FAIL", style="bold red")
-        goals.add_row(g.name, g.target, g.measured, verdict)
+    goals = criteria_table(record.goals, "Goals")
     overall = Text(
         "PASS" if record.passed else "FAIL", style="bold green" if record.passed else "bold red"
     )

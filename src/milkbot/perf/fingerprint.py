@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from milkbot.analytics import Analytics
@@ -38,3 +38,10 @@ async def analytics_fingerprint(analytics: Analytics, first_day: date, last_day:
     }
     text = json.dumps(_canonical(outputs), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+async def dataset_fingerprint(analytics: Analytics, end_date: date) -> str:
+    """The fingerprint over the last settled year of a dataset whose last settlement day is
+    ``end_date`` (its final two days may still be settling)."""
+    last = end_date - timedelta(days=2)
+    return await analytics_fingerprint(analytics, last - timedelta(days=364), last)

@@ -1,8 +1,10 @@
 """The release regression gate: compare a baseline results file with a current one.
 
-It reads either kind of results file the harness writes: the query performance tests'
-``current.json`` or ``current.txt`` (per-query P50/P95 in ms; the text file is the same record) and the load tests' ``loadtest.json`` (per scenario:
-P95 ms, error rate, peak server memory). The guide's criteria fail the release when:
+It reads either kind of results file (:mod:`milkbot.perf.records`): a query benchmark
+(``current.json``, ``milkbot bench queries --json``, or the text ``current.txt``: per-query
+P50/P95 in ms) or the load tests' ``loadtest.json`` (per scenario: P95 ms, error rate, peak
+server memory). A file in the format that preceded the records is converted once
+(:mod:`milkbot.perf.legacy`) and rewritten. The guide's criteria fail the release when:
 
 - any query is more than 20% slower than baseline (its P50 or its P95),
 - the load test's P95 response time is more than 20% slower,
@@ -21,9 +23,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from pydantic import ValidationError
+
+from milkbot.perf.legacy import convert
 from milkbot.perf.query_text import parse_query_text
+from milkbot.perf.records import LoadTestResults, Machine, QueryBenchmark, parse_results
 
 SLOWER = 1.20
 MEMORY_GROWTH = 1.20
@@ -38,17 +44,19 @@ class RefusedError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Run:
-    """A results file reduced to what the gate compares."""
+class GateRun:
+    """A results file reduced to what the gate compares; ``converted``: it was in the old
+    format and has been rewritten in the new one."""
 
     kind: Literal["queries", "loadtest"]
     identity: dict[str, str]
     fingerprint: str | None
     figures: dict[str, tuple[Kind, float]]
+    converted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
+class Comparison:
     """One figure's comparison."""
 
     name: str
@@ -59,60 +67,70 @@ class Row:
     reason: str
 
 
-def _machine(m: dict[str, Any]) -> dict[str, str]:
+def _machine(m: Machine) -> dict[str, str]:
     return {
-        "cpu": str(m.get("cpu") or m.get("cpu_model")),
-        "cores": str(m.get("cores") or m.get("cpus")),
-        "memory_gib": str(round(float(m.get("memory_gib", 0)))),
+        "cpu": m.cpu,
+        "cores": str(m.cores),
+        "memory_gib": str(round(m.memory_gib or 0)),
     }
 
 
-def _major(version: object) -> str:
+def _major(version: str | None) -> str:
     return str(version).split(".")[0]
 
 
-def load_run(path: Path) -> Run:
-    """Read a query or load-test results file: JSON, or the query tests' text file (the
-    guide's ``baseline.txt`` / ``current.txt``)."""
+def read_record(path: Path) -> tuple[QueryBenchmark | LoadTestResults, bool]:
+    """The record in a results file (JSON, or the query tests' text file), and whether it was
+    in the old format (then converted and rewritten in the new one)."""
     try:
         text = path.read_text(encoding="utf-8")
-        data = parse_query_text(text) if path.suffix == ".txt" else json.loads(text)
+        if path.suffix == ".txt":
+            return parse_query_text(text), False
+        data = json.loads(text)
+        if isinstance(data, dict) and "schema_version" not in data:
+            record = convert(data)
+            record.write(path)
+            return record, True
+        return parse_results(data), False
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        raise RefusedError(f"{path}: not a results file of this version ({problems})") from None
     except (OSError, ValueError) as exc:
         raise RefusedError(f"{path}: not a readable results file ({exc})") from None
-    if "queries" in data:
+
+
+def load_run(path: Path) -> GateRun:
+    """Read a query or load-test results file for comparison."""
+    record, converted = read_record(path)
+    if isinstance(record, QueryBenchmark):
         figures: dict[str, tuple[Kind, float]] = {}
-        for name, q in sorted(data["queries"].items()):
-            figures[f"query {name} P50"] = ("latency_ms", float(q["p50"]))
-            figures[f"query {name} P95"] = ("latency_ms", float(q["p95"]))
+        for name, q in sorted(record.queries.items()):
+            figures[f"query {name} P50"] = ("latency_ms", q.p50)
+            figures[f"query {name} P95"] = ("latency_ms", q.p95)
+        d = record.dataset
         identity = {
-            **_machine(data["machine"]),
-            "postgres": _major(data["postgres"]),
-            "trades": str(data["data"]["trades"]),
-            "seed": str(data["data"].get("seed")),
-            "days": f"{data['data'].get('first_day')}..{data['data'].get('last_day')}",
+            **_machine(record.machine),
+            "postgres": _major(d.postgres),
+            "trades": str(d.trades),
+            "seed": str(d.seed),
+            "days": f"{d.first_day}..{d.last_day}",
         }
-        return Run("queries", identity, data.get("fingerprint"), figures)
-    if "scenarios" in data:
-        figures = {}
-        alike: dict[str, str] = {}
-        prints = set()
-        for name, s in sorted(data["scenarios"].items()):
-            figures[f"{name} P95"] = ("latency_ms", float(s["p95_ms"]))
-            figures[f"{name} error rate"] = ("error_rate", float(s["error_rate"]))
-            figures[f"{name} server memory"] = (
-                "memory_mb",
-                float(s["resources"]["app_rss_max_mb"]),
-            )
-            alike = {
-                **_machine(s["machine"]),
-                "postgres": _major(s["postgres_version"]),
-                "trades": str(s["data"]["trades"]),
-            }
-            prints.add(s.get("fingerprint"))
-        alike["scenarios"] = ",".join(sorted(data["scenarios"]))
-        fingerprint = prints.pop() if len(prints) == 1 else "mixed"
-        return Run("loadtest", alike, fingerprint, figures)
-    raise RefusedError(f"{path}: neither query results (queries) nor load-test results (scenarios)")
+        return GateRun("queries", identity, record.fingerprint, figures, converted)
+    figures = {}
+    alike: dict[str, str] = {}
+    for name, s in sorted(record.scenarios.items()):
+        figures[f"{name} P95"] = ("latency_ms", s.total.p95_ms or 0.0)
+        figures[f"{name} error rate"] = ("error_rate", s.total.error_rate)
+        figures[f"{name} server memory"] = ("memory_mb", s.resources.app_rss_max_mb or 0.0)
+        alike = {
+            **_machine(s.machine),
+            "postgres": _major(s.dataset.postgres if s.dataset else None),
+            "trades": str(s.dataset.trades if s.dataset else None),
+        }
+    alike["scenarios"] = ",".join(sorted(record.scenarios))
+    return GateRun("loadtest", alike, None, figures, converted)
 
 
 def _judge(kind: Kind, base: float, cur: float, min_delta_ms: float) -> tuple[bool, str]:
@@ -130,7 +148,9 @@ def _judge(kind: Kind, base: float, cur: float, min_delta_ms: float) -> tuple[bo
     return True, f"{(cur / base - 1) * 100:+.0f}%" if base else "="
 
 
-def compare(baseline: Run, current: Run, min_delta_ms: float = MIN_DELTA_MS) -> list[Row]:
+def compare(
+    baseline: GateRun, current: GateRun, min_delta_ms: float = MIN_DELTA_MS
+) -> list[Comparison]:
     """Compare two alike runs figure by figure; raise RefusedError when they are not alike."""
     if baseline.kind != current.kind:
         raise RefusedError(f"cannot compare {baseline.kind} results with {current.kind} results")
@@ -141,10 +161,10 @@ def compare(baseline: Run, current: Run, min_delta_ms: float = MIN_DELTA_MS) -> 
     ]
     if unlike:
         raise RefusedError("runs are not alike, refusing to compare: " + "; ".join(unlike))
-    rows: list[Row] = []
+    rows: list[Comparison] = []
     if baseline.fingerprint and current.fingerprint and baseline.fingerprint != current.fingerprint:
         rows.append(
-            Row(
+            Comparison(
                 "analytics results fingerprint",
                 "latency_ms",
                 None,
@@ -156,18 +176,18 @@ def compare(baseline: Run, current: Run, min_delta_ms: float = MIN_DELTA_MS) -> 
     for name in sorted(set(baseline.figures) | set(current.figures)):
         if name not in current.figures:
             kind, base = baseline.figures[name]
-            rows.append(Row(name, kind, base, None, "gone", "not in the current run"))
+            rows.append(Comparison(name, kind, base, None, "gone", "not in the current run"))
             continue
         kind, cur = current.figures[name]
         if name not in baseline.figures:
-            rows.append(Row(name, kind, None, cur, "new", "no baseline"))
+            rows.append(Comparison(name, kind, None, cur, "new", "no baseline"))
             continue
         base = baseline.figures[name][1]
         ok, reason = _judge(kind, base, cur, min_delta_ms)
-        rows.append(Row(name, kind, base, cur, "ok" if ok else "FAIL", reason))
+        rows.append(Comparison(name, kind, base, cur, "ok" if ok else "FAIL", reason))
     return rows
 
 
-def passed(rows: list[Row]) -> bool:
+def no_regression(rows: list[Comparison]) -> bool:
     """True when no figure failed."""
     return all(r.verdict != "FAIL" for r in rows)

@@ -11,8 +11,10 @@ A run has three Locust phases against the same server, each a headless ``locust`
    scenario then searches for the breaking point).
 
 Resource use is sampled throughout and judged over the scenario's measured window. When nothing
-answers at the target a private platform is started first (:mod:`milkbot.perf.platform`).
-Results go to ``<results>/loadtest/<scenario>/`` and the stable ``<results>/loadtest.json``.
+answers at the target a private platform is started first (:mod:`milkbot.perf.server`).
+Results go to ``<results>/loadtest/<scenario>/`` (the summary as JSON and one screen of text,
+the HTML report with the charts, Locust's own CSVs and HTML report, the resource samples) and
+the stable ``<results>/loadtest.json`` (:class:`~milkbot.perf.records.LoadTestResults`).
 """
 
 from __future__ import annotations
@@ -27,14 +29,21 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from milkbot.perf import platform as plat
-from milkbot.perf.resources import ResourceSampler, listening_pid, open_files_limit
-from milkbot.perf.results import PhaseResult, read_snapshot
+import psycopg
+
+from milkbot.perf import server as plat
+from milkbot.perf.environment import describe_dataset, describe_machine
+from milkbot.perf.gate import RefusedError, read_record
+from milkbot.perf.judge import LoadTestRun, judge_run
+from milkbot.perf.locust_output import PhaseResult, read_snapshot
+from milkbot.perf.records import Dataset, LoadTestResults, LoadTestSummary
+from milkbot.perf.report import render_report
+from milkbot.perf.resources import ResourceSample, ResourceSampler, listening_pid, open_files_limit
 from milkbot.perf.scenarios import Scenario, Target, format_duration
-from milkbot.perf.summary import RunRecord, describe_environment, write_outputs
+from milkbot.perf.screen import plain_text
 from milkbot.settings import load_settings
 
 STARTUP_GRACE_S = 90.0
@@ -100,6 +109,7 @@ def run_phase(
     snapshot = out / f"{name}_snapshot.json"
     cmd = [sys.executable, "-m", "locust", "-f", str(opts.locustfile), "--headless"]
     cmd += ["--host", opts.target.url, "--csv", str(prefix), "--csv-full-history", "--only-summary"]
+    cmd += ["--html", str(out / f"{name}.html")]
     cmd += ["--logfile", str(out / f"{name}.log"), "--exit-code-on-error", "0"]
     if shape_budget_s is None:
         cmd += ["-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{max(1, round(run_time_s))}s"]
@@ -156,20 +166,10 @@ def _external_database(opts: LoadTestOptions) -> str | None:
 
 def _stress_env(scenario: Scenario) -> dict[str, str]:
     """The locustfile's shape settings for the stress scenario (empty for the others)."""
-    plan = scenario.stress
-    if plan is None:
+    if scenario.stress is None:
         return {}
-    shape = {
-        "hold_users": scenario.users,
-        "spawn_rate": scenario.spawn_rate,
-        "hold_s": scenario.run_time_s,
-        "step_users": plan.step_users,
-        "step_s": plan.step_s,
-        "max_users": plan.max_users,
-        "max_search_s": plan.max_search_s,
-        "p95_limit_ms": plan.p95_limit_ms,
-        "error_limit": plan.error_limit,
-    }
+    hold = {"hold_users": scenario.users, "spawn_rate": scenario.spawn_rate}
+    shape = {**hold, "hold_s": scenario.run_time_s, **asdict(scenario.stress)}
     return {"LOAD_TEST_STRESS_PLAN": json.dumps(shape)}
 
 
@@ -206,35 +206,25 @@ def run_phases(
     phases: dict[str, PhaseResult] = {}
     quick = f"{sc.phase_users} users, no think time, {format_duration(sc.phase_s)}"
     status = plat.http_status(opts.target.url + opts.ceiling_path)
-    if status == 200:
-        echo(f"ceiling: {opts.ceiling_path}, {quick}")
-        phases["ceiling"] = run_phase(
+    if status != 200:
+        notes.append(
+            f"no bare endpoint at {opts.ceiling_path} (HTTP {status}): ceiling not measured"
+        )
+    for name, what in (("ceiling", opts.ceiling_path), ("capacity", "the user mix")):
+        if name == "ceiling" and status != 200:
+            continue
+        echo(f"{name}: {what}, {quick}")
+        phases[name] = run_phase(
             opts,
-            "ceiling",
+            name,
             out,
             users=sc.phase_users,
             spawn_rate=sc.phase_users,
             run_time_s=sc.phase_s,
-            env={"LOAD_TEST_PHASE": "ceiling"},
+            env={"LOAD_TEST_PHASE": name},
             sampler=sampler,
             progress=progress,
         )
-    else:
-        notes.append(
-            f"no bare endpoint at {opts.ceiling_path} (HTTP {status}): ceiling not measured"
-        )
-    echo(f"capacity: the user mix, {quick}")
-    phases["capacity"] = run_phase(
-        opts,
-        "capacity",
-        out,
-        users=sc.phase_users,
-        spawn_rate=sc.phase_users,
-        run_time_s=sc.phase_s,
-        env={"LOAD_TEST_PHASE": "capacity"},
-        sampler=sampler,
-        progress=progress,
-    )
     echo(_describe(sc))
     budget = None
     if sc.stress is not None:
@@ -254,13 +244,79 @@ def run_phases(
     return phases
 
 
-def run_loadtest(opts: LoadTestOptions, echo: Progress, progress: Progress) -> RunRecord:
+def _dataset(db_url: str | None) -> Dataset | None:
+    """The tested database's description, ``None`` when it is unknown or unreachable."""
+    if db_url is None:
+        return None
+    try:
+        return describe_dataset(db_url)
+    except psycopg.Error:
+        return None
+
+
+def _commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() or None
+
+
+def write_samples(samples: list[ResourceSample], path: Path) -> None:
+    """The resource readings as CSV (one row a second: CPU %, memory %, connections...)."""
+    names = [f.name for f in fields(ResourceSample)]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(x.to_dict() for x in samples)
+
+
+def _previous_results(path: Path) -> LoadTestResults:
+    """The stable results file's scenarios so far (an old-format file converted, an unreadable
+    one ignored)."""
+    try:
+        record, _ = read_record(path)
+    except RefusedError:
+        return LoadTestResults(scenarios={})
+    return record if isinstance(record, LoadTestResults) else LoadTestResults(scenarios={})
+
+
+def write_outputs(run: LoadTestRun, results: Path) -> LoadTestSummary:
+    """Judge the run; write summary.json, summary.txt, report.html and resources.csv in the
+    scenario's directory, its entry in ``results/loadtest.json`` and the texts of all
+    scenarios in ``loadtest.txt``. The summary."""
+    summary = judge_run(run)
+    summary.write(run.out / "summary.json")
+    (run.out / "summary.txt").write_text(plain_text(summary))
+    (run.out / "report.html").write_text(render_report(summary, run))
+    write_samples(run.samples, run.out / "resources.csv")
+    stable = results / "loadtest.json"
+    every = _previous_results(stable)
+    every = every.model_copy(update={"scenarios": {**every.scenarios, summary.scenario: summary}})
+    every.write(stable)
+    texts = [
+        text.read_text()
+        for name in sorted(every.scenarios)
+        if (text := results / "loadtest" / name / "summary.txt").exists()
+    ]
+    (results / "loadtest.txt").write_text("\n".join(texts))
+    return summary
+
+
+def run_loadtest(
+    opts: LoadTestOptions, echo: Progress, progress: Progress
+) -> tuple[LoadTestRun, LoadTestSummary]:
     """Run the scenario of ``opts`` (starting a private platform if needed) and write its
-    results; the returned record holds the verdict."""
+    results; the run and its judged summary."""
     out = opts.results / "loadtest" / opts.scenario.name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    settings = load_settings()
     notes: list[str] = []
     with ExitStack() as stack:
         if plat.answering(opts.target):
@@ -283,7 +339,13 @@ def run_loadtest(opts: LoadTestOptions, echo: Progress, progress: Progress) -> R
             db_url = platform.database_url
             app_pid = listening_pid(opts.target.port) or platform.server_pid
             started_platform = True
-        facts = describe_environment(db_url)
+        server = plat.server_facts(opts.target.url, app_pid)
+        if server.pool_capacity is None:
+            notes.append(
+                f"the server's pool size could not be read from {opts.target.url}/metrics: "
+                "database connections not judged"
+            )
+        dataset = _dataset(db_url)
         sampler = ResourceSampler(app_pid=app_pid, db_url=db_url, interval=opts.sample_interval_s)
         if app_pid is None:
             notes.append("server process not found: server CPU not measured")
@@ -301,15 +363,16 @@ def run_loadtest(opts: LoadTestOptions, echo: Progress, progress: Progress) -> R
         sampler.start()
         stack.callback(sampler.stop)
         phases = run_phases(opts, out, sampler, echo, progress, notes)
-    record = RunRecord(
+    run = LoadTestRun(
         scenario=opts.scenario,
         target=opts.target.url,
         weights=opts.weights,
-        facts=facts,
+        machine=describe_machine(),
+        dataset=dataset,
+        commit=_commit(),
+        server=server,
         phases=phases,
         samples=sampler.samples,
-        pool_capacity=settings.workers * settings.pool_max_size,
-        workers=settings.workers,
         started_platform=started_platform,
         server_found=app_pid is not None,
         notes=notes,
@@ -317,5 +380,4 @@ def run_loadtest(opts: LoadTestOptions, echo: Progress, progress: Progress) -> R
         out=out,
         sample_interval_s=opts.sample_interval_s,
     )
-    write_outputs(record, opts.results)
-    return record
+    return run, write_outputs(run, opts.results)

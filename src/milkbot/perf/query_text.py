@@ -4,13 +4,16 @@ The guide compares runs with ``diff baseline.txt current.txt`` and promotes one 
 current.txt baseline.txt``, so the text file is a full record, not a summary: one ``key: value``
 line per fact of the run (machine, PostgreSQL, data, analytics fingerprint) and one fixed-column
 line per query, with no timestamp, so two runs differ only where their figures do. It is
-written by :func:`render_query_text` and read back by :func:`parse_query_text` into the same
-mapping as ``current.json``, which is what the regression gate reads.
+written from a :class:`~milkbot.perf.records.QueryBenchmark` by :func:`render_query_text` and
+read back into one by :func:`parse_query_text` (the figures it keeps: P50/P95/P99, the
+thresholds and the status of each query), which is what the regression gate reads.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+
+from milkbot.perf.records import Dataset, Machine, QueryBenchmark, QueryFigures
 
 TITLE = "# Milkbot query performance (tests/performance/test_query_performance.py)"
 TIMING = "timing: warm, cache bypassed, wall clock of one call through the pool, ms"
@@ -21,30 +24,29 @@ class QueryTextError(ValueError):
     """The text is not a query results file; the message names the line."""
 
 
-def render_query_text(header: dict[str, Any], queries: dict[str, dict[str, Any]]) -> str:
-    """The text file of a run: ``header`` as in current.json (machine, postgres, data,
-    fingerprint) and the per-query figures (ms)."""
-    m, d = header["machine"], header["data"]
+def render_query_text(record: QueryBenchmark) -> str:
+    """The text file of a query benchmark (figures in ms)."""
+    m, d = record.machine, record.dataset
     lines = [
         TITLE,
-        f"cpu: {m['cpu']}",
-        f"cores: {m['cores']}",
-        f"memory: {m['memory_gib']} GiB",
-        f"os: {m['os']}",
-        f"postgresql: {header['postgres']}",
-        f"analytics fingerprint: {header['fingerprint']}",
-        f"trades: {d['trades']:,} (seed {d['seed']})",
-        f"signals: ~{d['signals_estimate']:,}",
-        f"markets: ~{d['markets_estimate']:,}",
-        f"settlement days: {d['first_day']}..{d['last_day']}",
+        f"cpu: {m.cpu}",
+        f"cores: {m.cores}",
+        f"memory: {m.memory_gib} GiB",
+        f"os: {m.os}",
+        f"postgresql: {d.postgres}",
+        f"analytics fingerprint: {record.fingerprint}",
+        f"trades: {d.trades:,} (seed {d.seed})",
+        f"signals: ~{d.signals_estimate or 0:,}",
+        f"markets: ~{d.markets_estimate or 0:,}",
+        f"settlement days: {d.first_day}..{d.last_day}",
         TIMING,
         "",
         f"{'query':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'target':>10}{'critical':>10}  status",
     ]
-    for name, q in sorted(queries.items()):
+    for name, q in sorted(record.queries.items()):
         lines.append(
-            f"{name:<20}{q['p50']:>10.3f}{q['p95']:>10.3f}{q['p99']:>10.3f}"
-            f"{q['target_ms']:>10g}{q['critical_ms']:>10g}  {q['status']}"
+            f"{name:<20}{q.p50:>10.3f}{q.p95:>10.3f}{q.p99:>10.3f}"
+            f"{q.target_ms:>10g}{q.critical_ms:>10g}  {q.status}"
         )
     return "\n".join(lines) + "\n"
 
@@ -53,14 +55,14 @@ def _count(text: str) -> int:
     return int(text.lstrip("~").replace(",", ""))
 
 
-def parse_query_text(text: str) -> dict[str, Any]:
-    """The mapping :func:`render_query_text` was given, back from its text (figures rounded to
+def parse_query_text(text: str) -> QueryBenchmark:
+    """The record :func:`render_query_text` was given, back from its text (figures rounded to
     the microsecond as printed). Raises :class:`QueryTextError` naming what is wrong."""
     lines = text.splitlines()
     if not lines or lines[0] != TITLE:
         raise QueryTextError(f"not a query results file (its first line is not {TITLE!r})")
     facts: dict[str, str] = {}
-    queries: dict[str, dict[str, Any]] = {}
+    queries: dict[str, QueryFigures] = {}
     table = False
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -72,9 +74,11 @@ def parse_query_text(text: str) -> dict[str, Any]:
             if table:
                 name, *figures, status = line.split()
                 values = [float(f) for f in figures]
-                if len(values) != len(COLUMNS):
-                    raise ValueError(f"expected {len(COLUMNS)} figures")
-                queries[name] = {**dict(zip(COLUMNS, values, strict=True)), "status": status}
+                if len(values) != len(COLUMNS) or status not in ("ok", "FAIL"):
+                    raise ValueError(f"expected {len(COLUMNS)} figures and ok or FAIL")
+                queries[name] = QueryFigures.model_validate(
+                    {**dict(zip(COLUMNS, values, strict=True)), "status": status}
+                )
             else:
                 key, sep, value = line.partition(": ")
                 if not sep:
@@ -85,24 +89,24 @@ def parse_query_text(text: str) -> dict[str, Any]:
     try:
         trades, _, seed = facts["trades"].partition(" (seed ")
         first, _, last = facts["settlement days"].partition("..")
-        return {
-            "machine": {
-                "cpu": facts["cpu"],
-                "cores": int(facts["cores"]),
-                "memory_gib": float(facts["memory"].removesuffix(" GiB")),
-                "os": facts["os"],
-            },
-            "postgres": facts["postgresql"],
-            "fingerprint": facts["analytics fingerprint"],
-            "data": {
-                "trades": _count(trades),
-                "seed": int(seed.rstrip(")")),
-                "signals_estimate": _count(facts["signals"]),
-                "markets_estimate": _count(facts["markets"]),
-                "first_day": first,
-                "last_day": last,
-            },
-            "queries": queries,
-        }
+        return QueryBenchmark(
+            machine=Machine(
+                cpu=facts["cpu"],
+                cores=int(facts["cores"]),
+                memory_gib=float(facts["memory"].removesuffix(" GiB")),
+                os=facts["os"],
+            ),
+            dataset=Dataset(
+                postgres=facts["postgresql"],
+                trades=_count(trades),
+                seed=int(seed.rstrip(")")),
+                signals_estimate=_count(facts["signals"]),
+                markets_estimate=_count(facts["markets"]),
+                first_day=date.fromisoformat(first),
+                last_day=date.fromisoformat(last),
+            ),
+            fingerprint=facts["analytics fingerprint"],
+            queries=queries,
+        )
     except (KeyError, ValueError) as exc:
         raise QueryTextError(f"missing or malformed line: {exc}") from None

@@ -26,7 +26,7 @@ BACKEND_PID = "SELECT pg_backend_pid()"
 
 
 @dataclass(frozen=True)
-class Sample:
+class ResourceSample:
     """One reading: wall time (s since the epoch), CPU as % of the machine for the web server,
     the database, both together and the load generator, the machine's CPU and memory use (%),
     the web server's resident memory (MiB), the app's database connections, and the CPU
@@ -116,6 +116,19 @@ def listening_pid(port: int) -> int | None:
     return int(proc.pid)
 
 
+def count_workers(pid: int) -> int | None:
+    """The web workers of the server process ``pid``: the children forked from it (they run its
+    command line, as granian's workers do), or 1 when it has none (it serves alone). ``None``
+    when the process cannot be read."""
+    try:
+        proc = psutil.Process(pid)
+        command = proc.cmdline()
+        forked = [c for c in proc.children() if c.cmdline() == command]
+    except psutil.Error:
+        return None
+    return len(forked) or 1
+
+
 def open_files_limit(pid: int) -> int | None:
     """The soft limit of open files of process ``pid`` (``None`` if it cannot be read)."""
     try:
@@ -158,7 +171,7 @@ class ResourceSampler:
         self.app = ProcessTree(app_pid)
         self.db = ProcessTree(postmaster_pid(db_url) if db_url else None)
         self.loadgen = ProcessTree(None)
-        self.samples: list[Sample] = []
+        self.samples: list[ResourceSample] = []
         self.cpus = psutil.cpu_count() or 1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resource-sampler", daemon=True)
@@ -183,7 +196,7 @@ class ResourceSampler:
         self._last = time.monotonic()
         self._thread.start()
 
-    def stop(self) -> list[Sample]:
+    def stop(self) -> list[ResourceSample]:
         """Stop sampling (waits for the thread) and return the samples."""
         self._stop.set()
         if self._thread.is_alive():
@@ -216,7 +229,7 @@ class ResourceSampler:
             capacity = elapsed * self.cpus / 100.0
             app_s, db_s = self.app.cpu_seconds(), self.db.cpu_seconds()
             self.samples.append(
-                Sample(
+                ResourceSample(
                     t=time.time(),
                     app_cpu=app_s / capacity,
                     db_cpu=db_s / capacity,

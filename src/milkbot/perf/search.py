@@ -13,39 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from milkbot.perf.histograms import AGGREGATED, Snapshot, summarize, window
+from milkbot.perf.records import BreakingPoint, Figures, StressSearch, StressStage
 from milkbot.perf.scenarios import StressPlan
-from milkbot.perf.stats import AGGREGATED, Figures, Snapshot, summarize, window
 
 # A route with fewer requests than this in a window is not judged on its own (noise).
 MIN_ROUTE_REQUESTS = 20
 # Seconds after the last user of a stage has started before its window opens.
 SETTLE_S = 5.0
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One judged stage: its users, its window (length, and end in seconds since the test
-    started), aggregated figures, the routes over a limit in it (name -> figures), and
-    whether it broke."""
-
-    users: int
-    seconds: float
-    ended: float
-    figures: Figures
-    broken_routes: dict[str, Figures]
-    broke: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "users": self.users,
-            "seconds": round(self.seconds, 1),
-            "ended": round(self.ended, 1),
-            "broke": self.broke,
-            **self.figures.to_dict(),
-            "broken_routes": {k: v.to_dict() for k, v in self.broken_routes.items()},
-        }
 
 
 @dataclass
@@ -57,8 +33,8 @@ class SearchState:
     started: float
     stage_snap: Snapshot = field(default_factory=dict)
     window_start: tuple[float, Snapshot] | None = None
-    stages: list[Stage] = field(default_factory=list)
-    first_break: tuple[str, Stage] | None = None
+    stages: list[StressStage] = field(default_factory=list)
+    first_break: tuple[str, StressStage] | None = None
     hold: tuple[float, Snapshot] | None = None
     stop_reason: str | None = None
 
@@ -112,12 +88,21 @@ class BreakpointSearch:
         s.window_start = None
         return s.users, self.spawn_rate
 
-    def _judge(self, t: float, snap: Snapshot) -> Stage:
+    def _judge(self, t: float, snap: Snapshot) -> StressStage:
         s = self.state
         start_t, start_snap = s.window_start or (s.started, s.stage_snap)
         seconds = max(t - start_t, 1e-9)
         counts = window(snap, start_snap)
-        empty = Figures(0, 0, 0.0, 0.0, None, None, None, None)
+        empty = Figures(
+            requests=0,
+            failures=0,
+            rps=0.0,
+            error_rate=0.0,
+            p50_ms=None,
+            p95_ms=None,
+            p99_ms=None,
+            max_ms=None,
+        )
         agg = summarize(counts[AGGREGATED], seconds) if AGGREGATED in counts else empty
         broken = {
             name: fig
@@ -126,48 +111,47 @@ class BreakpointSearch:
             and c.requests >= MIN_ROUTE_REQUESTS
             and _over(fig := summarize(c, seconds), self.plan)
         }
-        broke = agg.requests == 0 or _over(agg, self.plan)
-        return Stage(s.users, seconds, t, agg, broken, broke)
+        return StressStage(
+            **agg.model_dump(),
+            users=s.users,
+            seconds=round(seconds, 1),
+            ended=round(t, 1),
+            broke=agg.requests == 0 or _over(agg, self.plan),
+            broken_routes=broken,
+        )
 
     @property
-    def breaking_stage(self) -> Stage | None:
+    def breaking_stage(self) -> StressStage | None:
         """The first stage that broke, if any."""
         return next((st for st in self.state.stages if st.broke), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The search's outcome for the run's snapshot file."""
+    def outcome(self, wall0: float | None = None) -> StressSearch:
+        """The search's outcome for the run's snapshot file; stage times count from ``wall0``
+        (s since the epoch)."""
         s = self.state
         broke = self.breaking_stage
         first = s.first_break
         last_good = [st for st in s.stages if not st.broke]
-        return {
-            "plan": {
-                "hold_users": s.stages[0].users if s.stages else s.users,
-                "hold_s": self.hold_s,
-                "step_users": self.plan.step_users,
-                "step_s": self.plan.step_s,
-                "max_users": self.plan.max_users,
-                "max_search_s": self.plan.max_search_s,
-                "p95_limit_ms": self.plan.p95_limit_ms,
-                "error_limit": self.plan.error_limit,
-            },
-            "stages": [st.to_dict() for st in s.stages],
-            "stop_reason": s.stop_reason,
-            "breaking_point": None
-            if broke is None
-            else {"users": broke.users, "rps": round(broke.figures.rps, 1), **_limits(broke)},
-            "last_good": None
+        return StressSearch(
+            hold_users=s.stages[0].users if s.stages else s.users,
+            hold_s=self.hold_s,
+            plan=self.plan,
+            stages=s.stages,
+            stop_reason=s.stop_reason,
+            breaking_point=None if broke is None else _point(broke),
+            last_good=None
             if not last_good
-            else {"users": last_good[-1].users, "rps": round(last_good[-1].figures.rps, 1)},
-            "broke_first": None
+            else BreakingPoint(users=last_good[-1].users, rps=round(last_good[-1].rps, 1)),
+            broke_first=None
             if first is None
-            else {
-                "route": first[0],
-                "users": first[1].users,
-                "p95_ms": first[1].broken_routes[first[0]].p95_ms,
-                "error_rate": first[1].broken_routes[first[0]].error_rate,
-            },
-        }
+            else BreakingPoint(
+                route=first[0],
+                users=first[1].users,
+                p95_ms=first[1].broken_routes[first[0]].p95_ms,
+                error_rate=first[1].broken_routes[first[0]].error_rate,
+            ),
+            wall0=wall0,
+        )
 
 
 def _over(fig: Figures, plan: StressPlan) -> bool:
@@ -178,5 +162,10 @@ def _badness(fig: Figures, plan: StressPlan) -> float:
     return max((fig.p95_ms or 0.0) / plan.p95_limit_ms, fig.error_rate / plan.error_limit)
 
 
-def _limits(stage: Stage) -> dict[str, Any]:
-    return {"p95_ms": stage.figures.p95_ms, "error_rate": stage.figures.error_rate}
+def _point(stage: StressStage) -> BreakingPoint:
+    return BreakingPoint(
+        users=stage.users,
+        rps=round(stage.rps, 1),
+        p95_ms=stage.p95_ms,
+        error_rate=stage.error_rate,
+    )

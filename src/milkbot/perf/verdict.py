@@ -19,10 +19,9 @@ The issue's goal figures are reported beside the criteria but do not fail a run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
 
-State = Literal["pass", "fail", "critical", "skip", "info"]
+from milkbot.perf.records import Criterion, State
 
 
 @dataclass(frozen=True)
@@ -63,74 +62,54 @@ class Measured:
     search_max_users: int | None = None
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the verdict: what, the measured value as shown, the target, the state."""
-
-    name: str
-    value: float | None
-    shown: str
-    target: str
-    state: State
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def _criterion(
+    name: str, value: float | None, shown: str, target: str, state: State, note: str = ""
+) -> Criterion:
+    return Criterion(name=name, value=value, shown=shown, target=target, state=state, note=note)
 
 
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f} ms"
 
 
-def _below(name: str, value: float | None, limit: float, shown: str, target: str) -> Check:
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def _below(name: str, value: float | None, limit: float, shown: str, target: str) -> Criterion:
     if value is None:
-        return Check(name, None, "n/a", target, "skip", "not measured")
-    return Check(name, value, shown, target, "pass" if value < limit else "fail")
+        return _criterion(name, None, "n/a", target, "skip", "not measured")
+    return _criterion(name, value, shown, target, "pass" if value < limit else "fail")
 
 
-def evaluate(m: Measured, c: Criteria) -> list[Check]:
+def evaluate(m: Measured, c: Criteria) -> list[Criterion]:
     """The guide's checks on ``m``; any ``fail`` or ``critical`` makes the run fail."""
-    checks: list[Check] = []
+    rps_target = f"> {c.min_rps:.0f}"
     if m.capacity_rps is None:
-        checks.append(
-            Check(
-                "RPS (capacity)",
-                None,
-                "n/a",
-                f"> {c.min_rps:.0f}",
-                "skip",
-                "capacity phase did not run",
-            )
+        rps = _criterion(
+            "RPS (capacity)", None, "n/a", rps_target, "skip", "capacity phase did not run"
         )
     else:
         state: State = "pass" if m.capacity_rps > c.min_rps else "fail"
-        if m.capacity_rps < c.critical_rps:
-            state = "critical"
-        checks.append(
-            Check(
-                "RPS (capacity)",
-                m.capacity_rps,
-                f"{m.capacity_rps:,.1f}",
-                f"> {c.min_rps:.0f}",
-                state,
-                "user mix, no think time",
-            )
+        state = "critical" if m.capacity_rps < c.critical_rps else state
+        shown = f"{m.capacity_rps:,.1f}"
+        rps = _criterion(
+            "RPS (capacity)", m.capacity_rps, shown, rps_target, state, "user mix, no think time"
         )
-    checks.append(
-        Check(
-            "RPS (scenario)",
-            m.rps,
-            f"{m.rps:,.1f}",
-            "context",
-            "info",
-            "bounded by think time",
-        )
-    )
+    checks = [
+        rps,
+        _criterion(
+            "RPS (scenario)", m.rps, f"{m.rps:,.1f}", "context", "info", "bounded by think time"
+        ),
+    ]
     if m.requests == 0:
-        checks.append(Check("requests", 0, "0", "> 0", "fail", "the run sent no request"))
-    checks.append(_below("P50", m.p50_ms, c.p50_ms, _ms(m.p50_ms), f"< {c.p50_ms:,.0f} ms"))
-    checks.append(_below("P95", m.p95_ms, c.p95_ms, _ms(m.p95_ms), f"< {c.p95_ms:,.0f} ms"))
-    checks.append(_below("P99", m.p99_ms, c.p99_ms, _ms(m.p99_ms), f"< {c.p99_ms:,.0f} ms"))
+        checks.append(_criterion("requests", 0, "0", "> 0", "fail", "the run sent no request"))
+    for name, value, limit in (
+        ("P50", m.p50_ms, c.p50_ms),
+        ("P95", m.p95_ms, c.p95_ms),
+        ("P99", m.p99_ms, c.p99_ms),
+    ):
+        checks.append(_below(name, value, limit, _ms(value), f"< {limit:,.0f} ms"))
     errors = _below(
         "error rate",
         m.error_rate,
@@ -139,98 +118,54 @@ def evaluate(m: Measured, c: Criteria) -> list[Check]:
         f"< {c.max_error_rate:.1%}",
     )
     if m.error_rate > c.critical_error_rate:
-        errors = Check(
-            errors.name,
-            errors.value,
-            errors.shown,
-            errors.target,
-            "critical",
-            f"critical above {c.critical_error_rate:.0%}",
-        )
+        note = f"critical above {c.critical_error_rate:.0%}"
+        errors = errors.model_copy(update={"state": "critical", "note": note})
     checks.append(errors)
-    cpu_shown = "n/a" if m.cpu_pct is None else f"{m.cpu_pct:.1f}%"
     checks.append(
-        _below("server CPU", m.cpu_pct, c.max_cpu_pct, cpu_shown, f"< {c.max_cpu_pct:.0f}%")
+        _below("server CPU", m.cpu_pct, c.max_cpu_pct, _pct(m.cpu_pct), f"< {c.max_cpu_pct:.0f}%")
     )
-    mem_shown = "n/a" if m.mem_pct is None else f"{m.mem_pct:.1f}%"
-    checks.append(_below("memory", m.mem_pct, c.max_mem_pct, mem_shown, f"< {c.max_mem_pct:.0f}%"))
+    checks.append(
+        _below("memory", m.mem_pct, c.max_mem_pct, _pct(m.mem_pct), f"< {c.max_mem_pct:.0f}%")
+    )
+    pool_target = f"< {c.max_pool_share:.0%} of pool"
     if m.db_connections is None or not m.pool_capacity:
-        checks.append(
-            Check(
-                "DB connections",
-                None,
-                "n/a",
-                f"< {c.max_pool_share:.0%} of pool",
-                "skip",
-                "database or pool size unknown",
-            )
-        )
+        note = "database or pool size unknown"
+        checks.append(_criterion("DB connections", None, "n/a", pool_target, "skip", note))
     else:
         share = m.db_connections / m.pool_capacity
-        checks.append(
-            _below(
-                "DB connections",
-                share,
-                c.max_pool_share,
-                f"{m.db_connections} of {m.pool_capacity} ({share:.0%})",
-                f"< {c.max_pool_share:.0%} of pool",
-            )
-        )
+        shown = f"{m.db_connections} of {m.pool_capacity} ({share:.0%})"
+        checks.append(_below("DB connections", share, c.max_pool_share, shown, pool_target))
     return checks
 
 
-def goals(m: Measured, stress_users: int | None = None) -> list[Check]:
+def goals(m: Measured, stress_users: int | None = None) -> list[Criterion]:
     """The issue's goal figures (not gating): the ceiling ratio always; for the stress test
     (held at ``stress_users`` users) also P95 <= 50 ms, P99 <= 100 ms, no errors and a
     breaking point of >= 1,000 users."""
-    out: list[Check] = []
-    out.append(ceiling_ratio(m))
-    if stress_users is not None:
-        at = f"at {stress_users:,} users"
-        for name, value, limit in (
-            (f"P95 {at}", m.p95_ms, 50.0),
-            (f"P99 {at}", m.p99_ms, 100.0),
-        ):
-            out.append(
-                Check(
-                    name,
-                    value,
-                    _ms(value),
-                    f"<= {limit:.0f} ms",
-                    _met(value is not None and value <= limit),
-                )
-            )
+    out = [ceiling_ratio(m)]
+    if stress_users is None:
+        return out
+    at = f"at {stress_users:,} users"
+    for name, value, limit in ((f"P95 {at}", m.p95_ms, 50.0), (f"P99 {at}", m.p99_ms, 100.0)):
+        ok = value is not None and value <= limit
+        out.append(_criterion(name, value, _ms(value), f"<= {limit:.0f} ms", _met(ok)))
+    errors = f"{m.error_rate:.3%}"
+    out.append(_criterion(f"errors {at}", m.error_rate, errors, "none", _met(m.error_rate == 0)))
+    target = ">= 1,000 users"
+    if m.breaking_users is None:
+        cap = m.search_max_users
+        shown = f"> {cap:,} users (cap)" if cap else "n/a"
         out.append(
-            Check(
-                f"errors {at}",
-                m.error_rate,
-                f"{m.error_rate:.3%}",
-                "none",
-                _met(m.error_rate == 0),
-            )
+            _criterion("breaking point", None, shown, target, _met(bool(cap and cap >= 1000)))
         )
-        if m.breaking_users is None:
-            cap = m.search_max_users
-            shown = f"> {cap:,} users (cap)" if cap else "n/a"
-            out.append(
-                Check(
-                    "breaking point", None, shown, ">= 1,000 users", _met(bool(cap and cap >= 1000))
-                )
-            )
-        else:
-            out.append(
-                Check(
-                    "breaking point",
-                    m.breaking_users,
-                    f"{m.breaking_users:,} users",
-                    ">= 1,000 users",
-                    _met(m.breaking_users >= 1000),
-                )
-            )
+    else:
+        shown = f"{m.breaking_users:,} users"
+        ok = m.breaking_users >= 1000
+        out.append(_criterion("breaking point", m.breaking_users, shown, target, _met(ok)))
     return out
 
 
-def ceiling_ratio(m: Measured) -> Check:
+def ceiling_ratio(m: Measured) -> Criterion:
     """Mixed throughput as a share of the bare endpoint's, at saturation.
 
     Locust needs about as much CPU per request as the bare endpoint does, so on a small
@@ -251,19 +186,21 @@ def ceiling_ratio(m: Measured) -> Check:
         )
         if measured is not None:
             note += f"; measured throughput {measured:.0%}"
-        return Check(name, ratio, f"{ratio:.0%}", target, _met(ratio >= 0.5), note)
+        return _criterion(name, ratio, f"{ratio:.0%}", target, _met(ratio >= 0.5), note)
     if measured is not None:
-        return Check(name, measured, f"{measured:.0%}", target, _met(measured >= 0.5), "throughput")
-    return Check(name, None, "n/a", target, "skip", "no bare endpoint measured")
+        return _criterion(
+            name, measured, f"{measured:.0%}", target, _met(measured >= 0.5), "throughput"
+        )
+    return _criterion(name, None, "n/a", target, "skip", "no bare endpoint measured")
 
 
 def _met(ok: bool) -> State:
     return "pass" if ok else "fail"
 
 
-def passed(checks: Sequence[Check]) -> bool:
+def passed(checks: Sequence[Criterion]) -> bool:
     """True when no check failed (skipped and informational checks do not fail a run)."""
-    return all(ch.state not in ("fail", "critical") for ch in checks)
+    return all(ch.passed for ch in checks)
 
 
 def rolling_peak(values: Sequence[float], n: int) -> float | None:

@@ -1,4 +1,5 @@
-"""A private Milkbot platform for a load test when nothing answers at the target.
+"""The server under test: what it runs with (its workers and pool, read from the server itself)
+and, when nothing answers at the target, a private Milkbot platform for a load test.
 
 It lives in its own home (default: a per-user cache directory, ``LOAD_TEST_HOME``), never in the
 user's ``MILKBOT_HOME`` and never on ``MILKBOT_DATABASE_URL``: an embedded PostgreSQL filled by
@@ -11,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -28,6 +30,8 @@ import psycopg
 
 from milkbot.db.connect import open_database
 from milkbot.db.migrate import apply_migrations
+from milkbot.perf.records import ServerFacts
+from milkbot.perf.resources import count_workers
 from milkbot.perf.scenarios import Target
 from milkbot.settings import Settings, state_dir
 
@@ -38,6 +42,7 @@ GENERATE_TIMEOUT_S = 4 * 3600.0
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 HAS_TRADES = "SELECT EXISTS (SELECT 1 FROM ops.trades)"
+POOL_MAX = re.compile(r"^milkbot_db_pool_max (\S+)$", re.MULTILINE)
 
 
 class PlatformError(RuntimeError):
@@ -78,6 +83,23 @@ def http_status(url: str, timeout_s: float = 5.0) -> int | None:
         return None
 
 
+def server_facts(base_url: str, server_pid: int | None) -> ServerFacts:
+    """The tested server's web workers and the database connections they may open, learnt from
+    the server, not from this process's settings (the server may run with other ones): its
+    ``/metrics`` gives a worker's pool (``milkbot_db_pool_max``: pool size + overflow), its
+    process tree the number of workers. ``None`` for what cannot be learnt."""
+    workers = count_workers(server_pid) if server_pid is not None else None
+    pool = None
+    try:
+        with urllib.request.urlopen(f"{base_url}/metrics", timeout=5.0) as resp:
+            found = POOL_MAX.search(resp.read().decode("utf-8", errors="replace"))
+        pool = round(float(found.group(1))) if found else None
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+    capacity = pool * workers if pool is not None and workers is not None else None
+    return ServerFacts(workers=workers, pool_capacity=capacity)
+
+
 def raise_open_files_limit(wanted: int = 65536) -> int:
     """Raise this process's soft limit of open files towards ``wanted`` (children inherit it:
     a server holds a socket per connected user, and 1,024 would cap a stress test); the new
@@ -109,7 +131,7 @@ def _milkbot(*args: str) -> list[str]:
     return [sys.executable, "-m", "milkbot", *args]
 
 
-def ensure_dataset(
+def ensure_platform_data(
     url: str, home: Path, trades: int, seed: int, log: Path, echo: Callable[[str], None]
 ) -> None:
     """Fill the platform's database with ``trades`` generated trades (seed ``seed``) unless
@@ -223,7 +245,7 @@ def private_platform(
     settings = Settings(home=home, database_url=None)
     with _exclusive(home), open_database(settings) as url:
         apply_migrations(url)
-        ensure_dataset(url, home, trades, seed, logs / "generate-data.log", echo)
+        ensure_platform_data(url, home, trades, seed, logs / "generate-data.log", echo)
         echo(f"starting milkbot serve on {target.url}; log: {logs / 'serve.log'}")
         proc = start_server(target, home, url, logs / "serve.log")
         try:

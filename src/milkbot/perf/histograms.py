@@ -3,7 +3,8 @@
 Locust keeps, per request name, the count of responses at each (rounded) response time in ms.
 A :data:`Snapshot` copies those counters at one moment; the difference of two snapshots is the
 exact histogram of a time window, from which :func:`summarize` gives its percentiles, error rate
-and throughput. Pure functions: the locustfile (gevent) and the runner both use them.
+and throughput (:class:`~milkbot.perf.records.Figures`). Pure functions: the locustfile (gevent)
+and the runner both use them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from milkbot.perf.records import Figures
 
 AGGREGATED = "Aggregated"
 
@@ -93,33 +96,6 @@ def percentile(times: Mapping[int, int], q: float) -> float | None:
         if seen >= rank:
             return float(ms)
     return float(max(times))
-
-
-@dataclass(frozen=True)
-class Figures:
-    """Throughput and latency of one route over a window: requests per second, error rate as
-    a fraction, percentiles in ms (``None`` without responses)."""
-
-    requests: int
-    failures: int
-    rps: float
-    error_rate: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "failures": self.failures,
-            "rps": round(self.rps, 2),
-            "error_rate": self.error_rate,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms,
-            "max_ms": self.max_ms,
-        }
 
 
 def summarize(counts: RouteCounts, seconds: float) -> Figures:

@@ -1,5 +1,6 @@
 """Reading what a Locust run leaves behind: the locustfile's snapshot (exact counters of the
-measured window, and the stress search) and Locust's per-second history CSV (for the charts).
+measured window, and the stress search), Locust's per-second history CSV (for the charts) and
+its failures CSV.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from milkbot.perf.stats import AGGREGATED, Figures, Snapshot, snapshot_from_dict, summarize_all
+from milkbot.perf.histograms import AGGREGATED, Snapshot, snapshot_from_dict, summarize_all
+from milkbot.perf.records import Failure, Figures, StressSearch
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class PhaseResult:
     started: float
     stopped: float
     routes: dict[str, Figures]
-    search: dict[str, Any] | None = None
+    search: StressSearch | None = None
 
     @property
     def seconds(self) -> float:
@@ -45,20 +46,21 @@ def read_snapshot(path: Path) -> PhaseResult:
         counts = snapshot_from_dict(hold["counts"])
     if AGGREGATED not in counts:
         raise ValueError(f"{path}: no aggregated counters (did the run send any request?)")
+    search = data.get("search")
     return PhaseResult(
-        started, stopped, summarize_all(counts, stopped - started), data.get("search")
+        started,
+        stopped,
+        summarize_all(counts, stopped - started),
+        None if search is None else StressSearch.model_validate(search),
     )
 
 
 @dataclass(frozen=True)
 class HistoryPoint:
-    """One second of Locust's history: users, requests and failures per second and the
-    current (last ~10 s) response-time percentiles in ms, ``None`` when there was no request."""
+    """One second of Locust's history: the current (last ~10 s) response-time percentiles in ms,
+    ``None`` when there was no request."""
 
     t: float
-    users: int
-    rps: float
-    fps: float
     p50: float | None
     p95: float | None
     p99: float | None
@@ -82,9 +84,6 @@ def read_history(path: Path) -> tuple[list[HistoryPoint], dict[str, list[History
         for row in csv.DictReader(fh):
             point = HistoryPoint(
                 t=float(row["Timestamp"]),
-                users=int(row["User Count"]),
-                rps=_number(row["Requests/s"]) or 0.0,
-                fps=_number(row["Failures/s"]) or 0.0,
                 p50=_number(row["50%"]),
                 p95=_number(row["95%"]),
                 p99=_number(row["99%"]),
@@ -96,10 +95,13 @@ def read_history(path: Path) -> tuple[list[HistoryPoint], dict[str, list[History
     return total, routes
 
 
-def read_failures(path: Path, limit: int = 10) -> list[tuple[str, str, int]]:
-    """The most frequent failures from Locust's ``*_failures.csv``: (route, error, count)."""
+def read_failures(path: Path, limit: int = 10) -> list[Failure]:
+    """The most frequent failures from Locust's ``*_failures.csv``."""
     if not path.exists():
         return []
     with path.open(newline="") as fh:
-        rows = [(r["Name"], r["Error"], int(r["Occurrences"])) for r in csv.DictReader(fh)]
-    return sorted(rows, key=lambda r: -r[2])[:limit]
+        rows = [
+            Failure(route=r["Name"], error=r["Error"], count=int(r["Occurrences"]))
+            for r in csv.DictReader(fh)
+        ]
+    return sorted(rows, key=lambda r: -r.count)[:limit]

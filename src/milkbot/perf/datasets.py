@@ -1,0 +1,128 @@
+"""The benchmark datasets: generated databases on the configured server, built once and reused.
+
+A dataset is a database named after its size and seed (``milkbot_perf_1000000_s42``), built with
+the package's generator and reused while its completion marker (a JSON comment on the database)
+matches. ``milkbot bench queries`` and ``tests/performance`` share them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from milkbot.db.migrate import apply_migrations
+
+MARKER_KIND = "milkbot-perf-dataset"
+
+# Benchmark datasets are generated for a fixed instant, so the same (trades, seed) gives the same
+# rows on any day and the results' fingerprint of the analytics outputs is comparable across
+# runs (the regression gate fails a run whose outputs changed).
+DATASET_NOW = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedDatabase:
+    """A generated database: where it is, what it holds, and whether this run built it
+    (``build_seconds``: how long that took, 0 when reused)."""
+
+    name: str
+    url: str
+    trades: int
+    seed: int
+    end_date: date
+    built: bool
+    build_seconds: float
+
+
+def dataset_name(trades: int, seed: int) -> str:
+    """Database name of the dataset with ``trades`` trades and ``seed``."""
+    return f"milkbot_perf_{trades}_s{seed}"
+
+
+def _read_marker(admin: psycopg.Connection, name: str) -> dict[str, Any] | None:
+    row = admin.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+    ).fetchone()
+    if row is None:
+        return None
+    try:
+        marker = json.loads(row[0] or "")
+    except ValueError:
+        marker = {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def ensure_dataset(
+    server_url: str,
+    trades: int,
+    seed: int = 42,
+    progress: Callable[[str], None] | None = None,
+) -> GeneratedDatabase:
+    """The dataset of ``trades`` trades and ``seed`` on the server at ``server_url`` (a URL that
+    may CREATE DATABASE): reused when complete, else (re)built with the package's generator,
+    analysed, and marked complete. Generation takes about 2 minutes per 10M trades."""
+    from milkbot.generator import generate_dataset
+
+    say = progress or (lambda _msg: None)
+    name = dataset_name(trades, seed)
+    url = make_conninfo(server_url, dbname=name)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        marker = _read_marker(admin, name)
+        if (
+            marker
+            and marker.get("kind") == MARKER_KIND
+            and marker.get("trades") == trades
+            and marker.get("generated_for") == DATASET_NOW.isoformat()
+        ):
+            apply_migrations(url)
+            end = date.fromisoformat(marker["end_date"])
+            return GeneratedDatabase(name, url, trades, seed, end, False, 0.0)
+        ident = sql.Identifier(name)
+        if marker is not None:
+            say(f"dropping incomplete dataset {name}")
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+    say(f"generating {trades:,} trades (seed {seed}) into {name}")
+    started = time.perf_counter()
+    apply_migrations(url)
+    report = generate_dataset(
+        url, trades=trades, seed=seed, end_date=DATASET_NOW.date(), now=DATASET_NOW, reset=True
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        row = conn.execute("SELECT max(event_date) FROM analytics.pnl_by_day").fetchone()
+        end = row[0] if row and row[0] else datetime.now(UTC).date()
+    seconds = time.perf_counter() - started
+    marker = {
+        "kind": MARKER_KIND,
+        "trades": trades,
+        "seed": seed,
+        "end_date": end.isoformat(),
+        "generated_for": DATASET_NOW.isoformat(),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_seconds": round(seconds, 1),
+        "report": _plain(report),
+    }
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(json.dumps(marker))
+            )
+        )
+    say(f"generated {name} in {seconds:.0f} s")
+    return GeneratedDatabase(name, url, trades, seed, end, True, seconds)
+
+
+def _plain(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(asdict(value), default=str))
+    except TypeError:
+        return str(value)

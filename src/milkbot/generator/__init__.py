@@ -28,7 +28,7 @@ from milkbot.generator.blocks import (
     plan_blocks,
     prefetch,
 )
-from milkbot.generator.health import HEARTBEAT_COLUMNS, heartbeat_rows
+from milkbot.generator.heartbeats import HEARTBEAT_COLUMNS, heartbeat_rows
 from milkbot.generator.listing import MARKET_COLUMNS, build_listing, market_columns
 from milkbot.generator.plan import GeneratorError, Plan, make_plan
 from milkbot.generator.strategy import Strategies

@@ -27,7 +27,7 @@ import structlog
 from psycopg import errors, sql
 
 from milkbot.generator.binary import SIGNATURE, TRAILER, Column, encode_rows
-from milkbot.generator.health import Latest
+from milkbot.generator.heartbeats import Latest
 from milkbot.generator.plan import GeneratorError
 from milkbot.words import plural
 

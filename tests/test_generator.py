@@ -352,6 +352,34 @@ def test_aggregates_equal_a_fresh_rebuild(generated: tuple[str, GenerationReport
         assert_aggregates_equal_a_rebuild(conn)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "ALTER TABLE analytics.pnl_daily ADD COLUMN hedged_cents bigint NOT NULL DEFAULT 0",
+            r"analytics\.pnl_daily has column hedged_cents that the generator does not compute",
+        ),
+        (
+            "ALTER TABLE analytics.signal_daily DROP COLUMN sq_err_sum",
+            r"the generator expects column sq_err_sum that analytics\.signal_daily lacks",
+        ),
+    ],
+    ids=["column added to the table", "column dropped from the table"],
+)
+def test_a_pre_aggregate_column_the_generator_does_not_define_stops_the_load(
+    make_database: Callable[[], str], change: str, message: str
+) -> None:
+    """The generator's numpy aggregates and the migrations' must name the same columns: a
+    measure added on one side only is refused before anything loads, naming the column."""
+    url = make_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(change.encode())
+    with pytest.raises(GeneratorError, match=message):
+        _generate(url, trades=500)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.markets").fetchone() == (0,)
+
+
 CATALOG = """
 SELECT 'constraint' AS kind, conrelid::regclass::text AS owner, conname AS name,
        pg_get_constraintdef(oid) || CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END AS def

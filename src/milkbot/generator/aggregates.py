@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +42,7 @@ class Sum(Generic[R]):
     """A measure: per group, the sum of ``of(rows)`` (one value per row). ``kind`` is the
     column's COPY type: "int8" sums integers exactly, "float8" sums floats."""
 
-    kind: str
+    kind: Literal["int8", "float8"]
     of: Callable[[R], Array]
 
 
@@ -235,12 +235,11 @@ SIGNAL_DAILY: Aggregate[SignalRows] = Aggregate(
 )
 TRADE_AGGREGATES = (PNL_DAILY, PNL_BY_DAY, POSITIONS)
 SIGNAL_AGGREGATES = (SIGNAL_DAILY,)
+AGGREGATES = (*TRADE_AGGREGATES, *SIGNAL_AGGREGATES)
 # Table -> the columns the generator COPYs into it, in load order.
-AGGREGATE_TABLES = {a.table: a.columns for a in (*TRADE_AGGREGATES, *SIGNAL_AGGREGATES)}
+AGGREGATE_TABLES = {a.table: a.columns for a in AGGREGATES}
 # Table -> every column its catalogue entry must have (the load-time check).
-AGGREGATE_TABLE_COLUMNS = {
-    a.table: a.table_columns for a in (*TRADE_AGGREGATES, *SIGNAL_AGGREGATES)
-}
+AGGREGATE_TABLE_COLUMNS = {a.table: a.table_columns for a in AGGREGATES}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@ of docs/DOMAIN.md recomputed independently here, refusal and reset, and the CLI'
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +22,7 @@ from milkbot.market import climate_day, fee_cents
 from milkbot.reference import load_reference
 from milkbot.store.models import SettlementIn, TradeIn
 from milkbot.store.writes import record_trade, settle_event
+from tests.test_migrations import assert_aggregates_equal_a_rebuild
 
 # Monday 2026-03-09, 17:30 UTC: the day after the US switch to daylight saving time, after
 # Denver's next-day markets opened (10:00 MST = 17:00 UTC) and before Los Angeles's (18:00).
@@ -347,56 +347,37 @@ def test_the_last_day_and_the_next_listed_day_stay_open(
     assert "DEN" in listed and "LAX" not in listed
 
 
-# Every derived table: ops.positions and the analytics tables with data (the settings tables
-# analytics.freshness and analytics.disclosure aside), found in the catalog so that tables a
-# later migration adds are covered too. Rows are ordered by each table's primary key.
-DERIVED_TABLES = """
-SELECT n.nspname, c.relname,
-       array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) AS key
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
-WHERE c.relkind = 'r' AND (n.nspname = 'analytics' OR (n.nspname, c.relname) = ('ops', 'positions'))
-  AND c.relname NOT IN ('freshness', 'disclosure')
-GROUP BY n.nspname, c.relname
-ORDER BY 1, 2
-"""
-SNAPSHOT = sql.SQL("SELECT * FROM {} ORDER BY {}")
-
-
-def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[dict[str, Any]]]:
-    out = {}
-    for schema, table, key in conn.execute(DERIVED_TABLES).fetchall():
-        query = SNAPSHOT.format(
-            sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, key))
-        )
-        rows = list(conn.cursor(row_factory=dict_row).execute(query).fetchall())
-        for r in rows:
-            r.pop("updated_at", None)
-        out[f"{schema}.{table}"] = rows
-    return out
-
-
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
-
-
 def test_aggregates_equal_a_fresh_rebuild(generated: tuple[str, GenerationReport]) -> None:
     with psycopg.connect(generated[0]) as conn:
-        before = _snapshot(conn)
-        conn.execute("SELECT analytics.rebuild_aggregates()")
-        after = _snapshot(conn)
-        conn.rollback()
-    assert set(before) >= {"analytics.pnl_daily", "analytics.signal_daily", "ops.positions"}
-    assert before.keys() == after.keys()
-    for table in before:
-        assert len(before[table]) == len(after[table]) > 0, table
-        for old, new in zip(before[table], after[table], strict=True):
-            assert old.keys() == new.keys()
-            assert all(_same(old[k], new[k]) for k in old), (table, old, new)
+        assert_aggregates_equal_a_rebuild(conn)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "ALTER TABLE analytics.pnl_daily ADD COLUMN hedged_cents bigint NOT NULL DEFAULT 0",
+            r"analytics\.pnl_daily has column hedged_cents that the generator does not compute",
+        ),
+        (
+            "ALTER TABLE analytics.signal_daily DROP COLUMN sq_err_sum",
+            r"the generator expects column sq_err_sum that analytics\.signal_daily lacks",
+        ),
+    ],
+    ids=["column added to the table", "column dropped from the table"],
+)
+def test_a_pre_aggregate_column_the_generator_does_not_define_stops_the_load(
+    make_database: Callable[[], str], change: str, message: str
+) -> None:
+    """The generator's numpy aggregates and the migrations' must name the same columns: a
+    measure added on one side only is refused before anything loads, naming the column."""
+    url = make_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(change.encode())
+    with pytest.raises(GeneratorError, match=message):
+        _generate(url, trades=500)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.markets").fetchone() == (0,)
 
 
 CATALOG = """

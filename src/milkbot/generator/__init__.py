@@ -19,7 +19,7 @@ import numpy as np
 import psycopg
 
 from milkbot.generator import loader
-from milkbot.generator.aggregates import AGGREGATE_TABLES
+from milkbot.generator.aggregates import AGGREGATE_TABLE_COLUMNS, AGGREGATE_TABLES
 from milkbot.generator.blocks import (
     SIGNAL_COLUMNS,
     TRADE_COLUMNS,
@@ -28,7 +28,7 @@ from milkbot.generator.blocks import (
     plan_blocks,
     prefetch,
 )
-from milkbot.generator.health import HEARTBEAT_COLUMNS, heartbeat_rows
+from milkbot.generator.heartbeats import HEARTBEAT_COLUMNS, heartbeat_rows
 from milkbot.generator.listing import MARKET_COLUMNS, build_listing, market_columns
 from milkbot.generator.plan import GeneratorError, Plan, make_plan
 from milkbot.generator.strategy import Strategies
@@ -121,6 +121,7 @@ class _Run:
         version = conn.execute("SHOW server_version").fetchone()
         self.version = str(version[0]) if version else ""
         ids = loader.prepare(conn, reset, ref.strategy_names)
+        loader.check_columns(conn, AGGREGATE_TABLE_COLUMNS)
         strategies = Strategies.of(ids, ref.strategy_names)
         listing = build_listing(plan, ref, np.random.default_rng([plan.seed, 0]))
         specs = plan_blocks(plan, listing, strategies)

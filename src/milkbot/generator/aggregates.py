@@ -1,17 +1,27 @@
 """The pre-aggregates of a generated block, computed beside the rows instead of by PostgreSQL.
 
-``analytics.rebuild_aggregates()`` (migration 0002) defines these tables: each trade and signal
-contributes a pure function of its own row, grouped by settlement day, city, strategy, market
-or probability decile. Rebuilding them in SQL after a 10M-trade load costs minutes on a small
-machine, so the generator computes the same sums from its arrays while PostgreSQL is busy
-loading, and COPYs the results. The test suite checks them against a fresh
-``analytics.rebuild_aggregates()``, so a change to the SQL definitions cannot drift unnoticed.
-Money in cents; ``edge`` is probability minus price in dollars.
+Migration 0002's trigger SQL (``trade_delta_sql``, ``signal_delta_sql``) defines these tables:
+each trade and signal contributes a pure function of its own row, grouped by settlement day,
+city, strategy, market or probability decile. Rebuilding them in SQL after a 10M-trade load
+costs 60-80 s on a small machine, half the whole load's time or more (docs/PERFORMANCE.md),
+so the generator computes the same sums from its arrays while PostgreSQL is busy loading, and
+COPYs the results. Their roll-ups (0003) have no copy here: the roll-up triggers fill them as
+the COPY lands.
+
+Each table is an :class:`Aggregate` whose key columns and measures are keyed by their column
+names, each measure written once as the function of one row that the SQL sums. Two checks keep
+the two definitions together: at load time the loader compares every table's columns in the
+catalogue with the names here and refuses to load when one is missing or extra
+(:func:`milkbot.generator.loader.check_columns`), and the test suite compares the values with a
+fresh ``analytics.rebuild_aggregates()``. Money in cents; ``edge`` is probability minus price in
+dollars.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,67 +32,214 @@ from milkbot.generator.signals import Looks
 from milkbot.generator.strategy import Strategies
 from milkbot.generator.trades import Trades
 
-PNL_DAILY_COLUMNS = (
-    "event_date",
-    "city_code",
-    "strategy_id",
-    "trades",
-    "contracts",
-    "buy_cost_cents",
-    "realized_trades",
-    "realized_cost_cents",
-    "gross_pnl_cents",
-    "fees_cents",
-    "net_pnl_cents",
-    "wins",
-    "losses",
-    "gross_profit_cents",
-    "gross_loss_cents",
-    "open_exposure_cents",
-    "edge_sum",
-    "edge_n",
-    "settled_edge_cents",
-    "settled_edge_n",
-)
-PNL_BY_DAY_COLUMNS = (
-    "event_date",
-    "trades",
-    "contracts",
-    "realized_trades",
-    "gross_pnl_cents",
-    "fees_cents",
-    "net_pnl_cents",
-    "wins",
-    "losses",
-)
-POSITION_COLUMNS = (
-    "strategy_id",
-    "market_id",
-    "side",
-    "bought_qty",
-    "sold_qty",
-    "open_qty",
-    "open_cost_cents",
-    "realized_pnl_cents",
-    "fees_cents",
-)
-SIGNAL_DAILY_COLUMNS = (
-    "event_date",
-    "strategy_id",
-    "bucket",
-    "signals",
-    "settled_n",
-    "prob_sum",
-    "outcome_sum",
-    "sq_err_sum",
-)
-AGGREGATE_TABLES = {
-    "analytics.pnl_daily": PNL_DAILY_COLUMNS,
-    "analytics.pnl_by_day": PNL_BY_DAY_COLUMNS,
-    "ops.positions": POSITION_COLUMNS,
-    "analytics.signal_daily": SIGNAL_DAILY_COLUMNS,
-}
+R = TypeVar("R")
+Array = npt.NDArray[np.generic]
 _SIDES = np.array([b"yes", b"no"], dtype=np.bytes_)
+
+
+@dataclass(frozen=True, slots=True)
+class Sum(Generic[R]):
+    """A measure: per group, the sum of ``of(rows)`` (one value per row). ``kind`` is the
+    column's COPY type: "int8" sums integers exactly, "float8" sums floats."""
+
+    kind: Literal["int8", "float8"]
+    of: Callable[[R], Array]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate(Generic[R]):
+    """One pre-aggregate table: the rows grouped by ``keys`` (column name -> the rows' key
+    column) and each of ``sums`` per group. ``defaults`` are the table's columns left to their
+    DEFAULT (as the trigger SQL leaves them)."""
+
+    table: str
+    keys: Mapping[str, Callable[[R], Column]]
+    sums: Mapping[str, Sum[R]]
+    defaults: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the generator COPYs, in COPY order."""
+        return (*self.keys, *self.sums)
+
+    @property
+    def table_columns(self) -> frozenset[str]:
+        """Every column the table must have: those COPYed and those left to their DEFAULT."""
+        return frozenset((*self.columns, *self.defaults))
+
+    def encode(self, rows: R) -> tuple[bytes, int]:
+        """Binary COPY tuples of the grouped ``rows`` (see :attr:`columns`), and their count."""
+        keys = [key(rows) for key in self.keys.values()]
+        first, group = _group(*(key.values for key in keys))
+        n = len(first)
+        columns = [replace(key, values=key.values[first]) for key in keys]
+        for measure in self.sums.values():
+            total = _SUMS[measure.kind](group, n, measure.of(rows))
+            columns.append(Column(measure.kind, total))
+        return encode_rows(columns), n
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRows:
+    """A block's trades with the terms their measures share (trade_delta_sql's ``c``)."""
+
+    t: Trades
+    day: npt.NDArray[np.int64]
+    city: npt.NDArray[np.int64]
+    city_codes: npt.NDArray[np.bytes_]
+    strategy_id: npt.NDArray[np.int64]
+    one: npt.NDArray[np.int64]
+    buy: npt.NDArray[np.bool_]
+    realized: npt.NDArray[np.bool_]  # realized_pnl_cents IS NOT NULL
+    settled: npt.NDArray[np.bool_]  # payout_cents IS NOT NULL
+    net: npt.NDArray[np.int64]  # realised net P&L, 0 while unrealised
+
+    @classmethod
+    def of(cls, listing: Listing, strategies: Strategies, trades: Trades) -> TradeRows:
+        realized = trades.realized_us >= 0
+        return cls(
+            t=trades,
+            day=listing.day[trades.event],
+            city=listing.city[trades.event],
+            city_codes=np.array([c.code.encode() for c in listing.cities], dtype=np.bytes_),
+            strategy_id=strategies.ids[trades.strategy],
+            one=np.ones(len(trades), np.int64),
+            buy=~trades.sell,
+            realized=realized,
+            settled=trades.payout >= 0,
+            net=np.where(realized, trades.realized - trades.fee, 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRows:
+    """A block's signals with the terms their measures share (signal_delta_sql's ``c``)."""
+
+    looks: Looks
+    day: npt.NDArray[np.int64]
+    strategy_id: npt.NDArray[np.int64]
+    bucket: npt.NDArray[np.int64]  # probability decile 0..9
+    one: npt.NDArray[np.int64]
+    known: npt.NDArray[np.bool_]  # the market is settled
+    outcome: npt.NDArray[np.bool_]  # the market settles YES
+    error: npt.NDArray[np.float64]  # model probability minus outcome
+
+    @classmethod
+    def of(cls, listing: Listing, strategies: Strategies, looks: Looks) -> SignalRows:
+        outcome = listing.wins.reshape(-1)[looks.market]
+        return cls(
+            looks=looks,
+            day=listing.day[looks.event],
+            strategy_id=strategies.ids[looks.strategy],
+            bucket=np.minimum(np.floor(looks.model_prob * 10), 9).astype(np.int64),
+            one=np.ones(len(looks), np.int64),
+            known=listing.settled[looks.event],
+            outcome=outcome,
+            error=looks.model_prob - outcome,
+        )
+
+
+def _trade_day(r: TradeRows) -> Column:
+    return Column("date", r.day)
+
+
+def _trade_strategy(r: TradeRows) -> Column:
+    return Column("int2", r.strategy_id)
+
+
+# What each trade adds to analytics.pnl_daily (trade_delta_sql), by column.
+TRADE_SUMS: dict[str, Sum[TradeRows]] = {
+    "trades": Sum("int8", lambda r: r.one),
+    "contracts": Sum("int8", lambda r: r.t.quantity),
+    "buy_cost_cents": Sum("int8", lambda r: np.where(r.buy, r.t.price * r.t.quantity, 0)),
+    "realized_trades": Sum("int8", lambda r: r.realized),
+    "realized_cost_cents": Sum(
+        "int8", lambda r: np.where(r.realized & r.buy, r.t.price * r.t.quantity, 0)
+    ),
+    "gross_pnl_cents": Sum("int8", lambda r: np.where(r.realized, r.t.realized, 0)),
+    "fees_cents": Sum("int8", lambda r: np.where(r.realized, r.t.fee, 0)),
+    "net_pnl_cents": Sum("int8", lambda r: r.net),
+    "wins": Sum("int8", lambda r: r.realized & (r.net > 0)),
+    "losses": Sum("int8", lambda r: r.realized & (r.net < 0)),
+    "gross_profit_cents": Sum("int8", lambda r: np.where(r.realized & (r.net > 0), r.net, 0)),
+    "gross_loss_cents": Sum("int8", lambda r: np.where(r.realized & (r.net < 0), -r.net, 0)),
+    "open_exposure_cents": Sum(
+        "int8", lambda r: np.where(~r.realized & r.buy, r.t.price * r.t.open_qty, 0)
+    ),
+    "edge_sum": Sum("float8", lambda r: r.t.model_prob - r.t.price / 100.0),
+    "edge_n": Sum("int8", lambda r: r.one),
+    "settled_edge_cents": Sum("int8", lambda r: np.where(r.settled, r.t.payout - r.t.price, 0)),
+    "settled_edge_n": Sum("int8", lambda r: r.settled),
+}
+
+PNL_DAILY: Aggregate[TradeRows] = Aggregate(
+    "analytics.pnl_daily",
+    keys={
+        "event_date": _trade_day,
+        "city_code": lambda r: Column("text", r.city, labels=r.city_codes),
+        "strategy_id": _trade_strategy,
+    },
+    sums=TRADE_SUMS,
+)
+# The same measures per day; the table's definition (0002) says which of them it holds.
+PNL_BY_DAY: Aggregate[TradeRows] = Aggregate(
+    "analytics.pnl_by_day",
+    keys={"event_date": _trade_day},
+    sums={
+        name: TRADE_SUMS[name]
+        for name in (
+            "trades",
+            "contracts",
+            "realized_trades",
+            "gross_pnl_cents",
+            "fees_cents",
+            "net_pnl_cents",
+            "wins",
+            "losses",
+        )
+    },
+)
+# Per strategy, market and side (the positions upsert of trade_delta_sql).
+POSITIONS: Aggregate[TradeRows] = Aggregate(
+    "ops.positions",
+    keys={
+        "strategy_id": _trade_strategy,
+        "market_id": lambda r: Column("int8", r.t.market + 1),
+        "side": lambda r: Column("text", r.t.side_no.astype(np.int64), labels=_SIDES),
+    },
+    sums={
+        "bought_qty": Sum("int8", lambda r: np.where(r.buy, r.t.quantity, 0)),
+        "sold_qty": Sum("int8", lambda r: np.where(r.t.sell, r.t.quantity, 0)),
+        "open_qty": Sum("int8", lambda r: np.where(r.realized, 0, r.t.open_qty)),
+        "open_cost_cents": Sum("int8", lambda r: np.where(r.realized, 0, r.t.price * r.t.open_qty)),
+        "realized_pnl_cents": Sum("int8", lambda r: np.where(r.realized, r.t.realized, 0)),
+        "fees_cents": Sum("int8", lambda r: r.t.fee),
+    },
+    defaults=("updated_at",),
+)
+# Per settlement day, strategy and probability decile (signal_delta_sql).
+SIGNAL_DAILY: Aggregate[SignalRows] = Aggregate(
+    "analytics.signal_daily",
+    keys={
+        "event_date": lambda r: Column("date", r.day),
+        "strategy_id": lambda r: Column("int2", r.strategy_id),
+        "bucket": lambda r: Column("int2", r.bucket),
+    },
+    sums={
+        "signals": Sum("int8", lambda r: r.one),
+        "settled_n": Sum("int8", lambda r: r.known),
+        "prob_sum": Sum("float8", lambda r: np.where(r.known, r.looks.model_prob, 0.0)),
+        "outcome_sum": Sum("int8", lambda r: r.known & r.outcome),
+        "sq_err_sum": Sum("float8", lambda r: np.where(r.known, r.error * r.error, 0.0)),
+    },
+)
+TRADE_AGGREGATES = (PNL_DAILY, PNL_BY_DAY, POSITIONS)
+SIGNAL_AGGREGATES = (SIGNAL_DAILY,)
+AGGREGATES = (*TRADE_AGGREGATES, *SIGNAL_AGGREGATES)
+# Table -> the columns the generator COPYs into it, in load order.
+AGGREGATE_TABLES = {a.table: a.columns for a in AGGREGATES}
+# Table -> every column its catalogue entry must have (the load-time check).
+AGGREGATE_TABLE_COLUMNS = {a.table: a.table_columns for a in AGGREGATES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +250,7 @@ class AggregateRows:
     counts: dict[str, int]
 
 
-def _group(*keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+def _group(*keys: Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Group rows by the key columns: each group's first row, and each row's group."""
     combined = np.zeros(len(keys[0]), np.int64)
     for key in keys:
@@ -103,17 +260,19 @@ def _group(*keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.intp], npt.NDAr
     return first, group.reshape(-1)
 
 
-def _sum(
-    group: npt.NDArray[np.intp], size: int, values: npt.NDArray[np.generic]
-) -> npt.NDArray[np.int64]:
+def _sum(group: npt.NDArray[np.intp], size: int, values: Array) -> npt.NDArray[np.int64]:
     """Integer sums per group (exact: the sums stay far below 2**53)."""
     return np.rint(np.bincount(group, values.astype(np.float64), minlength=size)).astype(np.int64)
 
 
-def _fsum(
-    group: npt.NDArray[np.intp], size: int, values: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    return np.bincount(group, values, minlength=size).astype(np.float64)
+def _fsum(group: npt.NDArray[np.intp], size: int, values: Array) -> npt.NDArray[np.float64]:
+    return np.bincount(group, values.astype(np.float64), minlength=size).astype(np.float64)
+
+
+_SUMS: dict[str, Callable[[npt.NDArray[np.intp], int, Array], Array]] = {
+    "int8": _sum,
+    "float8": _fsum,
+}
 
 
 def aggregate_block(
@@ -122,87 +281,11 @@ def aggregate_block(
     """The block's rows of analytics.pnl_daily, pnl_by_day, signal_daily and ops.positions.
 
     Blocks hold whole settlement days, so no group spans two blocks."""
-    rows: dict[str, bytes] = {}
-    counts: dict[str, int] = {}
-    t = trades
-    buy = ~t.sell
-    realized = t.realized_us >= 0
-    settled = t.payout >= 0
-    net = np.where(realized, t.realized - t.fee, 0)
-    day = listing.day[t.event]
-    city = listing.city[t.event]
-    strategy_id = strategies.ids[t.strategy]
-    codes = np.array([c.code.encode() for c in listing.cities], dtype=np.bytes_)
-
-    first, group = _group(day, city, strategy_id)
-    n = len(first)
-    measures = {
-        "trades": np.ones(len(t), np.int64),
-        "contracts": t.quantity,
-        "buy_cost_cents": np.where(buy, t.price * t.quantity, 0),
-        "realized_trades": realized,
-        "realized_cost_cents": np.where(realized & buy, t.price * t.quantity, 0),
-        "gross_pnl_cents": np.where(realized, t.realized, 0),
-        "fees_cents": np.where(realized, t.fee, 0),
-        "net_pnl_cents": net,
-        "wins": realized & (net > 0),
-        "losses": realized & (net < 0),
-        "gross_profit_cents": np.where(realized & (net > 0), net, 0),
-        "gross_loss_cents": np.where(realized & (net < 0), -net, 0),
-        "open_exposure_cents": np.where(~realized & buy, t.price * t.open_qty, 0),
-    }
-    sums = {name: _sum(group, n, values) for name, values in measures.items()}
-    daily = [
-        Column("date", day[first]),
-        Column("text", city[first], labels=codes),
-        Column("int2", strategy_id[first]),
-        *(Column("int8", sums[name]) for name in PNL_DAILY_COLUMNS[3:16]),
-        Column("float8", _fsum(group, n, t.model_prob - t.price / 100.0)),
-        Column("int8", np.bincount(group, minlength=n).astype(np.int64)),
-        Column("int8", _sum(group, n, np.where(settled, t.payout - t.price, 0))),
-        Column("int8", _sum(group, n, settled)),
-    ]
-    rows["analytics.pnl_daily"], counts["analytics.pnl_daily"] = encode_rows(daily), n
-
-    first, group = _group(day)
-    n = len(first)
-    by_day = [Column("date", day[first])] + [
-        Column("int8", _sum(group, n, measures[name])) for name in PNL_BY_DAY_COLUMNS[1:]
-    ]
-    rows["analytics.pnl_by_day"], counts["analytics.pnl_by_day"] = encode_rows(by_day), n
-
-    side = t.side_no.astype(np.int64)
-    first, group = _group(strategy_id, t.market, side)
-    n = len(first)
-    positions = [
-        Column("int2", strategy_id[first]),
-        Column("int8", t.market[first] + 1),
-        Column("text", side[first], labels=_SIDES),
-        Column("int8", _sum(group, n, np.where(buy, t.quantity, 0))),
-        Column("int8", _sum(group, n, np.where(t.sell, t.quantity, 0))),
-        Column("int8", _sum(group, n, np.where(realized, 0, t.open_qty))),
-        Column("int8", _sum(group, n, np.where(realized, 0, t.price * t.open_qty))),
-        Column("int8", _sum(group, n, np.where(realized, t.realized, 0))),
-        Column("int8", _sum(group, n, t.fee)),
-    ]
-    rows["ops.positions"], counts["ops.positions"] = encode_rows(positions), n
-
-    signal_day = listing.day[looks.event]
-    bucket = np.minimum(np.floor(looks.model_prob * 10), 9).astype(np.int64)
-    first, group = _group(signal_day, strategies.ids[looks.strategy], bucket)
-    n = len(first)
-    known = listing.settled[looks.event]
-    outcome = listing.wins.reshape(-1)[looks.market]
-    error = looks.model_prob - outcome
-    signal_daily = [
-        Column("date", signal_day[first]),
-        Column("int2", strategies.ids[looks.strategy][first]),
-        Column("int2", bucket[first]),
-        Column("int8", np.bincount(group, minlength=n).astype(np.int64)),
-        Column("int8", _sum(group, n, known)),
-        Column("float8", _fsum(group, n, np.where(known, looks.model_prob, 0.0))),
-        Column("int8", _sum(group, n, known & outcome)),
-        Column("float8", _fsum(group, n, np.where(known, error * error, 0.0))),
-    ]
-    rows["analytics.signal_daily"], counts["analytics.signal_daily"] = encode_rows(signal_daily), n
-    return AggregateRows(rows, counts)
+    trade_rows = TradeRows.of(listing, strategies, trades)
+    signal_rows = SignalRows.of(listing, strategies, looks)
+    encoded = {a.table: a.encode(trade_rows) for a in TRADE_AGGREGATES}
+    encoded |= {a.table: a.encode(signal_rows) for a in SIGNAL_AGGREGATES}
+    return AggregateRows(
+        rows={table: rows for table, (rows, _) in encoded.items()},
+        counts={table: count for table, (_, count) in encoded.items()},
+    )

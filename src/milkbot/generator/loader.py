@@ -5,7 +5,8 @@ tables are truncated in that transaction (even when already empty), which lets C
 rows and, with ``wal_level=minimal``, skip the WAL. Their keys, indexes and aggregate triggers
 are set aside during the COPY and rebuilt from their own catalog definitions after it
 (``pg_get_constraintdef`` / ``pg_get_indexdef``), so the migrations stay their only source.
-The pre-aggregates arrive by COPY too (see aggregates.py), so the triggers have nothing to do.
+The pre-aggregates arrive by COPY too (see aggregates.py), so the triggers have nothing to do;
+:func:`check_columns` first makes sure the generator and the catalogue name the same columns.
 
 A server may be reading the same database. Before it touches any table the load locks every
 table it will lock at all (:func:`lock_tables`), in one statement, in a fixed order, each
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -27,7 +28,7 @@ import structlog
 from psycopg import errors, sql
 
 from milkbot.generator.binary import SIGNATURE, TRAILER, Column, encode_rows
-from milkbot.generator.health import Latest
+from milkbot.generator.heartbeats import Latest
 from milkbot.generator.plan import GeneratorError
 from milkbot.words import plural
 
@@ -103,6 +104,11 @@ SELECT tgname FROM pg_trigger
 WHERE tgrelid = %s::regclass AND NOT tgisinternal AND tgenabled <> 'D'
 ORDER BY tgname
 """
+COLUMNS_SQL = """
+SELECT attname FROM pg_attribute
+WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
+ORDER BY attnum
+"""
 FRESH_SQL = "UPDATE analytics.freshness SET updated_at = now()"
 ANALYTICS_TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = 'analytics' ORDER BY 1"
 HEALTH_SQL = """
@@ -162,6 +168,33 @@ def prepare(conn: psycopg.Connection, reset: bool, strategies: Sequence[str]) ->
         )
     )
     return {str(name): int(i) for name, i in ids.items()}
+
+
+def check_columns(conn: psycopg.Connection, tables: Mapping[str, Collection[str]]) -> None:
+    """Refuse to load unless each table's columns in the catalogue are exactly ``tables[table]``.
+
+    The generator computes the pre-aggregates itself (aggregates.py) while the migrations
+    define them in SQL; a column one side has and the other lacks would otherwise load as its
+    DEFAULT, or fail deep in a COPY. Raises :class:`GeneratorError` naming every such column."""
+    problems = []
+    for table, expected in tables.items():
+        actual = [str(name) for (name,) in conn.execute(COLUMNS_SQL, [table]).fetchall()]
+        unknown = [name for name in actual if name not in expected]
+        absent = sorted(name for name in expected if name not in actual)
+        if unknown:
+            problems.append(f"{table} has {_columns(unknown)} that the generator does not compute")
+        if absent:
+            problems.append(f"the generator expects {_columns(absent)} that {table} lacks")
+    if problems:
+        raise GeneratorError(
+            "; ".join(problems) + ": the migrations and milkbot/generator/aggregates.py must "
+            "define the same pre-aggregate columns (add the measure to both, as the trigger "
+            "SQL computes it)"
+        )
+
+
+def _columns(names: Sequence[str]) -> str:
+    return ("column " if len(names) == 1 else "columns ") + ", ".join(names)
 
 
 def lock_tables(conn: psycopg.Connection, deadline_s: float = LOCK_DEADLINE_S) -> int:

@@ -268,6 +268,9 @@ def ref_calibration(
 
 
 def assert_same(got: dict, want: dict) -> None:
+    """Every field of the result equals the independent computation's; a field the oracle does
+    not compute fails here, so a new result field cannot go unchecked."""
+    assert sorted(got) == sorted(want), "the oracle and the result type have different fields"
     for key, expected in want.items():
         actual = got[key]
         if isinstance(expected, float) or isinstance(actual, float):

@@ -1,4 +1,4 @@
-"""The public, disclosure-delayed trade feed (DOMAIN.md "Public disclosure").
+"""The public, disclosure-delayed trade feed (docs/DOMAIN.md, "Public disclosure").
 
 Reads only the view ``analytics.public_trades``, which hides every trade younger than
 ``analytics.disclosure.delay_minutes`` and carries no order ids, strategy or model internals; the

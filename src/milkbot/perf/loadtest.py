@@ -37,8 +37,8 @@ import psycopg
 from milkbot.perf import server as plat
 from milkbot.perf.environment import describe_dataset, describe_machine
 from milkbot.perf.gate import RefusedError, read_record
+from milkbot.perf.histograms import PhaseResult, read_snapshot
 from milkbot.perf.judge import LoadTestRun, judge_run
-from milkbot.perf.locust_output import PhaseResult, read_snapshot
 from milkbot.perf.records import Dataset, LoadTestResults, LoadTestSummary
 from milkbot.perf.report import render_report
 from milkbot.perf.resources import ResourceSample, ResourceSampler, listening_pid, open_files_limit

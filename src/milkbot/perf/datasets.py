@@ -59,10 +59,7 @@ def _read_marker(admin: psycopg.Connection, name: str) -> dict[str, Any] | None:
 
 
 def ensure_dataset(
-    server_url: str,
-    trades: int,
-    seed: int = 42,
-    progress: Callable[[str], None] | None = None,
+    server_url: str, trades: int, seed: int = 42, progress: Callable[[str], None] | None = None
 ) -> GeneratedDatabase:
     """The dataset of ``trades`` trades and ``seed`` on the server at ``server_url`` (a URL that
     may CREATE DATABASE): reused when complete, else (re)built with the package's generator,

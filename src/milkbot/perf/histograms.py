@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from milkbot.perf.records import Failure, Figures, StressSearch
 
 AGGREGATED = "Aggregated"
@@ -31,20 +33,9 @@ class RouteCounts:
     failures: int
     times: Mapping[int, int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "failures": self.failures,
-            "times": {str(ms): n for ms, n in sorted(self.times.items())},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RouteCounts:
-        times = {int(ms): int(n) for ms, n in data["times"].items()}
-        return cls(int(data["requests"]), int(data["failures"]), times)
-
 
 Snapshot = dict[str, RouteCounts]
+_SNAPSHOT: TypeAdapter[Snapshot] = TypeAdapter(Snapshot)
 
 
 def snapshot_locust(stats: Any) -> Snapshot:
@@ -63,12 +54,12 @@ def snapshot_locust(stats: Any) -> Snapshot:
 
 def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
     """JSON form of a snapshot."""
-    return {name: counts.to_dict() for name, counts in snap.items()}
+    return _SNAPSHOT.dump_python(snap, mode="json")  # type: ignore[no-any-return]
 
 
 def snapshot_from_dict(data: Mapping[str, Any]) -> Snapshot:
     """Inverse of :func:`snapshot_to_dict`."""
-    return {name: RouteCounts.from_dict(counts) for name, counts in data.items()}
+    return _SNAPSHOT.validate_python(data)
 
 
 def window(later: Snapshot, earlier: Snapshot) -> Snapshot:

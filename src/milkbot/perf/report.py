@@ -11,6 +11,7 @@ script, no library, no network).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from html import escape
@@ -185,8 +186,12 @@ def charts(run: LoadTestRun) -> list[str]:
         (name, PALETTE[i % len(PALETTE)], _series(pts, t0, "p95"))
         for i, (name, pts) in enumerate(sorted(routes.items()))
     ]
+
+    def sampled(attr: str) -> list[Point]:
+        return [(x.t - t0, None if (v := getattr(x, attr)) is None else float(v)) for x in samples]
+
     resources = [
-        (label, PALETTE[c], [(x.t - t0, float(getattr(x, attr))) for x in samples])
+        (label, PALETTE[c], sampled(attr))
         for label, c, attr in (
             ("server CPU", 0, "server_cpu"),
             ("web CPU", 5, "app_cpu"),
@@ -195,52 +200,26 @@ def charts(run: LoadTestRun) -> list[str]:
             ("machine memory", 4, "machine_mem"),
         )
     ]
-    connections = [
-        (
-            "connections",
-            PALETTE[0],
-            [
-                (x.t - t0, None if x.db_connections is None else float(x.db_connections))
-                for x in samples
-            ],
-        )
-    ]
+    connections = [("connections", PALETTE[0], sampled("db_connections"))]
     pool = run.server.pool_capacity
     pool_line = [(0.8 * pool, f"80% of the pool ({pool})")] if pool else []
+    chart = functools.partial(line_chart, x_max=x_max, vlines=marks)
     return [
-        line_chart(
+        chart(
             "Response time percentiles (last ~10 s; log scale)",
             percentiles,
             " ms",
-            x_max=x_max,
             hlines=[(target, f"P95 target {target:g} ms")],
-            vlines=marks,
             log=True,
         ),
-        line_chart(
-            "P95 per route (last ~10 s; log scale)",
-            per_route,
-            " ms",
-            x_max=x_max,
-            vlines=marks,
-            log=True,
-        ),
-        line_chart(
+        chart("P95 per route (last ~10 s; log scale)", per_route, " ms", log=True),
+        chart(
             "CPU (% of the whole machine) and memory",
             resources,
             "%",
-            x_max=x_max,
             hlines=[(70.0, "CPU target 70%")],
-            vlines=marks,
         ),
-        line_chart(
-            "Database connections of the app",
-            connections,
-            "",
-            x_max=x_max,
-            hlines=pool_line,
-            vlines=marks,
-        ),
+        chart("Database connections of the app", connections, "", hlines=pool_line),
     ]
 
 

@@ -149,8 +149,5 @@ def _badness(fig: Figures, plan: StressPlan) -> float:
 
 def _point(stage: StressStage) -> BreakingPoint:
     return BreakingPoint(
-        users=stage.users,
-        rps=round(stage.rps, 1),
-        p95_ms=stage.p95_ms,
-        error_rate=stage.error_rate,
+        users=stage.users, rps=round(stage.rps, 1), p95_ms=stage.p95_ms, error_rate=stage.error_rate
     )

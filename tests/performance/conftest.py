@@ -26,8 +26,7 @@ from pydantic import ValidationError
 from milkbot.analytics.service import Analytics
 from milkbot.perf.datasets import GeneratedDatabase, ensure_dataset
 from milkbot.perf.environment import describe_dataset, describe_machine
-from milkbot.perf.fingerprint import dataset_fingerprint
-from milkbot.perf.query_bench import QueryCalls, make_calls, query_figures
+from milkbot.perf.query_bench import QueryCalls, dataset_fingerprint, make_calls, query_figures
 from milkbot.perf.query_text import render_query_text
 from milkbot.perf.records import QueryBenchmark, Timing
 from milkbot.settings import Settings

@@ -285,12 +285,8 @@ class StressShape(LoadTestShape):
     def __init__(self) -> None:
         super().__init__()
         plan = dict(_PLAN or {})
-        hold_users, spawn_rate, hold_s = (
-            plan.pop("hold_users"),
-            plan.pop("spawn_rate"),
-            plan.pop("hold_s"),
-        )
-        self.search = BreakpointSearch(StressPlan(**plan), hold_users, spawn_rate, hold_s)
+        hold = {key: plan.pop(key) for key in ("hold_users", "spawn_rate", "hold_s")}
+        self.search = BreakpointSearch(StressPlan(**plan), **hold)
         self.hold_wall: float | None = None
         self.wall0 = time.time()
 

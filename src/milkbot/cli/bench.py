@@ -20,8 +20,13 @@ from milkbot.db.embedded import EmbeddedPostgres, install_signal_exit
 from milkbot.logs import LogFormat, configure_logging
 from milkbot.perf.datasets import GeneratedDatabase, ensure_dataset
 from milkbot.perf.environment import describe_dataset, describe_machine
-from milkbot.perf.fingerprint import dataset_fingerprint
-from milkbot.perf.query_bench import guide_of, make_calls, query_figures, time_calls
+from milkbot.perf.query_bench import (
+    dataset_fingerprint,
+    guide_of,
+    make_calls,
+    query_figures,
+    time_calls,
+)
 from milkbot.perf.records import Growth, QueryBenchmark, Timing
 from milkbot.settings import Settings
 from milkbot.words import plural

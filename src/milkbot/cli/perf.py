@@ -24,6 +24,8 @@ from milkbot.perf.scenarios import (
 )
 from milkbot.settings import state_dir
 
+RESULTS = Path("tests/performance/results")
+
 app = typer.Typer(
     help="Performance tooling: load tests and a database fault drill with pass/fail gates.",
     no_args_is_help=True,
@@ -45,85 +47,63 @@ def _fail(message: str) -> None:
 
 @app.command()
 def loadtest(
-    scenario: str = typer.Option(
-        "basic", "--scenario", envvar="LOAD_TEST_SCENARIO", help=SCENARIO_HELP
-    ),
+    scenario: str = typer.Option("basic", envvar="LOAD_TEST_SCENARIO", help=SCENARIO_HELP),
     host: str = typer.Option(
         DEFAULT_HOST,
-        "--host",
         envvar="LOAD_TEST_HOST",
         help="Server to test: this machine only (localhost, 127.0.0.0/8, [::1]).",
     ),
     users: int | None = typer.Option(
-        None,
-        "--users",
-        envvar="LOAD_TEST_USERS",
-        help="Concurrent users (default: the scenario's).",
+        None, envvar="LOAD_TEST_USERS", help="Concurrent users (default: the scenario's)."
     ),
     spawn_rate: float | None = typer.Option(
         None,
-        "--spawn-rate",
         envvar="LOAD_TEST_SPAWN_RATE",
         help="Users started per second (default: the scenario's).",
     ),
     run_time: str | None = typer.Option(
         None,
-        "--run-time",
         envvar="LOAD_TEST_RUN_TIME",
         help="Duration such as 90s, 5m, 1h (stress: the hold before the search).",
     ),
     weights: str | None = typer.Option(
-        None, "--weights", envvar="LOAD_TEST_WEIGHTS", help="User mix, e.g. dashboard:3,api:1."
+        None, envvar="LOAD_TEST_WEIGHTS", help="User mix, e.g. dashboard:3,api:1."
     ),
     max_users: int | None = typer.Option(
         None,
-        "--max-users",
         envvar="LOAD_TEST_MAX_USERS",
         help="Stress: stop the breaking-point search at this many users (default 2000).",
     ),
     max_search_time: str | None = typer.Option(
         None,
-        "--max-search-time",
         envvar="LOAD_TEST_MAX_SEARCH_TIME",
         help="Stress: stop the search after this long (default 12m).",
     ),
     ceiling_path: str = typer.Option(
         "/api/v1/ping",
-        "--ceiling-path",
         envvar="LOAD_TEST_CEILING_PATH",
         help="Bare endpoint (no database, no cache) measured as the ceiling.",
     ),
     trades: int = typer.Option(
         1_000_000,
-        "--trades",
         min=1,
         envvar="LOAD_TEST_TRADES",
         help="Dataset size when the run starts its own platform.",
     ),
-    seed: int = typer.Option(42, "--seed", envvar="LOAD_TEST_SEED", help="Seed of that dataset."),
+    seed: int = typer.Option(42, envvar="LOAD_TEST_SEED", help="Seed of that dataset."),
     home: Path | None = typer.Option(
         None,
-        "--home",
         envvar="LOAD_TEST_HOME",
         help="Home of the run's own platform (default: a per-user cache directory).",
     ),
     database_url: str | None = typer.Option(
         None,
-        "--database-url",
         help="Database of an already running server, for its connection count "
         "(default: MILKBOT_DATABASE_URL, or the embedded one under MILKBOT_HOME).",
     ),
-    results: Path = typer.Option(
-        Path("tests/performance/results"),
-        "--results",
-        envvar="LOAD_TEST_RESULTS",
-        help="Results directory.",
-    ),
+    results: Path = typer.Option(RESULTS, envvar="LOAD_TEST_RESULTS", help="Results directory."),
     locustfile: Path = typer.Option(
-        Path("tests/performance/locustfile.py"),
-        "--locustfile",
-        envvar="LOAD_TEST_LOCUSTFILE",
-        help="The locustfile.",
+        RESULTS.parent / "locustfile.py", envvar="LOAD_TEST_LOCUSTFILE", help="The locustfile."
     ),
 ) -> None:
     """Run a load test headless and judge it against the guide's criteria.
@@ -206,38 +186,36 @@ def home() -> None:
 @app.command()
 def drill(
     outage_s: float = typer.Option(
-        10.0, "--outage-s", min=1.0, max=600.0, help="Seconds the database stays down."
+        10.0, min=1.0, max=600.0, help="Seconds the database stays down."
     ),
     clients: int = typer.Option(
-        8, "--clients", min=1, max=200, help="Concurrent clients sending requests in a loop."
+        8, min=1, max=200, help="Concurrent clients sending requests in a loop."
     ),
     trades: int = typer.Option(
-        100_000, "--trades", min=1000, help="Dataset size (generated once, then reused)."
+        100_000, min=1000, help="Dataset size (generated once, then reused)."
     ),
     mode: str = typer.Option(
         "fast",
-        "--mode",
         help="How the database stops: fast (pg_ctl fast shutdown), immediate (pg_ctl "
         "immediate, a crash without checkpoint) or kill (SIGKILL of the postmaster).",
     ),
     before_s: float = typer.Option(
-        10.0, "--before-s", min=1.0, max=600.0, help="Seconds of load before the fault."
+        10.0, min=1.0, max=600.0, help="Seconds of load before the fault."
     ),
     after_s: float = typer.Option(
-        15.0, "--after-s", min=2.0, max=600.0, help="Seconds of load after the restart."
+        15.0, min=2.0, max=600.0, help="Seconds of load after the restart."
     ),
-    seed: int = typer.Option(42, "--seed", help="Seed of the dataset and of the route mix."),
+    seed: int = typer.Option(42, help="Seed of the dataset and of the route mix."),
     port: int | None = typer.Option(
-        None, "--port", min=1, max=65535, help="Port of the drill's server (default: a free one)."
+        None, min=1, max=65535, help="Port of the drill's server (default: a free one)."
     ),
     home: Path | None = typer.Option(
         None,
-        "--home",
         envvar="DRILL_HOME",
         help="Home of the drill's own platform (default: a per-user cache directory).",
     ),
     json_path: Path = typer.Option(
-        Path("tests/performance/results/drill.json"), "--json", help="Where to save the record."
+        RESULTS / "drill.json", "--json", help="Where to save the record."
     ),
 ) -> None:
     """Fault drill: stop the database under load, start it again, and judge the answers.

@@ -82,25 +82,28 @@ def _items(body: dict[str, Any], key: str, fields: Iterable[str], where: str) ->
     return None
 
 
-def check_city_metrics(body: Any) -> str | None:
-    """``GET /api/v1/metrics/cities``: as_of, window and a list of per-city rows."""
-    return missing(body, CITY_REPORT_KEYS, "cities") or _items(
-        body, "cities", CITY_FIELDS, "cities"
-    )
+def _report(where: str, keys: tuple[str, ...], rows: str, fields: tuple[str, ...]) -> Check:
+    """The check of a body holding ``keys``, whose list ``rows`` holds rows of ``fields``."""
+
+    def check(body: Any) -> str | None:
+        return missing(body, keys, where) or _items(body, rows, fields, where)
+
+    return check
 
 
-def check_strategy_metrics(body: Any) -> str | None:
-    """``GET /api/v1/metrics/strategies``: as_of, window and a list of per-strategy rows."""
-    return missing(body, STRATEGY_REPORT_KEYS, "strategies") or _items(
-        body, "strategies", STRATEGY_FIELDS, "strategies"
-    )
+# GET /api/v1/metrics/cities and /api/v1/metrics/strategies: as_of, window and a list of rows.
+check_city_metrics = _report("cities", CITY_REPORT_KEYS, "cities", CITY_FIELDS)
+check_strategy_metrics = _report("strategies", STRATEGY_REPORT_KEYS, "strategies", STRATEGY_FIELDS)
+# GET /api/v1/calibration: the bins of predicted probability vs observed frequency.
+check_calibration = _report("calibration", CALIBRATION_KEYS, "bins", CALIBRATION_BIN_KEYS)
+_equity_points = _report("equity", EQUITY_KEYS, "points", EQUITY_POINT_FIELDS)
+_feed_trades = _report("trades", FEED_KEYS, "trades", TRADE_FIELDS)
+_health_components = _report("health", HEALTH_KEYS, "components", COMPONENT_FIELDS)
 
 
 def check_equity(body: Any, max_points: int | None = None) -> str | None:
     """``GET /api/v1/equity``: points (at most ``max_points`` when asked) and a summary."""
-    problem = missing(body, EQUITY_KEYS, "equity") or _items(
-        body, "points", EQUITY_POINT_FIELDS, "equity"
-    )
+    problem = _equity_points(body)
     if problem:
         return problem
     if not isinstance(body["summary"], dict):
@@ -113,7 +116,7 @@ def check_equity(body: Any, max_points: int | None = None) -> str | None:
 def check_public_trades(body: Any, limit: int | None = None, city: str | None = None) -> str | None:
     """``GET /api/v1/trades/public``: delay_minutes, trades (at most ``limit``, all of ``city``
     when filtered) and next_cursor (present; null on the last page)."""
-    problem = missing(body, FEED_KEYS, "trades") or _items(body, "trades", TRADE_FIELDS, "trades")
+    problem = _feed_trades(body)
     if problem:
         return problem
     trades = body["trades"]
@@ -129,9 +132,7 @@ def check_public_trades(body: Any, limit: int | None = None, city: str | None = 
 
 def check_health(body: Any) -> str | None:
     """``GET /api/v1/health``: an overall status and the components with their ages."""
-    problem = missing(body, HEALTH_KEYS, "health") or _items(
-        body, "components", COMPONENT_FIELDS, "health"
-    )
+    problem = _health_components(body)
     if problem:
         return problem
     if body["status"] not in HEALTH_STATUSES:
@@ -156,13 +157,6 @@ def check_load_balancer_health(status_code: int, body: Any) -> str | None:
 def check_summary(body: Any) -> str | None:
     """``GET /api/v1/summary``: the overview's hero figures, sparkline and latest trades."""
     return missing(body, SUMMARY_KEYS, "summary")
-
-
-def check_calibration(body: Any) -> str | None:
-    """``GET /api/v1/calibration``: the bins of predicted probability vs observed frequency."""
-    return missing(body, CALIBRATION_KEYS, "calibration") or _items(
-        body, "bins", CALIBRATION_BIN_KEYS, "calibration"
-    )
 
 
 def check_page(status_code: int, content_type: str, text: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -30,16 +30,14 @@ DATASET_NOW = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class GeneratedDatabase:
-    """A generated database: where it is, what it holds, and whether this run built it
-    (``build_seconds``: how long that took, 0 when reused)."""
+    """A generated database: its name and URL, its trade count and seed, and its last
+    settlement day."""
 
     name: str
     url: str
     trades: int
     seed: int
     end_date: date
-    built: bool
-    build_seconds: float
 
 
 def dataset_name(trades: int, seed: int) -> str:
@@ -61,10 +59,7 @@ def _read_marker(admin: psycopg.Connection, name: str) -> dict[str, Any] | None:
 
 
 def ensure_dataset(
-    server_url: str,
-    trades: int,
-    seed: int = 42,
-    progress: Callable[[str], None] | None = None,
+    server_url: str, trades: int, seed: int = 42, progress: Callable[[str], None] | None = None
 ) -> GeneratedDatabase:
     """The dataset of ``trades`` trades and ``seed`` on the server at ``server_url`` (a URL that
     may CREATE DATABASE): reused when complete, else (re)built with the package's generator,
@@ -84,7 +79,7 @@ def ensure_dataset(
         ):
             apply_migrations(url)
             end = date.fromisoformat(marker["end_date"])
-            return GeneratedDatabase(name, url, trades, seed, end, False, 0.0)
+            return GeneratedDatabase(name, url, trades, seed, end)
         ident = sql.Identifier(name)
         if marker is not None:
             say(f"dropping incomplete dataset {name}")
@@ -93,7 +88,7 @@ def ensure_dataset(
     say(f"generating {trades:,} trades (seed {seed}) into {name}")
     started = time.perf_counter()
     apply_migrations(url)
-    report = generate_dataset(
+    generate_dataset(
         url, trades=trades, seed=seed, end_date=DATASET_NOW.date(), now=DATASET_NOW, reset=True
     )
     with psycopg.connect(url, autocommit=True) as conn:
@@ -109,7 +104,6 @@ def ensure_dataset(
         "generated_for": DATASET_NOW.isoformat(),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(seconds, 1),
-        "report": _plain(report),
     }
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(
@@ -118,11 +112,4 @@ def ensure_dataset(
             )
         )
     say(f"generated {name} in {seconds:.0f} s")
-    return GeneratedDatabase(name, url, trades, seed, end, True, seconds)
-
-
-def _plain(value: Any) -> Any:
-    try:
-        return json.loads(json.dumps(asdict(value), default=str))
-    except TypeError:
-        return str(value)
+    return GeneratedDatabase(name, url, trades, seed, end)

@@ -31,7 +31,6 @@ from typing import Final, Literal
 
 import httpx
 import psycopg
-from pydantic import BaseModel, ConfigDict
 from rich import box
 from rich.console import Group
 from rich.table import Table
@@ -40,11 +39,11 @@ from rich.text import Text
 from milkbot.db.embedded import EmbeddedPostgres
 from milkbot.market import Bracket, climate_day_bounds, event_ticker
 from milkbot.perf.environment import describe_machine
-from milkbot.perf.records import Criterion, Machine, State
+from milkbot.perf.records import Criterion, Machine, Record
 from milkbot.perf.scenarios import Target
 from milkbot.perf.screen import criteria_table
 from milkbot.perf.server import private_platform
-from milkbot.perf.verdict import passed
+from milkbot.perf.verdict import criterion, passed
 from milkbot.reference import load_reference
 from milkbot.store.models import HeartbeatIn, MarketIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_market, record_trade
@@ -89,12 +88,10 @@ class Sample:
     code: str
 
 
-class PhaseFigures(BaseModel):
+class PhaseFigures(Record):
     """Requests of one phase: count, good answers (2xx), answers by status and error code
     (e.g. ``"503 database_unavailable"``; ``"0 ReadTimeout"`` for no answer), 500s, and the
     slowest answer in seconds."""
-
-    model_config = ConfigDict(frozen=True)
 
     requests: int
     ok: int
@@ -108,13 +105,11 @@ class PhaseFigures(BaseModel):
         return self.requests - self.ok
 
 
-class DrillRecord(BaseModel):
+class DrillRecord(Record):
     """The drill's result as saved to JSON (``schema_version`` changes with its shape). Times
     in seconds: ``unhealthy_after_s`` from the fault, ``first_good_after_s`` from the restart
     command, ``healthy_after_s`` from the restarted database being ready (``restart_s`` later);
     None when it never happened."""
-
-    model_config = ConfigDict(frozen=True)
 
     schema_version: Literal[2] = SCHEMA_VERSION
     started_at: datetime
@@ -290,14 +285,9 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
-def _goal(name: str, target: str, measured: str, ok: bool) -> Criterion:
-    state: State = "pass" if ok else "fail"
-    return Criterion(name=name, value=None, shown=measured, target=target, state=state)
-
-
 def _within(name: str, seconds: float | None, bound_s: float) -> Criterion:
     ok = seconds is not None and seconds <= bound_s
-    return _goal(name, f"<= {bound_s:g} s", _seconds(seconds), ok)
+    return criterion(name, None, _seconds(seconds), f"<= {bound_s:g} s", ok)
 
 
 def judge(
@@ -321,23 +311,27 @@ def judge(
     first_good = _first([s for s in load if s.started >= timeline.restart], timeline.restart, True)
     errors_500 = sum(p.server_errors for p in phases.values())
     no_answer = sum(s.status == 0 for s in during)
-    during_ok = phases["during"].slowest_s <= ANSWER_GOAL_S and no_answer == 0
-    after_ok = phases["after"].failed == 0 and phases["after"].requests > 0
+    slowest = phases["during"].slowest_s
+    failed_after = phases["after"].failed
+    during_ok = slowest <= ANSWER_GOAL_S and no_answer == 0
+    after_ok = failed_after == 0 and phases["after"].requests > 0
     goals = [
-        _goal("no 500s", "0", str(errors_500), errors_500 == 0),
-        _goal(
+        criterion("no 500s", None, str(errors_500), "0", errors_500 == 0),
+        criterion(
             "during: every request answered",
+            None,
+            f"slowest {slowest:.2f} s, {no_answer} unanswered",
             f"<= {ANSWER_GOAL_S:g} s",
-            f"slowest {phases['during'].slowest_s:.2f} s, {no_answer} unanswered",
             during_ok,
         ),
         _within("/health unhealthy after the fault", unhealthy, HEALTH_GOAL_S),
-        _goal("after: no failed request", "0", str(phases["after"].failed), after_ok),
+        criterion("after: no failed request", None, str(failed_after), "0", after_ok),
         _within("/health healthy after the restart", healthy, HEALTH_GOAL_S),
-        _goal(
+        criterion(
             "nothing written before the fault lost",
-            f"{written} of {written} kept",
+            None,
             f"{kept} of {written} kept",
+            f"{written} of {written} kept",
             kept == written,
         ),
     ]
@@ -435,9 +429,7 @@ def run_drill(opts: DrillOptions, logs: Path, echo: Callable[[str], None]) -> Dr
             "MILKBOT_DATABASE_URL is set: the drill stops and restarts a database, so it only "
             "runs on its own embedded server; unset MILKBOT_DATABASE_URL (its home is --home)"
         )
-    target = Target(
-        url=f"http://127.0.0.1:{opts.port}", scheme="http", host="127.0.0.1", port=opts.port
-    )
+    target = Target(url=f"http://127.0.0.1:{opts.port}", host="127.0.0.1", port=opts.port)
     ours = False
     try:
         with private_platform(

@@ -68,11 +68,7 @@ class Comparison:
 
 
 def _machine(m: Machine) -> dict[str, str]:
-    return {
-        "cpu": m.cpu,
-        "cores": str(m.cores),
-        "memory_gib": str(round(m.memory_gib or 0)),
-    }
+    return {"cpu": m.cpu, "cores": str(m.cores), "memory_gib": str(round(m.memory_gib or 0))}
 
 
 def _major(version: str | None) -> str:

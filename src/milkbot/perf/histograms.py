@@ -1,20 +1,26 @@
-"""Request counts and response-time histograms per route, as plain data.
+"""Locust's counters and what a Locust run leaves behind, as plain data.
 
 Locust keeps, per request name, the count of responses at each (rounded) response time in ms.
 A :data:`Snapshot` copies those counters at one moment; the difference of two snapshots is the
 exact histogram of a time window, from which :func:`summarize` gives its percentiles, error rate
-and throughput (:class:`~milkbot.perf.records.Figures`). Pure functions: the locustfile (gevent)
-and the runner both use them.
+and throughput (:class:`~milkbot.perf.records.Figures`). The runner reads the locustfile's
+snapshot of the measured window (:func:`read_snapshot`), Locust's per-second history CSV (for the
+charts) and its failures CSV. No psycopg, no threads: the locustfile (gevent) imports this module.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from milkbot.perf.records import Figures
+from pydantic import TypeAdapter
+
+from milkbot.perf.records import Failure, Figures, StressSearch
 
 AGGREGATED = "Aggregated"
 
@@ -27,20 +33,9 @@ class RouteCounts:
     failures: int
     times: Mapping[int, int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "failures": self.failures,
-            "times": {str(ms): n for ms, n in sorted(self.times.items())},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RouteCounts:
-        times = {int(ms): int(n) for ms, n in data["times"].items()}
-        return cls(int(data["requests"]), int(data["failures"]), times)
-
 
 Snapshot = dict[str, RouteCounts]
+_SNAPSHOT: TypeAdapter[Snapshot] = TypeAdapter(Snapshot)
 
 
 def snapshot_locust(stats: Any) -> Snapshot:
@@ -59,12 +54,12 @@ def snapshot_locust(stats: Any) -> Snapshot:
 
 def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
     """JSON form of a snapshot."""
-    return {name: counts.to_dict() for name, counts in snap.items()}
+    return _SNAPSHOT.dump_python(snap, mode="json")  # type: ignore[no-any-return]
 
 
 def snapshot_from_dict(data: Mapping[str, Any]) -> Snapshot:
     """Inverse of :func:`snapshot_to_dict`."""
-    return {name: RouteCounts.from_dict(counts) for name, counts in data.items()}
+    return _SNAPSHOT.validate_python(data)
 
 
 def window(later: Snapshot, earlier: Snapshot) -> Snapshot:
@@ -116,3 +111,96 @@ def summarize(counts: RouteCounts, seconds: float) -> Figures:
 def summarize_all(snap: Snapshot, seconds: float) -> dict[str, Figures]:
     """:func:`summarize` for every route of a snapshot (``Aggregated`` included)."""
     return {name: summarize(counts, seconds) for name, counts in snap.items()}
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """A phase's measured window: start and end (s since the epoch), figures per route (with
+    ``Aggregated``), and the stress search's outcome when there was one."""
+
+    started: float
+    stopped: float
+    routes: dict[str, Figures]
+    search: StressSearch | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.stopped - self.started
+
+    @property
+    def total(self) -> Figures:
+        return self.routes[AGGREGATED]
+
+
+def read_snapshot(path: Path) -> PhaseResult:
+    """The measured window of a run from the locustfile's snapshot: the whole run, or for the
+    stress scenario the hold before the breaking-point search."""
+    data = json.loads(path.read_text())
+    started = float(data["started"])
+    stopped = float(data["stopped"])
+    counts: Snapshot = snapshot_from_dict(data["final"])
+    hold = data.get("hold")
+    if hold and hold.get("stopped"):
+        stopped = float(hold["stopped"])
+        counts = snapshot_from_dict(hold["counts"])
+    if AGGREGATED not in counts:
+        raise ValueError(f"{path}: no aggregated counters (did the run send any request?)")
+    search = data.get("search")
+    return PhaseResult(
+        started,
+        stopped,
+        summarize_all(counts, stopped - started),
+        None if search is None else StressSearch.model_validate(search),
+    )
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """One second of Locust's history: the current (last ~10 s) response-time percentiles in ms,
+    ``None`` when there was no request."""
+
+    t: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def read_history(path: Path) -> tuple[list[HistoryPoint], dict[str, list[HistoryPoint]]]:
+    """Locust's ``*_stats_history.csv`` (written with ``--csv-full-history``): the aggregated
+    series, and the series of each route."""
+    total: list[HistoryPoint] = []
+    routes: dict[str, list[HistoryPoint]] = {}
+    if not path.exists():
+        return total, routes
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            point = HistoryPoint(
+                t=float(row["Timestamp"]),
+                p50=_number(row["50%"]),
+                p95=_number(row["95%"]),
+                p99=_number(row["99%"]),
+            )
+            if row["Name"] == AGGREGATED:
+                total.append(point)
+            else:
+                routes.setdefault(row["Name"], []).append(point)
+    return total, routes
+
+
+def read_failures(path: Path, limit: int = 10) -> list[Failure]:
+    """The most frequent failures from Locust's ``*_failures.csv``."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        rows = [
+            Failure(route=r["Name"], error=r["Error"], count=int(r["Occurrences"]))
+            for r in csv.DictReader(fh)
+        ]
+    return sorted(rows, key=lambda r: -r.count)[:limit]

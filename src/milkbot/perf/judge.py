@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from milkbot.perf.histograms import AGGREGATED
-from milkbot.perf.locust_output import PhaseResult, read_failures
+from milkbot.perf.histograms import AGGREGATED, PhaseResult, read_failures
 from milkbot.perf.records import (
     Dataset,
     LoadSettings,

@@ -37,8 +37,8 @@ import psycopg
 from milkbot.perf import server as plat
 from milkbot.perf.environment import describe_dataset, describe_machine
 from milkbot.perf.gate import RefusedError, read_record
+from milkbot.perf.histograms import PhaseResult, read_snapshot
 from milkbot.perf.judge import LoadTestRun, judge_run
-from milkbot.perf.locust_output import PhaseResult, read_snapshot
 from milkbot.perf.records import Dataset, LoadTestResults, LoadTestSummary
 from milkbot.perf.report import render_report
 from milkbot.perf.resources import ResourceSample, ResourceSampler, listening_pid, open_files_limit
@@ -179,20 +179,6 @@ def _peak_users(scenario: Scenario) -> int:
     )
 
 
-def _describe(scenario: Scenario) -> str:
-    text = (
-        f"scenario {scenario.name}: {scenario.users} users at {scenario.spawn_rate:g}/s for "
-        f"{format_duration(scenario.run_time_s)}"
-    )
-    if scenario.stress:
-        plan = scenario.stress
-        text += (
-            f", then +{plan.step_users} users every {plan.step_s:g} s until it breaks "
-            f"(at most {plan.max_users} users, {format_duration(plan.max_search_s)})"
-        )
-    return text
-
-
 def run_phases(
     opts: LoadTestOptions,
     out: Path,
@@ -225,7 +211,7 @@ def run_phases(
             sampler=sampler,
             progress=progress,
         )
-    echo(_describe(sc))
+    echo(f"scenario {sc.name}: {sc.description}")
     budget = None
     if sc.stress is not None:
         budget = sc.run_time_s + sc.stress.max_search_s + sc.stress.step_s + 60

@@ -5,11 +5,15 @@ milkbot.analytics``).
 Latencies are wall-clock milliseconds of one call through the service's pool, warm, with the
 cache bypassed. Two baselines frame them: the naive SQL a dashboard would run over the raw trades
 (the guide's style: a GROUP BY over ``ops.trades`` filtered on ``created_at``), and the floor, a
-``SELECT 1`` round trip through the same pool. The datasets are in :mod:`milkbot.perf.datasets`.
+``SELECT 1`` round trip through the same pool. The datasets are in :mod:`milkbot.perf.datasets`;
+:func:`dataset_fingerprint` hashes the analytics outputs, so the regression gate can tell a real
+speed-up from one that changed the numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -213,3 +217,34 @@ async def make_calls(analytics: Analytics, end_date: date, days: int = 30) -> Qu
         "strategy_metrics": sql_call(NAIVE_STRATEGY_SQL),
     }
     return QueryCalls(ours, naive, sql_call("SELECT 1"))
+
+
+# --- the fingerprint of the analytics outputs -------------------------------------------------
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items()) if k != "as_of"}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+async def dataset_fingerprint(analytics: Analytics, end_date: date) -> str:
+    """sha256 (first 16 hex digits) of city metrics, strategy metrics and the equity curve over
+    the last settled year of a dataset whose last settlement day is ``end_date`` (its final two
+    days may still be settling): an explicit window, not "the last 30 days", which moves with
+    the calendar. ``as_of`` times are left out and floats rounded to 9 significant digits
+    (summation order may differ in the last bits between plans); health and the public feed
+    depend on the clock and are left out too."""
+    last = end_date - timedelta(days=2)
+    window = {"from_date": last - timedelta(days=364), "to_date": last, "bypass_cache": True}
+    outputs = {
+        "cities": (await analytics.city_metrics(**window)).to_dict(),  # type: ignore[arg-type]
+        "strategies": (await analytics.strategy_metrics(**window)).to_dict(),  # type: ignore[arg-type]
+        "equity": (await analytics.equity_curve(**window)).to_dict(),  # type: ignore[arg-type]
+    }
+    text = json.dumps(_canonical(outputs), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

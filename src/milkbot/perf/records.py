@@ -138,7 +138,7 @@ class QueryBenchmark(ResultsFile):
     """A query benchmark: each query's figures (warm, cache bypassed, wall clock of one call
     through the pool), and with ``milkbot bench queries`` also the naive SQL over the raw trades,
     the ``SELECT 1`` floor and the growth from a smaller dataset. ``fingerprint``: of the
-    analytics outputs on the dataset (:mod:`milkbot.perf.fingerprint`)."""
+    analytics outputs on the dataset (:func:`milkbot.perf.query_bench.dataset_fingerprint`)."""
 
     kind: Literal["queries"] = "queries"
     machine: Machine

@@ -159,13 +159,7 @@ class ResourceSampler:
     :meth:`stop`; :attr:`samples` holds the readings. :meth:`watch_loadgen` points the
     load-generator figure at the current Locust process."""
 
-    def __init__(
-        self,
-        *,
-        app_pid: int | None,
-        db_url: str | None,
-        interval: float = 2.0,
-    ) -> None:
+    def __init__(self, *, app_pid: int | None, db_url: str | None, interval: float = 2.0) -> None:
         self.interval = interval
         self.db_url = db_url
         self.app = ProcessTree(app_pid)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from milkbot.perf.histograms import AGGREGATED, Snapshot, summarize, window
+from milkbot.perf.histograms import AGGREGATED, RouteCounts, Snapshot, summarize, window
 from milkbot.perf.records import BreakingPoint, Figures, StressSearch, StressStage
 from milkbot.perf.scenarios import StressPlan
 
@@ -93,17 +93,7 @@ class BreakpointSearch:
         start_t, start_snap = s.window_start or (s.started, s.stage_snap)
         seconds = max(t - start_t, 1e-9)
         counts = window(snap, start_snap)
-        empty = Figures(
-            requests=0,
-            failures=0,
-            rps=0.0,
-            error_rate=0.0,
-            p50_ms=None,
-            p95_ms=None,
-            p99_ms=None,
-            max_ms=None,
-        )
-        agg = summarize(counts[AGGREGATED], seconds) if AGGREGATED in counts else empty
+        agg = summarize(counts.get(AGGREGATED, RouteCounts(0, 0, {})), seconds)
         broken = {
             name: fig
             for name, c in counts.items()
@@ -120,16 +110,11 @@ class BreakpointSearch:
             broken_routes=broken,
         )
 
-    @property
-    def breaking_stage(self) -> StressStage | None:
-        """The first stage that broke, if any."""
-        return next((st for st in self.state.stages if st.broke), None)
-
     def outcome(self, wall0: float | None = None) -> StressSearch:
         """The search's outcome for the run's snapshot file; stage times count from ``wall0``
         (s since the epoch)."""
         s = self.state
-        broke = self.breaking_stage
+        broke = next((st for st in s.stages if st.broke), None)
         first = s.first_break
         last_good = [st for st in s.stages if not st.broke]
         return StressSearch(
@@ -164,8 +149,5 @@ def _badness(fig: Figures, plan: StressPlan) -> float:
 
 def _point(stage: StressStage) -> BreakingPoint:
     return BreakingPoint(
-        users=stage.users,
-        rps=round(stage.rps, 1),
-        p95_ms=stage.p95_ms,
-        error_rate=stage.error_rate,
+        users=stage.users, rps=round(stage.rps, 1), p95_ms=stage.p95_ms, error_rate=stage.error_rate
     )

@@ -229,13 +229,7 @@ def _exclusive(home: Path) -> Iterator[None]:
 
 @contextmanager
 def private_platform(
-    target: Target,
-    *,
-    trades: int,
-    seed: int,
-    home: Path,
-    logs: Path,
-    echo: Callable[[str], None],
+    target: Target, *, trades: int, seed: int, home: Path, logs: Path, echo: Callable[[str], None]
 ) -> Iterator[Platform]:
     """Database, dataset and server for one load test, all stopped on exit (also on Ctrl-C or
     SIGTERM). The database stays on disk under ``home`` for the next run."""

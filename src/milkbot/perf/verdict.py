@@ -62,9 +62,12 @@ class Measured:
     search_max_users: int | None = None
 
 
-def _criterion(
-    name: str, value: float | None, shown: str, target: str, state: State, note: str = ""
+def criterion(
+    name: str, value: float | None, shown: str, target: str, state: State | bool, note: str = ""
 ) -> Criterion:
+    """A verdict line; ``state`` True / False for pass / fail."""
+    if isinstance(state, bool):
+        state = "pass" if state else "fail"
     return Criterion(name=name, value=value, shown=shown, target=target, state=state, note=note)
 
 
@@ -78,32 +81,32 @@ def _pct(value: float | None) -> str:
 
 def _below(name: str, value: float | None, limit: float, shown: str, target: str) -> Criterion:
     if value is None:
-        return _criterion(name, None, "n/a", target, "skip", "not measured")
-    return _criterion(name, value, shown, target, "pass" if value < limit else "fail")
+        return criterion(name, None, "n/a", target, "skip", "not measured")
+    return criterion(name, value, shown, target, value < limit)
 
 
 def evaluate(m: Measured, c: Criteria) -> list[Criterion]:
     """The guide's checks on ``m``; any ``fail`` or ``critical`` makes the run fail."""
     rps_target = f"> {c.min_rps:.0f}"
     if m.capacity_rps is None:
-        rps = _criterion(
+        rps = criterion(
             "RPS (capacity)", None, "n/a", rps_target, "skip", "capacity phase did not run"
         )
     else:
         state: State = "pass" if m.capacity_rps > c.min_rps else "fail"
         state = "critical" if m.capacity_rps < c.critical_rps else state
         shown = f"{m.capacity_rps:,.1f}"
-        rps = _criterion(
+        rps = criterion(
             "RPS (capacity)", m.capacity_rps, shown, rps_target, state, "user mix, no think time"
         )
     checks = [
         rps,
-        _criterion(
+        criterion(
             "RPS (scenario)", m.rps, f"{m.rps:,.1f}", "context", "info", "bounded by think time"
         ),
     ]
     if m.requests == 0:
-        checks.append(_criterion("requests", 0, "0", "> 0", "fail", "the run sent no request"))
+        checks.append(criterion("requests", 0, "0", "> 0", "fail", "the run sent no request"))
     for name, value, limit in (
         ("P50", m.p50_ms, c.p50_ms),
         ("P95", m.p95_ms, c.p95_ms),
@@ -130,7 +133,7 @@ def evaluate(m: Measured, c: Criteria) -> list[Criterion]:
     pool_target = f"< {c.max_pool_share:.0%} of pool"
     if m.db_connections is None or not m.pool_capacity:
         note = "database or pool size unknown"
-        checks.append(_criterion("DB connections", None, "n/a", pool_target, "skip", note))
+        checks.append(criterion("DB connections", None, "n/a", pool_target, "skip", note))
     else:
         share = m.db_connections / m.pool_capacity
         shown = f"{m.db_connections} of {m.pool_capacity} ({share:.0%})"
@@ -148,20 +151,18 @@ def goals(m: Measured, stress_users: int | None = None) -> list[Criterion]:
     at = f"at {stress_users:,} users"
     for name, value, limit in ((f"P95 {at}", m.p95_ms, 50.0), (f"P99 {at}", m.p99_ms, 100.0)):
         ok = value is not None and value <= limit
-        out.append(_criterion(name, value, _ms(value), f"<= {limit:.0f} ms", _met(ok)))
+        out.append(criterion(name, value, _ms(value), f"<= {limit:.0f} ms", ok))
     errors = f"{m.error_rate:.3%}"
-    out.append(_criterion(f"errors {at}", m.error_rate, errors, "none", _met(m.error_rate == 0)))
+    out.append(criterion(f"errors {at}", m.error_rate, errors, "none", m.error_rate == 0))
     target = ">= 1,000 users"
     if m.breaking_users is None:
         cap = m.search_max_users
         shown = f"> {cap:,} users (cap)" if cap else "n/a"
-        out.append(
-            _criterion("breaking point", None, shown, target, _met(bool(cap and cap >= 1000)))
-        )
+        out.append(criterion("breaking point", None, shown, target, bool(cap and cap >= 1000)))
     else:
         shown = f"{m.breaking_users:,} users"
         ok = m.breaking_users >= 1000
-        out.append(_criterion("breaking point", m.breaking_users, shown, target, _met(ok)))
+        out.append(criterion("breaking point", m.breaking_users, shown, target, ok))
     return out
 
 
@@ -186,16 +187,10 @@ def ceiling_ratio(m: Measured) -> Criterion:
         )
         if measured is not None:
             note += f"; measured throughput {measured:.0%}"
-        return _criterion(name, ratio, f"{ratio:.0%}", target, _met(ratio >= 0.5), note)
+        return criterion(name, ratio, f"{ratio:.0%}", target, ratio >= 0.5, note)
     if measured is not None:
-        return _criterion(
-            name, measured, f"{measured:.0%}", target, _met(measured >= 0.5), "throughput"
-        )
-    return _criterion(name, None, "n/a", target, "skip", "no bare endpoint measured")
-
-
-def _met(ok: bool) -> State:
-    return "pass" if ok else "fail"
+        return criterion(name, measured, f"{measured:.0%}", target, measured >= 0.5, "throughput")
+    return criterion(name, None, "n/a", target, "skip", "no bare endpoint measured")
 
 
 def passed(checks: Sequence[Criterion]) -> bool:

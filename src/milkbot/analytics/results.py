@@ -30,7 +30,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class Record:
+class Result:
     """Mixin for a frozen dataclass: ``to_dict()`` turns it into JSON types (ISO strings for
     dates). Field descriptions (``Annotated[int, Field(description=...)]``) document the field
     in the API's response models, which :mod:`milkbot.web.schemas` derives from these types."""
@@ -45,7 +45,7 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
-class CityMetrics(Record):
+class CityMetrics(Result):
     """One city over a window. Counts cover every trade whose market settles in the window;
     gross/fees/net, wins/losses and ROI cover realised trades (sells, and buys whose market has
     settled); open exposure is the cost of contracts still held in unsettled markets."""
@@ -67,7 +67,7 @@ class CityMetrics(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class CityMetricsReport(Record):
+class CityMetricsReport(Result):
     """City metrics for a window (optionally one strategy's trades only)."""
 
     as_of: datetime
@@ -77,7 +77,7 @@ class CityMetricsReport(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class EquityPoint(Record):
+class EquityPoint(Result):
     """Equity at the close of one settlement day (cents) and its drawdown from the window's
     high-water mark (cents, and percent of the high-water mark)."""
 
@@ -90,7 +90,7 @@ class EquityPoint(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class DayPnl(Record):
+class DayPnl(Result):
     """One settlement day's net P&L in cents."""
 
     date: date
@@ -98,7 +98,7 @@ class DayPnl(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class EquitySummary(Record):
+class EquitySummary(Result):
     """Summary of an equity curve; see :func:`milkbot.analytics.equity.summarise`."""
 
     start_equity_cents: int
@@ -117,7 +117,7 @@ class EquitySummary(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class EquityCurve(Record):
+class EquityCurve(Result):
     """Equity per settlement day over a window (possibly downsampled) and its summary (always
     computed on every day)."""
 
@@ -129,7 +129,7 @@ class EquityCurve(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class PublicTrade(Record):
+class PublicTrade(Result):
     """A trade as the public sees it: no ids, no strategy, time rounded down to the minute."""
 
     time: datetime
@@ -142,7 +142,7 @@ class PublicTrade(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class PublicTradePage(Record):
+class PublicTradePage(Result):
     """One page of the public feed, newest first; ``next_cursor`` fetches the next (older)
     page, ``None`` on the last one."""
 
@@ -152,7 +152,7 @@ class PublicTradePage(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class ComponentStatus(Record):
+class ComponentStatus(Result):
     """Health of one component: status, age of its latest sign of life (s) and why."""
 
     name: str
@@ -162,7 +162,7 @@ class ComponentStatus(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class HealthReport(Record):
+class HealthReport(Result):
     """Every component's health and the overall status (the worst of them)."""
 
     status: HealthStatus
@@ -171,7 +171,7 @@ class HealthReport(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class StrategyMetrics(Record):
+class StrategyMetrics(Result):
     """One strategy over a window; see :func:`milkbot.analytics.queries.read_strategy_metrics`
     for the definitions."""
 
@@ -194,7 +194,7 @@ class StrategyMetrics(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class StrategyMetricsReport(Record):
+class StrategyMetricsReport(Result):
     """Strategy metrics for a window, one entry per known strategy."""
 
     as_of: datetime
@@ -203,7 +203,7 @@ class StrategyMetricsReport(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class CalibrationBin(Record):
+class CalibrationBin(Result):
     """Signals on settled markets whose model probability fell in ``[bucket/10, (bucket+1)/10)``
     (bucket 9 includes 1.0): how many, their mean probability and how often YES happened."""
 

@@ -30,7 +30,7 @@ from milkbot.analytics.results import (
     HealthReport,
     PublicTrade,
     PublicTradePage,
-    Record,
+    Result,
     StrategyMetricsReport,
 )
 from milkbot.analytics.window import MAX_DAYS, Window
@@ -52,7 +52,7 @@ _ALL = "Over all_time_window: "
 
 
 @dataclass(frozen=True, slots=True)
-class SparkPoint(Record):
+class SparkPoint(Result):
     """Equity at the close of a settlement day."""
 
     date: date
@@ -60,7 +60,7 @@ class SparkPoint(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class Summary(Record):
+class Summary(Result):
     """``GET /api/v1/summary``: everything the overview page shows, in one call. Each figure
     covers either ``window`` (the requested last N days) or ``all_time_window`` (since the
     first settlement day with a trade), as its description says."""
@@ -125,7 +125,7 @@ class FlaggedBin(CalibrationBin):
 
 
 @dataclass(frozen=True, slots=True)
-class Calibration(Record):
+class Calibration(Result):
     """``GET /api/v1/calibration``: predicted probability against observed frequency."""
 
     window: Window

@@ -4,14 +4,18 @@ by a simulated server whose latency depends on the number of users."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+
+import pytest
 
 from milkbot.perf.histograms import (
     AGGREGATED,
+    Hold,
     RouteCounts,
+    RunSnapshot,
     Snapshot,
     percentile,
-    snapshot_from_dict,
-    snapshot_to_dict,
+    read_snapshot,
     summarize,
     window,
 )
@@ -39,9 +43,24 @@ def test_window_subtracts_two_snapshots() -> None:
     assert (figs.rps, figs.error_rate, figs.p50_ms, figs.p95_ms) == (3.0, 0.0, 50, 700)
 
 
-def test_snapshots_survive_json() -> None:
-    snap = {AGGREGATED: RouteCounts(4, 1, {3: 2, 40: 2})}
-    assert snapshot_from_dict(snapshot_to_dict(snap)) == snap
+def test_a_run_snapshot_reads_back_and_measures_the_hold(tmp_path: Path) -> None:
+    final = {AGGREGATED: RouteCounts(10, 1, {5: 6, 50: 4})}
+    run = RunSnapshot(phase="scenario", started=100.0, stopped=130.0, final=final)
+    path = tmp_path / "snapshot.json"
+    path.write_text(run.model_dump_json())
+    assert RunSnapshot.model_validate_json(path.read_text()) == run
+    whole = read_snapshot(path)
+    assert (whole.seconds, whole.total.requests, whole.total.failures) == (30.0, 10, 1)
+
+    held = {AGGREGATED: RouteCounts(4, 0, {5: 4})}
+    with_hold = run.model_copy(update={"hold": Hold(stopped=110.0, counts=held)})
+    path.write_text(with_hold.model_dump_json())
+    hold = read_snapshot(path)
+    assert (hold.seconds, hold.total.requests, hold.total.rps) == (10.0, 4, 0.4)
+
+    path.write_text(run.model_copy(update={"final": {}}).model_dump_json())
+    with pytest.raises(ValueError, match="no aggregated counters"):
+        read_snapshot(path)
 
 
 class SimulatedServer:

@@ -38,7 +38,7 @@ from urllib.parse import quote
 from locust import FastHttpUser, LoadTestShape, between, constant, events, task
 
 from milkbot.perf import contract
-from milkbot.perf.histograms import snapshot_locust, snapshot_to_dict
+from milkbot.perf.histograms import Hold, RunSnapshot, snapshot_locust
 from milkbot.perf.scenarios import StressPlan, parse_weights
 from milkbot.perf.search import BreakpointSearch
 from milkbot.reference import load_reference
@@ -314,16 +314,21 @@ def _on_stop(environment: Any, **_kwargs: Any) -> None:
     path = os.environ.get("LOAD_TEST_SNAPSHOT")
     if not path:
         return
-    out: dict[str, Any] = {
-        "phase": PHASE,
-        "started": _started.get("wall"),
-        "stopped": time.time(),
-        "final": snapshot_to_dict(snapshot_locust(environment.stats)),
-    }
+    run = RunSnapshot(
+        phase=PHASE,
+        started=_started["wall"],
+        stopped=time.time(),
+        final=snapshot_locust(environment.stats),
+    )
     shape = environment.shape_class
     if isinstance(shape, StressShape):
-        out["search"] = shape.search.outcome(wall0=shape.wall0).model_dump(mode="json")
-        hold = shape.search.state.hold
-        if hold is not None:
-            out["hold"] = {"stopped": shape.hold_wall, "counts": snapshot_to_dict(hold[1])}
-    Path(path).write_text(json.dumps(out))
+        hold, held_until = shape.search.state.hold, shape.hold_wall
+        run = run.model_copy(
+            update={
+                "search": shape.search.outcome(wall0=shape.wall0),
+                "hold": None
+                if hold is None or held_until is None
+                else Hold(stopped=held_until, counts=hold[1]),
+            }
+        )
+    Path(path).write_text(run.model_dump_json())

@@ -11,16 +11,13 @@ charts) and its failures CSV. No psycopg, no threads: the locustfile (gevent) im
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter
-
-from milkbot.perf.records import Failure, Figures, StressSearch
+from milkbot.perf.records import Failure, Figures, Record, StressSearch
 
 AGGREGATED = "Aggregated"
 
@@ -35,7 +32,6 @@ class RouteCounts:
 
 
 Snapshot = dict[str, RouteCounts]
-_SNAPSHOT: TypeAdapter[Snapshot] = TypeAdapter(Snapshot)
 
 
 def snapshot_locust(stats: Any) -> Snapshot:
@@ -50,16 +46,6 @@ def snapshot_locust(stats: Any) -> Snapshot:
         total.num_requests, total.num_failures, dict(total.response_times)
     )
     return snap
-
-
-def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
-    """JSON form of a snapshot."""
-    return _SNAPSHOT.dump_python(snap, mode="json")  # type: ignore[no-any-return]
-
-
-def snapshot_from_dict(data: Mapping[str, Any]) -> Snapshot:
-    """Inverse of :func:`snapshot_to_dict`."""
-    return _SNAPSHOT.validate_python(data)
 
 
 def window(later: Snapshot, earlier: Snapshot) -> Snapshot:
@@ -132,25 +118,38 @@ class PhaseResult:
         return self.routes[AGGREGATED]
 
 
+class Hold(Record):
+    """The stress scenario's hold before the breaking-point search: when it ended and the
+    counters then."""
+
+    stopped: float
+    counts: Snapshot
+
+
+class RunSnapshot(Record):
+    """What the locustfile leaves for ``milkbot perf loadtest`` when a run stops: the phase, its
+    start and end (s since the epoch), the final counters, and for the stress scenario the hold
+    and the search's outcome."""
+
+    phase: str
+    started: float
+    stopped: float
+    final: Snapshot
+    hold: Hold | None = None
+    search: StressSearch | None = None
+
+
 def read_snapshot(path: Path) -> PhaseResult:
     """The measured window of a run from the locustfile's snapshot: the whole run, or for the
     stress scenario the hold before the breaking-point search."""
-    data = json.loads(path.read_text())
-    started = float(data["started"])
-    stopped = float(data["stopped"])
-    counts: Snapshot = snapshot_from_dict(data["final"])
-    hold = data.get("hold")
-    if hold and hold.get("stopped"):
-        stopped = float(hold["stopped"])
-        counts = snapshot_from_dict(hold["counts"])
+    run = RunSnapshot.model_validate_json(path.read_text())
+    stopped, counts = run.stopped, run.final
+    if run.hold is not None:
+        stopped, counts = run.hold.stopped, run.hold.counts
     if AGGREGATED not in counts:
         raise ValueError(f"{path}: no aggregated counters (did the run send any request?)")
-    search = data.get("search")
     return PhaseResult(
-        started,
-        stopped,
-        summarize_all(counts, stopped - started),
-        None if search is None else StressSearch.model_validate(search),
+        run.started, stopped, summarize_all(counts, stopped - run.started), run.search
     )
 
 

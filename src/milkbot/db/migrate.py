@@ -91,14 +91,33 @@ def read_status(conn: psycopg.Connection) -> list[MigrationState]:
     return states
 
 
-def apply_migrations(url: str) -> list[Migration]:
-    """Apply every missing migration in order, then sync reference data. Returns what ran."""
+def apply_migrations(
+    url: str, *, upto: int | None = None, starting_bankroll_cents: int | None = None
+) -> list[Migration]:
+    """Apply every missing migration in order, then sync reference data. Returns what ran.
+
+    ``upto`` stops after that version (and skips the reference data, whose columns may be
+    newer): for tests that load data of an older schema and then migrate it.
+    ``starting_bankroll_cents`` is the bankroll of the account that migration 0006 moves the
+    existing rows into (default: the setting's, MILKBOT_STARTING_BANKROLL_CENTS); it matters
+    only the one time 0006 runs.
+    """
+    if starting_bankroll_cents is None:
+        from milkbot.settings import load_settings
+
+        starting_bankroll_cents = load_settings().starting_bankroll_cents
     ran: list[Migration] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [_ADVISORY_LOCK])
         try:
             conn.execute(_CREATE_TABLE)
+            conn.execute(
+                "SELECT set_config('milkbot.starting_bankroll_cents', %s, false)",
+                [str(int(starting_bankroll_cents))],
+            )
             for state in read_status(conn):
+                if upto is not None and state.migration.version > upto:
+                    break
                 if state.applied_at is not None:
                     if not state.checksum_matches:
                         log.warning(
@@ -117,7 +136,8 @@ def apply_migrations(url: str) -> list[Migration]:
                     )
                 log.info("migration_applied", version=m.version, name=m.name)
                 ran.append(m)
-            sync_reference_data(conn)
+            if upto is None:
+                sync_reference_data(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
     return ran

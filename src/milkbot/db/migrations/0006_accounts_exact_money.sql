@@ -14,7 +14,7 @@
 --      contract counts    *_centi    bigint, hundredths of a contract (1 contract = 100).
 --    price_micros * quantity_centi / 100 is then an exact integer number of micros (every
 --    price is a multiple of 100 micros). Existing values convert exactly: cents x 10,000,
---    contracts x 100. Floats remain only where they were (model probabilities, edge sums).
+--    contracts x 100 (ops.trades keeps a generated `price` in dollars). Floats remain only where they were (model probabilities, edge sums).
 -- 3. Markets carry their tick structure (price_level_structure), whether fractional counts
 --    are allowed, and their fee schedule (taker and maker rates). A fill stores the fee it was
 --    charged as Kalshi reports it: trade fee + rounding fee - rebate (fee_micros, the net).
@@ -98,7 +98,7 @@ INSERT INTO ops.accounts (id, name, display_name, mode, environment, starting_ba
 VALUES (1, 'default', 'Default account', 'live', 'production',
         coalesce(nullif(current_setting('milkbot.starting_bankroll_cents', true), '')::bigint, 99210)
             * 10000,
-        100,
+        10000,
         'The account every row written before accounts existed (migration 0006) belongs to.');
 PERFORM setval(pg_get_serial_sequence('ops.accounts', 'id'), 1);
 INSERT INTO ops.account_strategies (account_id, strategy_id) SELECT 1, id FROM ops.strategies;
@@ -173,6 +173,9 @@ ALTER TABLE ops.trades
     ADD COLUMN rebate_micros bigint NOT NULL DEFAULT 0,
     ADD COLUMN fee_micros bigint GENERATED ALWAYS AS
         (trade_fee_micros + rounding_fee_micros - rebate_micros) STORED,
+    -- The price in dollars, for people reading the table (and the covering index of the
+    -- performance guide, which names a column `price`).
+    ADD COLUMN price numeric(7, 6) GENERATED ALWAYS AS (price_micros / 1000000.0) STORED,
     -- The finest grid Kalshi lists ($0.001); the market's own grid is checked on write.
     ADD CONSTRAINT trades_price_on_the_finest_grid
         CHECK (price_micros BETWEEN 1000 AND 999000 AND price_micros % 1000 = 0),

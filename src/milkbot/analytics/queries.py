@@ -153,7 +153,8 @@ FROM (
                coalesce(array_agg(x.amount ORDER BY x.day) FILTER (WHERE x.day >= %(start)s),
                         '{}') AS transfer_amounts
         FROM (
-            SELECT (transferred_at AT TIME ZONE 'UTC')::date AS day, sum(amount_micros) AS amount
+            SELECT (transferred_at AT TIME ZONE 'UTC')::date AS day,
+                   sum(amount_micros)::bigint AS amount
             FROM ops.account_transfers
             WHERE account_id = %(account_id)s AND transferred_at < %(end_ts)s
             GROUP BY 1

@@ -18,7 +18,7 @@ import pytest
 
 from milkbot.store.models import TradeIn
 from milkbot.store.writes import RecordedTrade, WriteError, record_trade, settle_market
-from tests.helpers import T0, add_event, cents
+from tests.helpers import T0, add_event, cents, roomy_limits
 
 WRITERS = 8
 ROUNDS = 12
@@ -31,11 +31,17 @@ def _trade(ticker: str, cid: str, action: str, qty: int, price: int = 40) -> Tra
         ticker=ticker,
         strategy="daily_high_temp",
         side="yes",
-        action=action,  # type: ignore[arg-type]
+        action=action,
         count=str(qty),
         price_dollars=cents(price),
         executed_at=T0,
     )
+
+
+@pytest.fixture(autouse=True)
+def _roomy(conn: psycopg.Connection) -> None:
+    """These races hold many positions at once: limits are not what they test."""
+    roomy_limits(conn)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from milkbot import money
 from milkbot.reference import load_reference
 from milkbot.settings import HEARTBEAT_MAX_SKEW_S
 from milkbot.store.errors import WriteError, checked, database_errors
-from milkbot.store.limits import Account, account_named, lock_account
+from milkbot.store.limits import Account, account_named, check_buy, lock_account
 from milkbot.store.models import HeartbeatIn, MarketIn, SignalIn, TradeIn
 from milkbot.store.settlement import Settlement, settle_event, settle_market
 
@@ -361,6 +361,8 @@ def _insert_trade(conn: psycopg.Connection, trade: TradeIn) -> RecordedTrade:
                 code="fractional_count",
             )
         strategy_id = _strategy_id(conn, trade.strategy)
+        if trade.action == "buy":
+            check_buy(conn, account, market, money.cost_micros(price, quantity))
         trade_fee, rounding, rebate = _fees(trade, market, account.balance_precision_micros)
         realized: int | None = None
         open_qty = quantity

@@ -57,7 +57,7 @@ def pick_drawn(
 
 def _nice_step(span: float, ticks: int = 5) -> float:
     raw = span / ticks
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * power:
             return m * power

@@ -358,6 +358,7 @@ async def compare(
     return _render(
         request, state, "compare", "Compare accounts", data, v=view, r=view.report, days=days,
         ranges=RANGES, modes=MODES, mode=check_mode(mode), selected=chosen, columns=COLUMNS,
+        refresh_seconds=0,  # drawn by the server: a reload refreshes it
         **ctx,
     )  # fmt: skip
 

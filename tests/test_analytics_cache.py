@@ -14,10 +14,9 @@ import pytest
 from milkbot.analytics import TTLCache
 from milkbot.analytics.cache import BoundedStore, estimate_size
 from milkbot.analytics.equity import build_days, summarise, to_points
-from milkbot.analytics.results import AccountRef
-from milkbot.money import to_dollars
-from milkbot.analytics.results import EquityCurve
+from milkbot.analytics.results import AccountRef, EquityCurve
 from milkbot.analytics.window import Window
+from milkbot.money import to_dollars
 
 
 class Clock:

@@ -18,7 +18,9 @@ from milkbot.analytics import AnalyticsInputError, Window
 from milkbot.analytics.equity import (
     build_days,
     downsample,
+    many_curves,
     max_drawdown,
+    risk,
     sharpe_ratio,
     sortino_ratio,
     summarise,
@@ -166,3 +168,77 @@ def test_windows() -> None:
         with pytest.raises(AnalyticsInputError) as err:
             Window.resolve(**kwargs)  # type: ignore[arg-type]
         assert err.value.field == field and isinstance(err.value, ValueError)
+
+
+def _downsample_by_loops(points: list, max_points: int) -> list:
+    """The downsampling rule written with plain loops (the code before numpy), as a reference."""
+    n = len(points)
+    if n <= max_points:
+        return list(points)
+    trough, best = -1, (0.0, 0)
+    for i, p in enumerate(points):
+        key = (p.pct if p.pct is not None else -1.0, p.down)
+        if p.down > 0 and key > best:
+            best, trough = key, i
+    musts = [0, n - 1]
+    if trough >= 0:
+        peak = next(
+            (i for i in range(trough - 1, -1, -1) if points[i].equity == points[trough].high), -1
+        )
+        musts += [i for i in (trough, peak) if i >= 0]
+    keep: set[int] = set()
+    for i in musts:
+        if len(keep) < max_points:
+            keep.add(i)
+    buckets = (max_points - len(keep)) // 2
+    if buckets:
+        size = (n - 2) / buckets
+        for b in range(buckets):
+            chunk = range(1 + int(b * size), min(1 + int((b + 1) * size), n - 1))
+            if chunk:
+                keep.add(min(chunk, key=lambda i: points[i].equity))
+                keep.add(max(chunk, key=lambda i: points[i].equity))
+    return [points[i] for i in sorted(keep)]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_downsampling_equals_the_loop_rule(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 900))
+    # Coarse steps make ties (equal equity on several days) common.
+    pnl = [int(x) * 1_000 for x in rng.integers(-3, 4, n)]
+    flows = [int(x) * 500 if rng.random() < 0.05 else 0 for x in rng.integers(-5, 6, n)]
+    points = build_days(DAY0, pnl, int(rng.integers(1, 30_000)), flows)
+    for max_points in (2, 3, 4, 5, 7, 10, 61, n - 1, n):
+        if max_points >= 2:
+            assert downsample(points, max_points) == _downsample_by_loops(points, max_points)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_many_curves_equal_one_curve_at_a_time(seed: int) -> None:
+    """The comparison's numpy path gives each account what build_days and risk give it alone:
+    curves that start late, transfers, busts, flat and empty accounts."""
+    rng = np.random.default_rng(seed)
+    n_accounts, n_days = 12, int(rng.integers(1, 120))
+    openings = rng.integers(1, 50_000, n_accounts)
+    openings[0] = 0  # no equity at all: drawdown percent and returns undefined
+    pnls = rng.integers(-2_000, 2_100, (n_accounts, n_days))
+    pnls[1] = 0  # a flat account
+    flows = np.where(rng.random((n_accounts, n_days)) < 0.05, rng.integers(-900, 2_000), 0)
+    first = rng.integers(0, n_days + 1, n_accounts)
+    first[2] = n_days  # no days in the window
+    pnls[np.arange(n_days)[None, :] < first[:, None]] = 0
+    flows[np.arange(n_days)[None, :] < first[:, None]] = 0
+    curves = many_curves(openings, pnls, flows, first)
+    for i in range(n_accounts):
+        start = int(first[i])
+        days = build_days(
+            DAY0, pnls[i, start:].tolist(), int(openings[i]), flows[i, start:].tolist()
+        )
+        assert curves.equity[i, start:].tolist() == [d.equity for d in days]
+        assert curves.down[i, start:].tolist() == [d.down for d in days]
+        want = risk(days, int(openings[i]))
+        got = curves.risks[i]
+        assert got.max_drawdown == want.max_drawdown
+        for a, b in zip(got[1:], want[1:], strict=True):
+            assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-9), (i, got, want)

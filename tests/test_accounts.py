@@ -33,7 +33,7 @@ def _paper(**kw: object) -> AccountIn:
         "strategies": ("nowcast", "ensemble"),
         **kw,
     }
-    return AccountIn(**fields)  # type: ignore[arg-type]
+    return AccountIn(**fields)
 
 
 def test_create_list_update_and_transfer(conn: psycopg.Connection) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -44,7 +45,7 @@ def run(url: str, start: datetime, steps: int, step: timedelta, seed: int = 7) -
     return sim
 
 
-def rows(conn: psycopg.Connection, query: str) -> list[tuple[object, ...]]:
+def rows(conn: psycopg.Connection, query: str) -> list[tuple[Any, ...]]:
     return conn.execute(query).fetchall()
 
 

@@ -3,7 +3,7 @@
 `up` is the demo: it loads about a year of data into an empty database, creates (once) a
 live-looking demo account and three paper bots with different strategies, runs them in the
 paper-trading simulator beside the server, so the dashboard moves, and serves the demo account
-as the primary one (unless MILKBOT_PRIMARY_ACCOUNT says otherwise). `serve` is for a database
+as the primary one (unless MILKBOT_PRIMARY_ACCOUNT says otherwise, or the simulator is off). `serve` is for a database
 that something else fills: no demo data, no simulator.
 
 Both claim the port before anything else starts: the host is resolved and a listening socket
@@ -296,6 +296,13 @@ def ensure_up_accounts(url: str, settings: Settings) -> list[str]:
     return created
 
 
+def _primary_exists(url: str, settings: Settings) -> None:
+    from milkbot.store.limits import account_named
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        account_named(conn, settings.primary_account)
+
+
 def up_bots() -> list[Bot]:
     """The simulator's bots for `up`'s accounts."""
     from milkbot.simulator import Bot
@@ -324,19 +331,22 @@ def up(
     """Start everything: database (embedded unless MILKBOT_DATABASE_URL), migrations, demo data
     when the database is empty, the demo account and three paper bots (created once), the
     paper-trading simulator running them, and the dashboard/API on http://127.0.0.1:8501
-    showing the demo account (MILKBOT_PRIMARY_ACCOUNT to show another)."""
+    showing the demo account (MILKBOT_PRIMARY_ACCOUNT to show another; without the simulator,
+    MILKBOT_PRIMARY_ACCOUNT's account, `default` unless set)."""
     from milkbot.simulator import Simulator, SimulatorThread
     from milkbot.store.errors import WriteError
 
-    primary = None if "MILKBOT_PRIMARY_ACCOUNT" in os.environ else DEMO_ACCOUNT
-    settings = get_settings(
-        host=host, port=port, workers=workers, simulator=simulator, primary_account=primary
-    )
+    settings = get_settings(host=host, port=port, workers=workers, simulator=simulator)
+    if settings.simulator and "MILKBOT_PRIMARY_ACCOUNT" not in os.environ:
+        # The demo account is what the simulator keeps moving: the dashboard shows it.
+        settings = settings.model_copy(update={"primary_account": DEMO_ACCOUNT})
     with _listen(settings) as listener, database(settings) as url:
         if not _has_data(url):
             _load_demo(url, settings)
         try:
-            created = ensure_up_accounts(url, settings)
+            created = ensure_up_accounts(url, settings) if settings.simulator else []
+            if not settings.simulator:
+                _primary_exists(url, settings)
         except WriteError as exc:
             typer.secho(
                 f"{exc.message}: set MILKBOT_PRIMARY_ACCOUNT to an existing account "

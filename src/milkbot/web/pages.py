@@ -33,7 +33,7 @@ from milkbot.analytics import Window
 from milkbot.analytics.queries import MODES
 from milkbot.analytics.results import AccountSummary
 from milkbot.reference import load_reference
-from milkbot.web.accounts import Account, Links, find_account, mode_badge
+from milkbot.web.accounts import Account, Links, check_account, find_account, mode_badge
 from milkbot.web.api import (
     SIDES,
     City,
@@ -144,7 +144,7 @@ async def page_account(
     page's template gets for it: the account, the switcher's accounts by mode, and the links.
     An unknown or private name raises UnknownAccountError (a 404 page)."""
     accounts = await state.analytics.accounts()
-    chosen = find_account(accounts, name or state.settings.primary_account)
+    chosen = find_account(accounts, check_account(name) or state.settings.primary_account)
     groups = [
         (mode, [a for a in accounts if a.mode == mode])
         for mode in (*MODE_ORDER, *sorted({a.mode for a in accounts} - set(MODE_ORDER)))

@@ -16,11 +16,17 @@ TRADE = {
     "ticker": "KXHIGHNY-26MAR10-B45.5",
     "side": "yes",
     "action": "buy",
-    "quantity": 3,
-    "price_cents": 42,
+    "account": "default",
+    "contracts": "3.00",
+    "price_dollars": "0.42",
 }
 CITY = dict.fromkeys(contract.CITY_FIELDS, 0) | {"city": "NYC", "win_rate": None}
-FEED = {"delay_minutes": 60, "trades": [TRADE, TRADE | {"city": "CHI"}], "next_cursor": "abc"}
+FEED = {
+    "delay_minutes": 60,
+    "account": None,
+    "trades": [TRADE, TRADE | {"city": "CHI"}],
+    "next_cursor": "abc",
+}
 EQUITY = {
     "as_of": "2026-03-10T15:00:00Z",
     "points": [dict.fromkeys(contract.EQUITY_POINT_FIELDS, 0)] * 3,
@@ -49,7 +55,10 @@ def test_contract_bodies_pass() -> None:
         )
         is None
     )
-    summary = {"as_of": "x", "equity_cents": 1, "net_pnl_cents": 0, "trades": 0, "win_rate": None}
+    summary = {
+        "as_of": "x", "equity_dollars": "1.00", "net_pnl_dollars": "0.00", "trades": 0,
+        "win_rate": None,
+    }  # fmt: skip
     assert contract.check_summary(summary) is None
 
 
@@ -72,8 +81,8 @@ def _without(body: dict[str, Any], *path: Any) -> dict[str, Any]:
         ),
         (
             contract.check_public_trades,
-            _without(FEED, "trades", 1, "price_cents"),
-            "trades.trades[1]: missing field 'price_cents'",
+            _without(FEED, "trades", 1, "price_dollars"),
+            "trades.trades[1]: missing field 'price_dollars'",
         ),
         (contract.check_public_trades, FEED | {"trades": "none"}, "'trades' is not a list"),
         (contract.check_public_trades, FEED | {"next_cursor": ""}, "next_cursor"),
@@ -81,12 +90,12 @@ def _without(body: dict[str, Any], *path: Any) -> dict[str, Any]:
         (contract.check_equity, EQUITY | {"summary": []}, "'summary' is not an object"),
         (
             contract.check_city_metrics,
-            {"as_of": "x", "window": {}, "cities": [_without(CITY, "fees_cents")]},
-            "'fees_cents'",
+            {"as_of": "x", "window": {}, "cities": [_without(CITY, "fees_dollars")]},
+            "'fees_dollars'",
         ),
         (contract.check_health, HEALTH | {"status": "fine"}, "unknown status"),
         (contract.check_health, [HEALTH], "expected a JSON object"),
-        (contract.check_summary, {"as_of": "x"}, "missing field 'equity_cents'"),
+        (contract.check_summary, {"as_of": "x"}, "missing field 'equity_dollars'"),
     ],
 )
 def test_unusable_bodies_fail_with_a_reason(check: contract.Check, body: Any, reason: str) -> None:

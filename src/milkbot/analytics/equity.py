@@ -1,4 +1,4 @@
-"""Equity, drawdown and risk-adjusted returns from a series of daily net P&L (cents).
+"""Equity, drawdown and risk-adjusted returns from a series of daily net P&L (integer micros).
 
 The definitions follow empyrical (Quantopian's reference library, also used by quantstats):
 
@@ -11,6 +11,9 @@ The definitions follow empyrical (Quantopian's reference library, also used by q
 
 365, not 252: the markets settle every calendar day. Every calendar day of the series counts,
 a day without settled trades being a 0 return.
+
+Amounts stay integer micros (:class:`Day`) while they are computed; :func:`to_points` and
+:func:`summarise` turn them into the results' exact dollars at the end.
 """
 
 from __future__ import annotations
@@ -18,11 +21,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from milkbot.analytics.results import DayPnl, EquityPoint, EquitySummary
+from milkbot.money import to_dollars
 
 PERIODS_PER_YEAR = 365
 _ANNUAL = math.sqrt(PERIODS_PER_YEAR)
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 
 
 def sharpe_ratio(returns: Sequence[float]) -> float | None:
@@ -54,103 +65,160 @@ def sortino_ratio(returns: Sequence[float]) -> float | None:
     return math.fsum(returns) / n / downside * _ANNUAL
 
 
-def build_points(first_day: date, pnls: Sequence[int], opening_cents: int) -> list[EquityPoint]:
-    """Equity points for consecutive days from ``first_day``, one per entry of ``pnls`` (daily
-    net P&L, cents), starting from ``opening_cents`` (equity at the close of the day before).
+class Day(NamedTuple):
+    """Equity at the close of one day (micros), that day's net P&L, the high-water mark, the
+    drawdown from it (micros) and the drawdown as a percent of the mark."""
 
-    The high-water mark starts at ``opening_cents``; drawdown_pct is the drawdown as a percent of
-    the high-water mark (``None`` when the mark is not positive).
+    date: date
+    equity: int
+    pnl: int
+    high: int
+    down: int
+    pct: float | None
+
+
+def build_days(
+    first_day: date, pnls: Sequence[int], opening: int, flows: Sequence[int] | None = None
+) -> list[Day]:
+    """Equity days from ``first_day``, one per entry of ``pnls`` (daily net P&L, micros),
+    starting from ``opening`` (equity at the close of the day before, micros). ``flows`` (one
+    per day, micros) are transfers: a deposit or withdrawal moves that day's equity and the
+    high-water mark alike, so it is neither a gain nor a drawdown.
+
+    The high-water mark starts at ``opening``; the drawdown percent is of the high-water mark
+    (``None`` when the mark is not positive).
     """
-    points: list[EquityPoint] = []
-    equity = high = opening_cents
+    days: list[Day] = []
+    equity = high = opening
     day = first_day
     one_day = timedelta(days=1)
-    for pnl in pnls:
+    for i, pnl in enumerate(pnls):
+        if flows is not None and flows[i]:
+            equity += flows[i]
+            high += flows[i]
         equity += pnl
         if equity > high:
             high = equity
         down = high - equity
         pct = down * 100.0 / high if high > 0 else None
-        points.append(EquityPoint(day, equity, pnl, high, down, pct))
+        days.append(Day(day, equity, pnl, high, down, pct))
         day += one_day
-    return points
+    return days
 
 
-def daily_returns(points: Sequence[EquityPoint], opening_cents: int) -> list[float] | None:
-    """``pnl_d / equity_(d-1)`` per point; ``None`` if an equity it divides by is not positive
+def to_points(days: Sequence[Day]) -> list[EquityPoint]:
+    """The results' points (exact dollars) of ``days``."""
+    return [
+        EquityPoint(
+            d.date, to_dollars(d.equity), to_dollars(d.pnl), to_dollars(d.high),
+            to_dollars(d.down), d.pct,
+        )
+        for d in days
+    ]  # fmt: skip
+
+
+def daily_returns(days: Sequence[Day]) -> list[float] | None:
+    """``pnl_d / equity_(d-1)`` per day (the previous close plus the day's transfers: the
+    equity the day's P&L was made on); ``None`` if an equity it divides by is not positive
     (returns are undefined once the account is bust)."""
     returns: list[float] = []
-    previous = opening_cents
-    for p in points:
-        if previous <= 0:
+    for d in days:
+        base = d.equity - d.pnl
+        if base <= 0:
             return None
-        returns.append(p.daily_pnl_cents / previous)
-        previous = p.equity_cents
+        returns.append(d.pnl / base)
     return returns
 
 
-def _drawdown_extremes(points: Sequence[EquityPoint]) -> tuple[int, int] | None:
-    """Indices (peak, trough) of the largest drawdown, by percent when defined else by cents;
-    peak -1 means the opening equity. ``None`` when equity never fell below its mark."""
-    trough = -1
-    best: tuple[float, int] = (0.0, 0)
-    for i, p in enumerate(points):
-        key = (p.drawdown_pct if p.drawdown_pct is not None else -1.0, p.drawdown_cents)
-        if p.drawdown_cents > 0 and key > best:
-            best, trough = key, i
-    if trough < 0:
+def drawdown_extremes(equity: Ints, high: Ints, down: Ints, pct: Floats) -> tuple[int, int] | None:
+    """Indices (peak, trough) of the largest drawdown, by percent when defined (``pct`` NaN
+    where not) else by amount, the first such day on ties; peak -1 means the opening equity.
+    ``None`` when equity never fell below its mark."""
+    score = np.where(np.isnan(pct), -1.0, pct)
+    # (score, down) must beat (0.0, 0): a drawdown whose percent is undefined never counts.
+    candidates = (down > 0) & (score >= 0)
+    if not candidates.any():
         return None
-    mark = points[trough].high_water_cents
-    peak = -1
-    for i in range(trough - 1, -1, -1):
-        if points[i].equity_cents == mark:
-            peak = i
-            break
-    return peak, trough
+    best = candidates & (score == score[candidates].max())
+    best &= down == down[best].max()
+    trough = int(np.flatnonzero(best)[0])
+    marks = np.flatnonzero(equity[:trough] == high[trough])
+    return (int(marks[-1]) if marks.size else -1), trough
 
 
-def summarise(first_day: date, points: Sequence[EquityPoint], opening_cents: int) -> EquitySummary:
-    """Summary of an equity curve: start/end equity (cents), total return (% of the start),
-    max drawdown (cents, and % of the high-water mark, with the peak's and trough's dates - the
+def _arrays(points: Sequence[Day]) -> tuple[Ints, Ints, Ints, Floats]:
+    equity = np.fromiter((p.equity for p in points), np.int64, len(points))
+    high = np.fromiter((p.high for p in points), np.int64, len(points))
+    down = np.fromiter((p.down for p in points), np.int64, len(points))
+    pct = np.fromiter((np.nan if p.pct is None else p.pct for p in points), np.float64, len(points))
+    return equity, high, down, pct
+
+
+def _drawdown_extremes(points: Sequence[Day]) -> tuple[int, int] | None:
+    """:func:`drawdown_extremes` of ``points``."""
+    return drawdown_extremes(*_arrays(points)) if points else None
+
+
+class Risk(NamedTuple):
+    """An equity curve's max drawdown (micros, and % of the high-water mark), Sharpe and
+    Sortino (see :func:`summarise`)."""
+
+    max_drawdown: int
+    max_drawdown_pct: float | None
+    sharpe: float | None
+    sortino: float | None
+
+
+def risk(points: Sequence[Day], opening: int) -> Risk:
+    """The risk figures of :func:`summarise` alone, without building the summary (the
+    comparison computes them for hundreds of accounts a call)."""
+    max_down = max((p.down for p in points), default=0)
+    pcts = [p.pct for p in points if p.pct is not None]
+    max_pct = max(pcts) if pcts else (0.0 if opening > 0 and not points else None)
+    returns = daily_returns(points)
+    if returns is None:
+        return Risk(max_down, max_pct, None, None)
+    return Risk(max_down, max_pct, sharpe_ratio(returns), sortino_ratio(returns))
+
+
+def summarise(first_day: date, points: Sequence[Day], opening: int) -> EquitySummary:
+    """Summary of an equity curve: start/end equity, total return (% of the start), max
+    drawdown (amount, and % of the high-water mark, with the peak's and trough's dates - the
     peak is the day before ``first_day`` when it is the opening equity), Sharpe and Sortino
-    (module docstring), best and worst day (earliest on ties)."""
-    end = points[-1].equity_cents if points else opening_cents
-    max_down = max((p.drawdown_cents for p in points), default=0)
-    pcts = [p.drawdown_pct for p in points if p.drawdown_pct is not None]
-    max_pct = max(pcts) if pcts else (0.0 if opening_cents > 0 and not points else None)
+    (module docstring), best and worst day (earliest on ties). ``opening`` and the days are
+    micros; the summary's amounts are exact dollars."""
+    end = points[-1].equity if points else opening
+    figures = risk(points, opening)
     peak_date = trough_date = None
     extremes = _drawdown_extremes(points)
     if extremes is not None:
         peak, trough = extremes
         peak_date = points[peak].date if peak >= 0 else first_day - timedelta(days=1)
         trough_date = points[trough].date
-    returns = daily_returns(points, opening_cents)
     best = worst = None
     if points:
-        b = max(points, key=lambda p: p.daily_pnl_cents)
-        w = min(points, key=lambda p: p.daily_pnl_cents)
-        best, worst = DayPnl(b.date, b.daily_pnl_cents), DayPnl(w.date, w.daily_pnl_cents)
+        b = max(points, key=lambda p: p.pnl)
+        w = min(points, key=lambda p: p.pnl)
+        best, worst = DayPnl(b.date, to_dollars(b.pnl)), DayPnl(w.date, to_dollars(w.pnl))
     return EquitySummary(
-        start_equity_cents=opening_cents,
-        end_equity_cents=end,
-        total_pnl_cents=end - opening_cents,
-        total_return_pct=(end - opening_cents) * 100.0 / opening_cents
-        if opening_cents > 0
-        else None,
-        max_drawdown_cents=max_down,
-        max_drawdown_pct=max_pct,
+        start_equity_dollars=to_dollars(opening),
+        end_equity_dollars=to_dollars(end),
+        total_pnl_dollars=to_dollars(end - opening),
+        total_return_pct=(end - opening) * 100.0 / opening if opening > 0 else None,
+        max_drawdown_dollars=to_dollars(figures.max_drawdown),
+        max_drawdown_pct=figures.max_drawdown_pct,
         peak_date=peak_date,
         trough_date=trough_date,
-        sharpe=sharpe_ratio(returns) if returns is not None else None,
-        sortino=sortino_ratio(returns) if returns is not None else None,
+        sharpe=figures.sharpe,
+        sortino=figures.sortino,
         best_day=best,
         worst_day=worst,
         days=len(points),
     )
 
 
-def max_drawdown_cents(pnls: Sequence[int]) -> int:
-    """Largest fall (cents) of the running sum of ``pnls`` from its high-water mark, which
+def max_drawdown(pnls: Sequence[int]) -> int:
+    """Largest fall of the running sum of ``pnls`` from its high-water mark, which
     starts at 0 (the cumulative P&L before the first day)."""
     total = high = worst = 0
     for pnl in pnls:
@@ -162,15 +230,26 @@ def max_drawdown_cents(pnls: Sequence[int]) -> int:
     return worst
 
 
-def downsample(points: Sequence[EquityPoint], max_points: int) -> list[EquityPoint]:
+def downsample(points: Sequence[Day], max_points: int) -> list[Day]:
     """At most ``max_points`` (>= 2) points that keep the shape: the first and last, the max
-    drawdown's peak and trough, and each bucket's lowest and highest equity, in date order."""
-    n = len(points)
-    if n <= max_points:
+    drawdown's peak and trough, and each bucket's lowest and highest equity, in date order
+    (see :func:`keep_indices`)."""
+    if len(points) <= max_points:
         return list(points)
-    # First and last, then the max drawdown's trough and peak, as far as max_points allows.
+    return [points[i] for i in keep_indices(*_arrays(points), max_points)]
+
+
+def keep_indices(equity: Ints, high: Ints, down: Ints, pct: Floats, max_points: int) -> list[int]:
+    """The indices :func:`downsample` keeps of a curve given as arrays (``pct`` NaN where
+    undefined), in order: all of them when there are at most ``max_points`` (>= 2); else the
+    first and last, then the max drawdown's trough and peak as far as ``max_points`` allows,
+    then, in (max_points - those) // 2 buckets of the days between the first and the last,
+    each bucket's lowest and highest equity (the first such day on ties)."""
+    n = len(equity)
+    if n <= max_points:
+        return list(range(n))
     musts = [0, n - 1]
-    extremes = _drawdown_extremes(points)
+    extremes = drawdown_extremes(equity, high, down, pct)
     if extremes is not None:
         musts += [i for i in (extremes[1], extremes[0]) if i >= 0]
     keep: set[int] = set()
@@ -180,9 +259,75 @@ def downsample(points: Sequence[EquityPoint], max_points: int) -> list[EquityPoi
     buckets = (max_points - len(keep)) // 2
     if buckets:
         size = (n - 2) / buckets
-        for b in range(buckets):
-            chunk = range(1 + int(b * size), min(1 + int((b + 1) * size), n - 1))
-            if chunk:
-                keep.add(min(chunk, key=lambda i: points[i].equity_cents))
-                keep.add(max(chunk, key=lambda i: points[i].equity_cents))
-    return [points[i] for i in sorted(keep)]
+        # Bucket b is days bounds[b] .. bounds[b + 1] - 1 (the last one ending before n - 1):
+        # contiguous, some possibly empty. In `inner` (the days from 1 on), each non-empty
+        # bucket starts at its bound - 1.
+        bounds = 1 + (np.arange(buckets + 1) * size).astype(np.int64)
+        bounds[-1] = min(int(bounds[-1]), n - 1)
+        starts = bounds[:-1][bounds[:-1] < bounds[1:]] - 1
+        inner = equity[1 : bounds[-1]]
+        bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(inner))))
+        for reduce in (np.minimum, np.maximum):
+            extreme = reduce.reduceat(inner, starts)
+            hits = np.flatnonzero(inner == extreme[bucket])
+            _, first = np.unique(bucket[hits], return_index=True)
+            keep.update((hits[first] + 1).tolist())
+    return sorted(keep)
+
+
+class Curves(NamedTuple):
+    """Many accounts' equity curves over the same days, as (accounts x days) arrays (micros;
+    ``pct`` NaN where the high-water mark is not positive, ``valid`` False on the days before
+    an account's curve starts), and each one's :class:`Risk` figures."""
+
+    equity: Ints
+    high: Ints
+    down: Ints
+    pct: Floats
+    valid: npt.NDArray[np.bool_]
+    risks: list[Risk]
+
+
+def many_curves(opening: Ints, pnls: Ints, flows: Ints, first: Ints) -> Curves:
+    """:func:`build_days` and :func:`risk` for many accounts at once, with numpy.
+
+    Row i is an account: ``opening[i]`` its equity before the window's first day, ``pnls[i]``
+    and ``flows[i]`` its net P&L and transfers per day (transfers before ``first[i]`` already
+    in the opening), ``first[i]`` the index of its curve's first day (the number of days for
+    an account with none). Same arithmetic as the single-account functions: equity and mark
+    move with transfers, returns are on the equity the day's P&L was made on."""
+    n_accounts, n_days = pnls.shape
+    valid = np.arange(n_days)[None, :] >= first[:, None]
+    flow_sums = np.cumsum(flows, axis=1)
+    own = opening[:, None] + np.cumsum(pnls, axis=1)  # equity less transfers
+    marks = np.maximum.accumulate(np.concatenate([opening[:, None], own], axis=1), axis=1)[:, 1:]
+    down = marks - own
+    equity = own + flow_sums
+    high = marks + flow_sums
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(high > 0, down * 100.0 / high, np.nan)
+        base = equity - pnls
+        returns = np.where(valid, pnls / base, 0.0)
+        count = valid.sum(axis=1)
+        mean = returns.sum(axis=1) / count
+        var = np.where(valid, (returns - mean[:, None]) ** 2, 0.0).sum(axis=1) / (count - 1)
+        downside = np.sqrt((np.minimum(returns, 0.0) ** 2).sum(axis=1) / count)
+    max_down = np.where(valid, down, 0).max(axis=1, initial=0)
+    defined = valid & ~np.isnan(pct)
+    max_pct = np.where(defined, pct, -np.inf).max(axis=1, initial=-np.inf)
+    has_pct = defined.sum(axis=1) > 0
+    bust = (valid & (base <= 0)).sum(axis=1) > 0
+    risks: list[Risk] = []
+    for i in range(n_accounts):
+        n = int(count[i])
+        worst: float | None = float(max_pct[i]) if has_pct[i] else None
+        if worst is None and n == 0 and opening[i] > 0:
+            worst = 0.0
+        sharpe = sortino = None
+        if not bust[i]:
+            if n >= 2 and var[i] > 0:
+                sharpe = float(mean[i] / math.sqrt(var[i]) * _ANNUAL)
+            if n and downside[i]:
+                sortino = float(mean[i] / downside[i] * _ANNUAL)
+        risks.append(Risk(int(max_down[i]), worst, sharpe, sortino))
+    return Curves(equity, high, down, pct, valid, risks)

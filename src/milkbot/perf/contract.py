@@ -55,7 +55,9 @@ STRATEGY_REPORT_KEYS = field_names(StrategyMetricsReport, "as_of", "window", "st
 EQUITY_KEYS = field_names(EquityCurve, "as_of", "points", "summary")
 FEED_KEYS = field_names(PublicTradePage)
 HEALTH_KEYS = field_names(HealthReport, "status", "components")
-SUMMARY_KEYS = field_names(Summary, "as_of", "equity_cents", "net_pnl_cents", "trades", "win_rate")
+SUMMARY_KEYS = field_names(
+    Summary, "as_of", "equity_dollars", "net_pnl_dollars", "trades", "win_rate"
+)
 CALIBRATION_KEYS = field_names(Calibration, "brier_score", "bins")
 CALIBRATION_BIN_KEYS = field_names(FlaggedBin, "mean_prob", "observed_freq")
 

@@ -36,7 +36,7 @@ _PROFILED = {
         "read_health",
         "read_strategy_metrics",
     ),
-    queries: ("build_points", "summarise_equity", "downsample", "max_drawdown_cents"),
+    queries: ("build_days", "summarise_equity", "downsample", "max_drawdown"),
     feed: ("encode_cursor",),
     health: ("_component",),
 }

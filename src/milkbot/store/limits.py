@@ -174,8 +174,7 @@ def headroom(
     net realised P&L."""
     equity = equity_micros(conn, account)
     row = conn.execute(
-        "SELECT net_pnl_micros FROM analytics.pnl_by_day WHERE account_id = %s"
-        " AND event_date = %s",
+        "SELECT net_pnl_micros FROM analytics.pnl_by_day WHERE account_id = %s AND event_date = %s",
         [account.id, event_date - timedelta(days=1)],
     ).fetchone()
     rows = conn.execute(

@@ -54,7 +54,15 @@ STRATEGIES = load_reference().strategy_names
 RANGES = tuple(days for _, days in dashboard.RANGES)  # the dashboard's range links, in days
 # How often visitors open each page, by its name in the dashboard's navigation (a page added
 # there needs a weight here).
-VISITS = {"overview": 4, "performance": 2, "cities": 2, "trades": 3, "strategies": 1, "status": 1}
+VISITS = {
+    "overview": 4,
+    "performance": 2,
+    "cities": 2,
+    "trades": 3,
+    "strategies": 1,
+    "status": 1,
+    "compare": 1,
+}
 PAGES = {path: VISITS[name] for name, path, _ in dashboard.NAV}
 FEED_PAGE = dashboard.FEED_PAGE_SIZE  # the trade page's page size
 MAX_SCROLL = 3  # older pages a visitor scrolls through at most, per scroll

@@ -3,6 +3,10 @@
 Routes are thin: declare and validate parameters (FastAPI: 422 on a bad type or range), call
 the analytics service (400 on a parameter it refuses), return its cached result as cached JSON
 bytes. The response models only document the contract (see :mod:`milkbot.web.schemas`).
+
+Every analytics route takes ``account`` (default: the primary account; an unknown or private
+name is a 404 ``unknown_account``). Money is exact dollars as decimal strings (``*_dollars``),
+contract counts decimal strings with two decimals (``contracts``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from milkbot.analytics.queries import MAX_POINTS_LIMIT
 from milkbot.analytics.window import DEFAULT_DAYS, MAX_DATE, MAX_DAYS, MIN_DATE
 from milkbot.reference import load_reference
 from milkbot.web import schemas
+from milkbot.web.accounts import Account, AccountList, check_sort, sort_rows
 from milkbot.web.deps import State, WebState
 from milkbot.web.responses import json_response
 from milkbot.web.summary import build_calibration, build_summary, read_summary_parts
@@ -76,6 +81,29 @@ Side = Annotated[
 ]
 
 
+MODES = ("live", "demo", "shadow", "replay")
+Mode = Annotated[
+    str | None,
+    Query(max_length=16, description="Only accounts of this mode: live, demo, shadow or replay."),
+]
+Sort = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        description="Sort the accounts by this column: account (display name), mode, or one of "
+        "the figures (equity_dollars, return_on_bankroll, max_drawdown_pct, sharpe, ...); "
+        "default return_on_bankroll.",
+    ),
+]
+Order = Annotated[
+    str | None,
+    Query(
+        max_length=8,
+        description="asc or desc; default desc for figures, asc for account and mode.",
+    ),
+]
+
+
 def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise AnalyticsInputError(field, f"unknown {field} {value!r}; known: {', '.join(allowed)}")
@@ -95,6 +123,12 @@ def check_side(side: str | None) -> str | None:
     """``"yes"`` or ``"no"`` (any case), ``None`` for no filter (absent or empty); anything
     else raises AnalyticsInputError('side') listing the two."""
     return _check_choice("side", side.strip().lower(), SIDES) if side else None
+
+
+def check_mode(mode: str | None) -> str | None:
+    """An account mode (any case), ``None`` for every mode (absent or empty); anything else
+    raises AnalyticsInputError('mode') listing the four."""
+    return _check_choice("mode", mode.strip().lower(), MODES) if mode else None
 
 
 def check_strategy(strategy: str | None) -> str | None:
@@ -120,9 +154,14 @@ async def city_metrics(
     from_date: FromDate = None,
     to_date: ToDate = None,
     strategy: Strategy = None,
+    account: Account = None,
 ) -> Response:
     report = await state.analytics.city_metrics(
-        days=days, from_date=from_date, to_date=to_date, strategy=check_strategy(strategy)
+        days=days,
+        from_date=from_date,
+        to_date=to_date,
+        strategy=check_strategy(strategy),
+        account=account,
     )
     return _cached_json(state, "cities", report)
 
@@ -133,9 +172,15 @@ async def city_metrics(
     summary="Signals, trades, P&L, edge, Sharpe and Brier score per strategy",
 )
 async def strategy_metrics(
-    state: State, days: Days = None, from_date: FromDate = None, to_date: ToDate = None
+    state: State,
+    days: Days = None,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    account: Account = None,
 ) -> Response:
-    report = await state.analytics.strategy_metrics(days=days, from_date=from_date, to_date=to_date)
+    report = await state.analytics.strategy_metrics(
+        days=days, from_date=from_date, to_date=to_date, account=account
+    )
     return _cached_json(state, "strategies", report)
 
 
@@ -157,9 +202,10 @@ async def equity(
             description="Thin the points to at most this many (the summary uses every day).",
         ),
     ] = None,
+    account: Account = None,
 ) -> Response:
     curve = await state.analytics.equity_curve(
-        days=days, from_date=from_date, to_date=to_date, max_points=max_points
+        days=days, from_date=from_date, to_date=to_date, max_points=max_points, account=account
     )
     return _cached_json(state, "equity", curve)
 
@@ -168,6 +214,7 @@ async def equity(
     "/trades/public",
     response_model=schemas.PublicTradePageOut,
     summary="The public trade feed, delayed, newest first, paged by cursor",
+    description="Every public account's trades, or with ``account`` one account's.",
 )
 async def public_trades(
     state: State,
@@ -180,9 +227,10 @@ async def public_trades(
     ] = None,
     city: City = None,
     side: Side = None,
+    account: Account = None,
 ) -> Response:
     page = await state.analytics.public_trades(
-        limit=limit, cursor=cursor, city=check_city(city), side=check_side(side)
+        limit=limit, cursor=cursor, city=check_city(city), side=check_side(side), account=account
     )
     return _cached_json(state, "public_trades", page)
 
@@ -198,12 +246,17 @@ async def calibration(
     from_date: FromDate = None,
     to_date: ToDate = None,
     strategy: Strategy = None,
+    account: Account = None,
 ) -> Response:
     window = Window.resolve(days, from_date, to_date)
     strategy = check_strategy(strategy)
     bins, report = await asyncio.gather(
-        state.analytics.calibration(from_date=window.start, to_date=window.end, strategy=strategy),
-        state.analytics.strategy_metrics(from_date=window.start, to_date=window.end),
+        state.analytics.calibration(
+            from_date=window.start, to_date=window.end, strategy=strategy, account=account
+        ),
+        state.analytics.strategy_metrics(
+            from_date=window.start, to_date=window.end, account=account
+        ),
     )
 
     body = state.encoded.encode(
@@ -219,8 +272,8 @@ async def calibration(
     response_model=schemas.HealthReportOut,
     summary="Every component's status and the age of its latest sign of life",
 )
-async def health(state: State) -> Response:
-    report = await state.analytics.health()
+async def health(state: State, account: Account = None) -> Response:
+    report = await state.analytics.health(account=account)
     body = state.encoded.encode("health", (report,), report.to_dict)
     return json_response(body, cache=NO_STORE)
 
@@ -230,10 +283,60 @@ async def health(state: State) -> Response:
     response_model=schemas.SummaryOut,
     summary="What the overview page shows, in one call",
 )
-async def summary(state: State, days: Days = None) -> Response:
-    parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS)
+async def summary(state: State, days: Days = None, account: Account = None) -> Response:
+    parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS, account)
     body = state.encoded.encode("summary", parts.sources(), lambda: build_summary(parts).to_dict())
     return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/accounts",
+    response_model=schemas.AccountListOut,
+    summary="The public accounts: name, mode, environment, bankroll and strategies",
+)
+async def accounts(state: State) -> Response:
+    listed = await state.analytics.accounts()
+    body = state.encoded.encode(
+        "accounts", tuple(listed), lambda: AccountList(list(listed)).to_dict()
+    )
+    return json_response(body, cache=state.cache_header)
+
+
+@router.get(
+    "/comparison",
+    response_model=schemas.ComparisonReportOut,
+    summary="Every public account side by side over a window, sortable",
+    description="Equity, return on bankroll, drawdown, Sharpe, Sortino, win rate, fees, trades "
+    "and open risk per account, with its equity curve divided by its starting bankroll. "
+    "Totals only of what adds up across accounts: fees and trades.",
+)
+async def comparison(
+    state: State,
+    days: Days = None,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    mode: Mode = None,
+    sort: Sort = None,
+    order: Order = None,
+) -> Response:
+    window = Window.resolve(days, from_date, to_date)
+    field, direction = check_sort(sort, order)
+    report = await state.analytics.comparison(window, mode=check_mode(mode))
+    body = state.encoded.encode(
+        f"comparison:{field}:{direction}",
+        (report,),
+        lambda: sorted_comparison(report.to_dict(), field, direction),
+    )
+    return json_response(body, cache=state.cache_header)
+
+
+def sorted_comparison(report: dict[str, Any], field: str, order: str) -> dict[str, Any]:
+    """The comparison's JSON with its accounts sorted by ``field`` in ``order``."""
+    return report | {
+        "accounts": sort_rows(report["accounts"], field, order),
+        "sort": field,
+        "descending": order == "desc",
+    }
 
 
 @router.get(

@@ -42,8 +42,12 @@ PR_SET_PDEATHSIG = 1
 GZIP_MIN_BYTES = 1024
 
 DESCRIPTION = """
-Milkbot's public analytics. Money is in integer cents; dates are settlement (climate) days;
-times are UTC. Every error has the shape `{"error": {"code", "message", "field"}}`.
+Milkbot's public analytics, per account: every analytics route takes `account` (default: the
+primary account; `GET /api/v1/accounts` lists the public ones; an unknown or private one is a
+404 `unknown_account`). Money is exact dollars as decimal strings (`*_dollars`: "12.34",
+"0.0012"); contract counts are decimal strings with two decimals (`contracts`); dates are
+settlement (climate) days; times are UTC. Every error has the shape
+`{"error": {"code", "message", "field"}}`.
 Responses built from cached results carry `Cache-Control: public, max-age=<cache TTL>`.
 """
 

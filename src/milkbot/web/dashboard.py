@@ -15,6 +15,7 @@ NAV = (
     ("strategies", "/strategies", "Strategies"),
     ("trades", "/trades", "Trades"),
     ("status", "/status", "Health"),
+    ("compare", "/compare", "Compare"),
 )
 # The range selector of the cities, performance and strategies pages: label -> days (All = the
 # longest window there is).
@@ -23,3 +24,5 @@ RANGES = (("7D", 7), ("30D", 30), ("90D", 90), ("1Y", 365), ("All", MAX_DAYS))
 FEED_PAGE_SIZE = 50
 # The performance page's equity curve is thinned to at most this many points.
 EQUITY_MAX_POINTS = 400
+# The comparison page's default window (days).
+COMPARE_DAYS = 90

@@ -5,8 +5,9 @@
 ``code`` is a stable machine-readable word, ``message`` says what to fix, ``field`` names the
 parameter to fix (or is null). Status codes: 400 for a parameter the analytics refused (bad
 cursor, ``days`` together with ``from_date``) or a filter value that is not one of the known
-ones (city, side, strategy: the message lists them), 422 for one that fails its
-declared type or range, 404 / 405 for unknown routes and methods, 503 (with Retry-After) when
+ones (city, side, strategy, mode, sort: the message lists them), 422 for one that fails its
+declared type or range, 404 ``unknown_account`` for an account that is unknown or private (both
+alike, so a private account's existence does not leak), 404 / 405 for unknown routes and methods, 503 (with Retry-After) when
 the database is the problem, 500 for anything else - with a generic message: the traceback goes
 to the log, never to the client. The 503 codes:
 
@@ -45,6 +46,7 @@ from milkbot.analytics.pool import (
     connection_lost,
     describe_failure,
 )
+from milkbot.analytics.window import UnknownAccountError
 from milkbot.web.pages import error_page, is_page, wants_html
 
 log = structlog.get_logger("milkbot.web")
@@ -107,6 +109,11 @@ async def _analytics_input(request: Request, exc: Exception) -> Response:
     return _refusal(request, 400, "bad_request", f"{exc.field}: {exc.message}", exc.field)
 
 
+async def _unknown_account(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnknownAccountError)
+    return _refusal(request, 404, "unknown_account", f"account: {exc.message}", "account")
+
+
 # Seconds a client should wait before it asks again, by 503 code.
 RETRY_AFTER_S = {
     "database_unavailable": 2,
@@ -160,6 +167,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every error the app can raise through the single error shape."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AnalyticsInputError, _analytics_input)
+    # A subclass of AnalyticsInputError: the handler of the most specific class wins.
+    app.add_exception_handler(UnknownAccountError, _unknown_account)
     for unavailable in (
         PoolExhaustedError,
         QueryTimeoutError,

@@ -1,22 +1,51 @@
-"""Jinja2 filters of the dashboard: money in cents to dollars, ratios to percentages, UTC
-times to the minute. The page scripts format refreshed values the same way (common.js)."""
+"""Jinja2 filters of the dashboard: exact dollar amounts and contract counts, ratios as
+percentages, UTC times to the minute. The page scripts format refreshed values the same way
+(common.js).
+
+Money reaches the pages as the API serves it: exact decimal strings of dollars ("1234.5",
+"0.0012") or :class:`~decimal.Decimal`. It is shown in dollars and cents, with the sub-cent
+digits only where the amount has them ("$0.0012", never "$0.00"), and never goes through a
+binary float.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from markupsafe import Markup, escape
+
+from milkbot import money as units
 
 # Shown where a figure is undefined (no settled trades, fewer than two days...).
 DASH = "\u2013"
 
+Dollars = Decimal | str | int
 
-def money(cents: int | float | None, signed: bool = False) -> str:
-    """Cents as dollars, e.g. 123456 -> "$1,234.56" (signed: "+$1,234.56" / "-$12.00")."""
-    if cents is None:
+
+def _micros(dollars: Dollars) -> int:
+    """Micros of a dollar amount given as a Decimal or a decimal string (an int is dollars)."""
+    if isinstance(dollars, int):
+        return dollars * units.MICROS_PER_DOLLAR
+    return units.parse_dollars(dollars if isinstance(dollars, Decimal) else str(dollars))
+
+
+def money(dollars: Dollars | None, signed: bool = False) -> str:
+    """An exact dollar amount for people: "1234.5" -> "$1,234.50", "0.0012" -> "$0.0012",
+    "-12" -> "-$12.00"; ``signed`` adds "+" to a gain. A dash when undefined."""
+    if dollars is None:
         return DASH
-    sign = "-" if cents < 0 else ("+" if signed and cents > 0 else "")
-    return f"{sign}${abs(cents) / 100:,.2f}"
+    micros = _micros(dollars)
+    sign = "-" if micros < 0 else ("+" if signed and micros > 0 else "")
+    whole, _, fraction = units.format_dollars(abs(micros)).partition(".")
+    return f"{sign}${int(whole):,}.{fraction}"
+
+
+def contracts(count: Decimal | str | None) -> str:
+    """A count of contracts as Kalshi writes it, two decimals ("1,250.00", "2.50")."""
+    if count is None:
+        return DASH
+    return f"{units.parse_count(count if isinstance(count, Decimal) else str(count)) / 100:,.2f}"
 
 
 def percent(ratio: float | None, digits: int = 1) -> str:
@@ -29,9 +58,14 @@ def number(value: float | None, digits: int = 2) -> str:
     return DASH if value is None else f"{value:,.{digits}f}"
 
 
-def tone(value: float | None) -> str:
-    """CSS class for a signed amount: "pos", "neg" or ""."""
-    if value is None or value == 0:
+def tone(value: Dollars | float | None) -> str:
+    """CSS class for a signed amount (a number, or a decimal string of dollars): "pos", "neg"
+    or ""."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = Decimal(value)
+    if value == 0:
         return ""
     return "pos" if value > 0 else "neg"
 

@@ -4,6 +4,11 @@ Each page reads the same (cached) analytics results as the API, renders them int
 embeds the same JSON the API would return in a ``<script type="application/json">`` block, so
 its charts draw without another round trip; the page's small script then refreshes it from
 /api/v1 every ``refresh_seconds`` without reloading.
+
+Every page is of one account (``?account=NAME``, default: the primary account), named with its
+mode beside the figures; the switcher in the top bar opens the same page for another, and every
+internal link carries the account (:class:`~milkbot.web.accounts.Links`). /compare sets every
+public account side by side.
 """
 
 from __future__ import annotations
@@ -24,21 +29,30 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from milkbot.analytics import Window
+from milkbot.analytics.results import AccountSummary
 from milkbot.reference import load_reference
+from milkbot.web.accounts import Account, Links, find_account, mode_badge
 from milkbot.web.api import (
+    MODES,
     SIDES,
     City,
     Days,
+    Mode,
+    Order,
     Side,
+    Sort,
     Strategy,
     check_city,
+    check_mode,
     check_side,
     check_strategy,
 )
-from milkbot.web.dashboard import EQUITY_MAX_POINTS, FEED_PAGE_SIZE, NAV, RANGES
+from milkbot.web.compare import compare_view
+from milkbot.web.dashboard import COMPARE_DAYS, EQUITY_MAX_POINTS, FEED_PAGE_SIZE, NAV, RANGES
 from milkbot.web.deps import State, WebState
 from milkbot.web.format import (
     breakable,
+    contracts,
     money,
     number,
     percent,
@@ -61,6 +75,7 @@ ERROR_TITLES = {
     "bad_request": "Bad request",
     "invalid_parameter": "Invalid parameter",
     "not_found": "Page not found",
+    "unknown_account": "Account not found",
     "method_not_allowed": "Method not allowed",
     "database_unavailable": "Database unavailable",
     "database_busy": "Database busy",
@@ -106,6 +121,8 @@ def make_templates(version: str) -> Jinja2Templates:
         breakable=breakable,
         time_cell=time_cell,
         plural=plural,
+        contracts=contracts,
+        mode_badge=mode_badge,
     )
     env.globals.update(
         nav=NAV,
@@ -113,6 +130,32 @@ def make_templates(version: str) -> Jinja2Templates:
         city_names={c.code: c.name for c in load_reference().cities},
     )
     return templates
+
+
+# The switcher's groups, in this order.
+MODE_ORDER = ("live", "demo", "shadow", "replay")
+
+
+async def page_account(
+    request: Request, state: WebState, name: str | None
+) -> tuple[AccountSummary, dict[str, Any]]:
+    """The account a page shows (``name``, default: the primary account) and the context every
+    page's template gets for it: the account, the switcher's accounts by mode, and the links.
+    An unknown or private name raises UnknownAccountError (a 404 page)."""
+    accounts = await state.analytics.accounts()
+    chosen = find_account(accounts, name or state.settings.primary_account)
+    groups = [
+        (mode, [a for a in accounts if a.mode == mode])
+        for mode in (*MODE_ORDER, *sorted({a.mode for a in accounts} - set(MODE_ORDER)))
+    ]
+    links = Links(request.url.path, chosen.name, dict(request.query_params))
+    context = {
+        "account": chosen,
+        "accounts": accounts,
+        "account_groups": [g for g in groups if g[1]],
+        "links": links,
+    }
+    return chosen, context
 
 
 def _render(
@@ -196,38 +239,61 @@ def error_page(
 
 
 @router.get("/", response_class=HTMLResponse)
-async def overview(request: Request, state: State, days: Days = 30) -> HTMLResponse:
-    parts = await read_summary_parts(state.analytics, days or 30)
+async def overview(
+    request: Request, state: State, days: Days = 30, account: Account = None
+) -> HTMLResponse:
+    chosen, ctx = await page_account(request, state, account)
+    parts = await read_summary_parts(state.analytics, days or 30, chosen.name)
     summary = build_summary(parts).to_dict()
-    return _render(request, state, "overview", "Overview", summary, s=summary)
+    return _render(request, state, "overview", "Overview", summary, s=summary, **ctx)
 
 
 @router.get("/cities", response_class=HTMLResponse)
-async def cities(request: Request, state: State, days: Days = 30) -> HTMLResponse:
-    report = await state.analytics.city_metrics(days=days)
+async def cities(
+    request: Request, state: State, days: Days = 30, account: Account = None
+) -> HTMLResponse:
+    chosen, ctx = await page_account(request, state, account)
+    report = await state.analytics.city_metrics(days=days, account=chosen.name)
     data = report.to_dict()
-    return _render(request, state, "cities", "Cities", data, r=data, days=days, ranges=RANGES)
+    return _render(
+        request, state, "cities", "Cities", data, r=data, days=days, ranges=RANGES, **ctx
+    )
 
 
 @router.get("/performance", response_class=HTMLResponse)
-async def performance(request: Request, state: State, days: Days = 365) -> HTMLResponse:
-    curve = await state.analytics.equity_curve(days=days, max_points=EQUITY_MAX_POINTS)
+async def performance(
+    request: Request, state: State, days: Days = 365, account: Account = None
+) -> HTMLResponse:
+    chosen, ctx = await page_account(request, state, account)
+    curve = await state.analytics.equity_curve(
+        days=days, max_points=EQUITY_MAX_POINTS, account=chosen.name
+    )
     data = curve.to_dict()
     return _render(
-        request, state, "performance", "Performance", data, c=data, days=days, ranges=RANGES
-    )
+        request, state, "performance", "Performance", data, c=data, days=days, ranges=RANGES,
+        **ctx,
+    )  # fmt: skip
 
 
 @router.get("/strategies", response_class=HTMLResponse)
 async def strategies(
-    request: Request, state: State, days: Days = 365, strategy: Strategy = None
+    request: Request,
+    state: State,
+    days: Days = 365,
+    strategy: Strategy = None,
+    account: Account = None,
 ) -> HTMLResponse:
     """Metrics per strategy and the calibration chart, of every signal or of ``strategy``'s."""
+    picked, ctx = await page_account(request, state, account)
     window = Window.resolve(days)
     chosen = check_strategy(strategy)
     report, bins = await asyncio.gather(
-        state.analytics.strategy_metrics(from_date=window.start, to_date=window.end),
-        state.analytics.calibration(from_date=window.start, to_date=window.end, strategy=chosen),
+        state.analytics.strategy_metrics(
+            from_date=window.start, to_date=window.end, account=picked.name
+        ),
+        state.analytics.calibration(
+            from_date=window.start, to_date=window.end, strategy=chosen, account=picked.name
+        ),
     )
     data = {
         "metrics": report.to_dict(),
@@ -235,26 +301,64 @@ async def strategies(
     }
     return _render(
         request, state, "strategies", "Strategies", data, m=data["metrics"],
-        cal=data["calibration"], days=days, ranges=RANGES,
+        cal=data["calibration"], days=days, ranges=RANGES, **ctx,
     )  # fmt: skip
 
 
 @router.get("/trades", response_class=HTMLResponse)
 async def trades(
-    request: Request, state: State, city: City = None, side: Side = None
+    request: Request,
+    state: State,
+    city: City = None,
+    side: Side = None,
+    account: Account = None,
 ) -> HTMLResponse:
-    """The public feed's first page, of one city and/or side when asked (the page's filters)."""
+    """The account's public feed's first page, of one city and/or side when asked (the page's
+    filters)."""
+    chosen, ctx = await page_account(request, state, account)
     code, chosen_side = check_city(city), check_side(side)
-    page = await state.analytics.public_trades(limit=FEED_PAGE_SIZE, city=code, side=chosen_side)
+    page = await state.analytics.public_trades(
+        limit=FEED_PAGE_SIZE, city=code, side=chosen_side, account=chosen.name
+    )
     data = page.to_dict()
     return _render(
         request, state, "trades", "Trades", data, feed=data, page_size=FEED_PAGE_SIZE,
-        cities=load_reference().cities, city=code, side=chosen_side, sides=SIDES,
+        cities=load_reference().cities, city=code, side=chosen_side, sides=SIDES, **ctx,
     )  # fmt: skip
 
 
 @router.get("/status", response_class=HTMLResponse)
-async def status(request: Request, state: State) -> HTMLResponse:
-    report = await state.analytics.health()
+async def status(request: Request, state: State, account: Account = None) -> HTMLResponse:
+    chosen, ctx = await page_account(request, state, account)
+    report = await state.analytics.health(account=chosen.name)
     data = report.to_dict()
-    return _render(request, state, "status", "Health", data, h=data)
+    return _render(request, state, "status", "Health", data, h=data, **ctx)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare(
+    request: Request,
+    state: State,
+    days: Days = COMPARE_DAYS,
+    mode: Mode = None,
+    sort: Sort = None,
+    order: Order = None,
+    account: Account = None,
+) -> HTMLResponse:
+    """Every public account side by side (of one mode when asked), sorted by a column, with
+    their equity curves overlaid; ``account`` is highlighted and always drawn."""
+    chosen, ctx = await page_account(request, state, account)
+    window = Window.resolve(days)
+    view = await compare_view(state.analytics, window, check_mode(mode), sort, order, chosen)
+    ctx["account"] = None  # every account's figures: no one account's name above them
+    # The page's data block: the table's figures; the curves are drawn already (hundreds of
+    # accounts' would weigh megabytes), and /api/v1/comparison serves them.
+    data = view.data | {"accounts": [_without_curve(r) for r in view.data["accounts"]]}
+    return _render(
+        request, state, "compare", "Compare accounts", data, v=view, days=days,
+        ranges=RANGES, modes=MODES, mode=check_mode(mode), selected=chosen, **ctx,
+    )  # fmt: skip
+
+
+def _without_curve(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "curve"}

@@ -8,9 +8,10 @@ and describe it for API clients.
 
 Routes return pre-encoded bytes (the results' ``to_dict()`` through orjson), so these models
 never run on the hot path; a test validates real responses against them with
-``extra="forbid"``, so the documentation cannot drift from what is served. Money is integer
-cents, ratios 0..1 unless the name ends in ``_pct``, dates ISO ``YYYY-MM-DD`` settlement days,
-times ISO 8601 UTC.
+``extra="forbid"``, so the documentation cannot drift from what is served. Money is exact
+dollars, a decimal string (``*_dollars``: "12.34", "0.0012"); contract counts are decimal
+strings with two decimals (``contracts``); ratios 0..1 unless the name ends in ``_pct``, dates
+ISO ``YYYY-MM-DD`` settlement days, times ISO 8601 UTC.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 from pydantic import BaseModel, ConfigDict, create_model
 
 from milkbot.analytics.results import (
+    AccountComparison,
+    AccountRef,
+    AccountSummary,
     CityMetrics,
     CityMetricsReport,
+    ComparisonReport,
     ComponentStatus,
+    CurvePoint,
     DayPnl,
     EquityCurve,
     EquityPoint,
@@ -39,6 +45,7 @@ from milkbot.analytics.results import (
 )
 from milkbot.analytics.window import Window
 from milkbot.vocabulary import HealthStatus
+from milkbot.web.accounts import AccountList
 from milkbot.web.summary import Calibration, FlaggedBin, SparkPoint, Summary
 
 
@@ -102,6 +109,9 @@ WindowOut = derive(
     "Settlement days ``start``..``end`` (both included).",
     extra={"days": int},  # Window.days is a property
 )
+AccountRefOut = derive(AccountRef)
+AccountSummaryOut = derive(AccountSummary)
+AccountListOut = derive(AccountList)
 CityMetricsOut = derive(CityMetrics, "One city over the window (see the analytics' CityMetrics).")
 CityMetricsReportOut = derive(CityMetricsReport, "``GET /api/v1/metrics/cities``.")
 StrategyMetricsOut = derive(
@@ -135,6 +145,9 @@ CalibrationBinOut = derive(FlaggedBin, name="CalibrationBinOut")
 CalibrationOut = derive(Calibration)
 SparkPointOut = derive(SparkPoint)
 SummaryOut = derive(Summary)
+CurvePointOut = derive(CurvePoint)
+AccountComparisonOut = derive(AccountComparison)
+ComparisonReportOut = derive(ComparisonReport, "``GET /api/v1/comparison``.")
 
 
 class LoadBalancerHealthOut(_Out):

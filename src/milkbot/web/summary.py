@@ -15,14 +15,16 @@ API serve its ``to_dict()``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
 from milkbot.analytics.results import (
+    AccountRef,
     CalibrationBin,
     CityMetrics,
     CityMetricsReport,
@@ -34,6 +36,7 @@ from milkbot.analytics.results import (
     StrategyMetricsReport,
 )
 from milkbot.analytics.window import MAX_DAYS, Window
+from milkbot.money import parse_dollars, to_dollars
 from milkbot.vocabulary import HealthStatus
 
 if TYPE_CHECKING:  # the service loads the pool; the load test imports this module's shapes
@@ -56,7 +59,9 @@ class SparkPoint(Result):
     """Equity at the close of a settlement day."""
 
     date: date
-    equity_cents: int
+    equity_dollars: Annotated[
+        Decimal, Field(description="Exact dollars, a decimal string in JSON.")
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class Summary(Result):
     first settlement day with a trade), as its description says."""
 
     as_of: datetime
+    account: Annotated[AccountRef, Field(description="The account every figure describes.")]
     window: Annotated[
         Window, Field(description="The requested settlement days (days=N, default 30).")
     ]
@@ -73,14 +79,15 @@ class Summary(Result):
         Window | None,
         Field(description="The first settlement day with a trade to today; null before any trade."),
     ]
-    equity_cents: Annotated[
-        int, Field(description=_ALL + "equity now: bankroll plus all realised net P&L.")
+    equity_dollars: Annotated[
+        Decimal,
+        Field(description=_ALL + "equity now: bankroll plus transfers plus all realised net P&L."),
     ]
-    starting_bankroll_cents: Annotated[
-        int, Field(description="The bankroll before the first trade.")
+    starting_bankroll_dollars: Annotated[
+        Decimal, Field(description="The account's bankroll before its first trade.")
     ]
-    total_pnl_cents: Annotated[
-        int, Field(description=_ALL + "realised net P&L since the first trade.")
+    total_pnl_dollars: Annotated[
+        Decimal, Field(description=_ALL + "realised net P&L since the first trade.")
     ]
     total_return_pct: Annotated[
         float | None, Field(description=_ALL + "total_pnl as % of the bankroll.")
@@ -96,19 +103,23 @@ class Summary(Result):
             "the equity before the window), % of the mark."
         ),
     ]
-    max_drawdown_cents: Annotated[int, Field(description=_W + "the same fall in cents.")]
-    net_pnl_cents: Annotated[int, Field(description=_W + "net P&L of the trades settling in it.")]
+    max_drawdown_dollars: Annotated[Decimal, Field(description=_W + "the same fall in dollars.")]
+    net_pnl_dollars: Annotated[
+        Decimal, Field(description=_W + "net P&L of the trades settling in it.")
+    ]
     trades: Annotated[int, Field(description=_W + "trades whose market settles in it.")]
     wins: Annotated[int, Field(description=_W + "realised trades that made money.")]
     losses: Annotated[int, Field(description=_W + "realised trades that lost money.")]
     win_rate: Annotated[float | None, Field(description=_W + "wins / (wins + losses).")]
-    open_exposure_cents: Annotated[
-        int, Field(description=_W + "cost of contracts still held in its unsettled markets.")
+    open_exposure_dollars: Annotated[
+        Decimal, Field(description=_W + "cost of contracts still held in its unsettled markets.")
     ]
     health: Annotated[HealthStatus, Field(description="Now: the worst component's status.")]
     sparkline: Annotated[list[SparkPoint], Field(description=_ALL + "equity per day, thinned.")]
     cities: Annotated[list[CityMetrics], Field(description=_W + "one row per city.")]
-    latest_trades: Annotated[list[PublicTrade], Field(description="Now: the newest public trades.")]
+    latest_trades: Annotated[
+        list[PublicTrade], Field(description="Now: the account's newest public trades.")
+    ]
     delay_minutes: int
 
 
@@ -159,26 +170,31 @@ class SummaryParts:
         return (self.all_time, self.window_equity, self.cities, self.health, self.feed)
 
 
-async def read_summary_parts(analytics: Analytics, days: int) -> SummaryParts:
-    """The results behind the overview of the last ``days`` settlement days, read concurrently:
+async def read_summary_parts(
+    analytics: Analytics, days: int, account: str | None = None
+) -> SummaryParts:
+    """The results behind ``account``'s overview (default: the primary account) of the last
+    ``days`` settlement days, read concurrently:
     the all-time equity curve (thinned for the sparkline; its summary covers every day), the
     window's equity curve (for the window's drawdown), the window's cities, health and the
     latest public trades."""
     window = Window.last(days)
     all_time, window_equity, cities, health, feed = await asyncio.gather(
-        analytics.equity_curve(days=MAX_DAYS, max_points=SPARKLINE_POINTS),
+        analytics.equity_curve(days=MAX_DAYS, max_points=SPARKLINE_POINTS, account=account),
         # Two points are enough: only the summary (computed on every day) is used.
-        analytics.equity_curve(from_date=window.start, to_date=window.end, max_points=2),
-        analytics.city_metrics(from_date=window.start, to_date=window.end),
-        analytics.health(),
-        analytics.public_trades(limit=LATEST_TRADES),
+        analytics.equity_curve(
+            from_date=window.start, to_date=window.end, max_points=2, account=account
+        ),
+        analytics.city_metrics(from_date=window.start, to_date=window.end, account=account),
+        analytics.health(account=account),
+        analytics.public_trades(limit=LATEST_TRADES, account=account),
     )
     return SummaryParts(all_time, window_equity, cities, health, feed)
 
 
 def build_summary(parts: SummaryParts) -> Summary:
-    """The ``/api/v1/summary`` document: money in cents, each figure over ``window`` or
-    ``all_time_window`` as its description says."""
+    """The ``/api/v1/summary`` document: money in exact dollars, each figure over ``window``
+    or ``all_time_window`` as its description says."""
     all_time, rows = parts.all_time, parts.cities.cities
     wins = sum(c.wins for c in rows)
     losses = sum(c.losses for c in rows)
@@ -187,31 +203,34 @@ def build_summary(parts: SummaryParts) -> Summary:
     start = all_time.points[0].date if all_time.points else None
     return Summary(
         as_of=parts.cities.as_of,
+        account=parts.cities.account,
         window=parts.cities.window,
         all_time_window=Window(start, all_time.window.end) if start else None,
-        equity_cents=ever.end_equity_cents,
-        starting_bankroll_cents=all_time.starting_bankroll_cents,
-        total_pnl_cents=ever.end_equity_cents - all_time.starting_bankroll_cents,
-        total_return_pct=_return_pct(ever.end_equity_cents, all_time.starting_bankroll_cents),
+        equity_dollars=ever.end_equity_dollars,
+        starting_bankroll_dollars=all_time.starting_bankroll_dollars,
+        total_pnl_dollars=ever.total_pnl_dollars,
+        total_return_pct=ever.total_return_pct,
         all_time_max_drawdown_pct=ever.max_drawdown_pct,
         max_drawdown_pct=in_window.max_drawdown_pct,
-        max_drawdown_cents=in_window.max_drawdown_cents,
-        net_pnl_cents=sum(c.net_pnl_cents for c in rows),
+        max_drawdown_dollars=in_window.max_drawdown_dollars,
+        net_pnl_dollars=sum_dollars(c.net_pnl_dollars for c in rows),
         trades=sum(c.trades for c in rows),
         wins=wins,
         losses=losses,
         win_rate=wins / (wins + losses) if wins + losses else None,
-        open_exposure_cents=sum(c.open_exposure_cents for c in rows),
+        open_exposure_dollars=sum_dollars(c.open_exposure_dollars for c in rows),
         health=parts.health.status,
-        sparkline=[SparkPoint(p.date, p.equity_cents) for p in all_time.points],
+        sparkline=[SparkPoint(p.date, p.equity_dollars) for p in all_time.points],
         cities=rows,
         latest_trades=parts.feed.trades,
         delay_minutes=parts.feed.delay_minutes,
     )
 
 
-def _return_pct(end_cents: int, start_cents: int) -> float | None:
-    return (end_cents - start_cents) * 100.0 / start_cents if start_cents > 0 else None
+def sum_dollars(amounts: Iterable[Decimal]) -> Decimal:
+    """The exact sum of dollar amounts, written as every amount is (cents always, sub-cent
+    digits only where the sum has them: "4.00", not the "4.0000" of "1.0012" + "2.9988")."""
+    return to_dollars(sum(parse_dollars(a) for a in amounts))
 
 
 def combined_brier(report: StrategyMetricsReport, strategy: str | None) -> tuple[float | None, int]:

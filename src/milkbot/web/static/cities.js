@@ -10,8 +10,9 @@
     var xs = [], pos = [], neg = [];
     r.cities.forEach(function (c, i) {
       xs.push(i);
-      pos.push(c.net_pnl_cents >= 0 ? c.net_pnl_cents : null);
-      neg.push(c.net_pnl_cents < 0 ? c.net_pnl_cents : null);
+      var net = M.plotDollars(c.net_pnl_dollars);
+      pos.push(net >= 0 ? net : null);
+      neg.push(net < 0 ? net : null);
     });
     return [xs, pos, neg];
   }
@@ -33,7 +34,7 @@
   /* Bars grow from zero: the y range always includes it. */
   function withZero(u, min, max) {
     var lo = Math.min(0, min), hi = Math.max(0, max);
-    if (lo === hi) hi = lo + 100;
+    if (lo === hi) hi = lo + 1;
     var pad = (hi - lo) * 0.08;
     return [lo < 0 ? lo - pad : 0, hi > 0 ? hi + pad : 0];
   }
@@ -60,13 +61,13 @@
   function rows(r) {
     return r.cities.map(function (c) {
       return "<tr><td>" + M.esc(c.city) + "</td><td class=\"num\">" + M.count(c.trades) +
-        "</td><td class=\"num opt\">" + M.count(c.contracts) + "</td><td class=\"num opt " +
-        M.tone(c.gross_pnl_cents) + "\">" + M.money(c.gross_pnl_cents, true) +
-        "</td><td class=\"num opt\">" + M.money(c.fees_cents) + "</td><td class=\"num " +
-        M.tone(c.net_pnl_cents) + "\">" + M.money(c.net_pnl_cents, true) +
+        "</td><td class=\"num opt\">" + M.contracts(c.contracts) + "</td><td class=\"num opt " +
+        M.tone(c.gross_pnl_dollars) + "\">" + M.money(c.gross_pnl_dollars, true) +
+        "</td><td class=\"num opt\">" + M.money(c.fees_dollars) + "</td><td class=\"num " +
+        M.tone(c.net_pnl_dollars) + "\">" + M.money(c.net_pnl_dollars, true) +
         "</td><td class=\"num opt\">" + c.wins + " / " + c.losses + "</td><td class=\"num\">" +
         M.percent(c.win_rate) + "</td><td class=\"num opt\">" + M.percent(c.roi) +
-        "</td><td class=\"num opt\">" + M.money(c.open_exposure_cents) + "</td></tr>";
+        "</td><td class=\"num opt\">" + M.money(c.open_exposure_dollars) + "</td></tr>";
     }).join("");
   }
 

@@ -11,14 +11,41 @@
     return JSON.parse(document.getElementById("page-data").textContent);
   };
 
-  M.money = function (cents, signed) {
-    if (cents === null || cents === undefined) return "–";
-    var sign = cents < 0 ? "-" : signed && cents > 0 ? "+" : "";
-    var dollars = Math.abs(cents) / 100;
-    return sign + "$" + dollars.toLocaleString("en-US", {
+  /* An exact dollar amount as the API serves it (a decimal string: "1234.5", "-0.0012") for
+     people: "$1,234.50", "-$0.0012"; signed adds "+" to a gain. Cents always, sub-cent digits
+     only where the amount has them. String arithmetic only: no float ever rounds money. */
+  M.money = function (dollars, signed) {
+    if (dollars === null || dollars === undefined) return "–";
+    var text = String(dollars);
+    var negative = text.charAt(0) === "-";
+    if (negative || text.charAt(0) === "+") text = text.slice(1);
+    var parts = text.split(".");
+    var whole = parts[0].replace(/^0+(?=\d)/, "") || "0";
+    var fraction = (parts[1] || "").replace(/0+$/, "");
+    while (fraction.length < 2) fraction += "0";
+    var zero = /^0*$/.test(whole) && /^0*$/.test(fraction);
+    var sign = negative && !zero ? "-" : signed && !zero && !negative ? "+" : "";
+    return sign + "$" + whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + fraction;
+  };
+  /* A count of contracts ("1250.00") as Kalshi writes it, with thousands separators. */
+  M.contracts = function (count) {
+    if (count === null || count === undefined) return "–";
+    var parts = String(count).split(".");
+    var fraction = ((parts[1] || "") + "00").slice(0, 2);
+    return parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + fraction;
+  };
+  /* A chart's value under the cursor (a float of dollars, only ever plotted) to the cent. */
+  M.chartMoney = function (v) {
+    if (v === null || v === undefined) return "–";
+    var sign = v < 0 ? "-" : "";
+    return sign + "$" + Math.abs(v).toLocaleString("en-US", {
       minimumFractionDigits: 2,
       maximumFractionDigits: 2,
     });
+  };
+  /* A dollar string as a number, for chart coordinates only (never summed or shown). */
+  M.plotDollars = function (dollars) {
+    return dollars === null || dollars === undefined ? null : parseFloat(dollars);
   };
   M.percent = function (ratio, digits) {
     if (ratio === null || ratio === undefined) return "–";
@@ -39,7 +66,13 @@
   M.plural = function (n, one, many) {
     return M.count(n) + " " + (n === 1 ? one : many || one + "s");
   };
+  /* "pos", "neg" or "" for a signed amount: a number or a decimal string of dollars. */
   M.tone = function (value) {
+    if (value === null || value === undefined) return "";
+    if (typeof value === "string") {
+      if (/^[-+]?[0.]*$/.test(value)) return "";
+      return value.charAt(0) === "-" ? "neg" : "pos";
+    }
     return !value ? "" : value > 0 ? "pos" : "neg";
   };
   /* ISO time "2026-11-26T14:05:00+00:00" -> "2026-11-26 14:05" (the API's times are UTC). */
@@ -85,8 +118,19 @@
     M.setText("updated", M.utc(iso));
   };
 
+  /* The account the page shows (its URL's ?account=, resolved by the server): every API
+     call of the page asks for that account's figures. */
+  M.account = function () {
+    return document.body.dataset.account || "";
+  };
+  M.withAccount = function (url) {
+    var account = M.account();
+    if (!account || url.indexOf("/api/") !== 0 || /[?&]account=/.test(url)) return url;
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "account=" + encodeURIComponent(account);
+  };
+
   M.getJSON = function (url) {
-    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+    return fetch(M.withAccount(url), { headers: { Accept: "application/json" } }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) {
           var msg = body && body.error ? body.error.message : "HTTP " + r.status;
@@ -154,14 +198,15 @@
     if (values) a.values = values;
     return a;
   };
-  /* Dollars on the axis; cents too when the ticks are less than a dollar apart. */
+  /* Dollars on the axis (the series are in dollars); cents too when the ticks are less than
+     a dollar apart. */
   M.moneyAxis = function () {
     var a = M.axis(function (u, vals) {
-      var step = vals.length > 1 ? Math.abs(vals[1] - vals[0]) : 100;
-      var digits = step < 100 ? 2 : 0;
+      var step = vals.length > 1 ? Math.abs(vals[1] - vals[0]) : 1;
+      var digits = step < 1 ? 2 : 0;
       return vals.map(function (v) {
         var sign = v < 0 ? "-" : "";
-        return sign + "$" + Math.abs(v / 100).toLocaleString("en-US", {
+        return sign + "$" + Math.abs(v).toLocaleString("en-US", {
           minimumFractionDigits: digits,
           maximumFractionDigits: digits,
         });
@@ -240,6 +285,15 @@
     }
     return u;
   };
+
+  /* The account switcher: picking an account opens the same page for it at once (its button
+     does the same without script). */
+  var switcher = document.getElementById("account-switcher");
+  if (switcher) {
+    switcher.querySelector("select").addEventListener("change", function () {
+      switcher.submit();
+    });
+  }
 
   window.Milkbot = M;
 })();

@@ -8,7 +8,7 @@
   function series(points) {
     return [
       points.map(function (p) { return M.day(p.date); }),
-      points.map(function (p) { return p.equity_cents; }),
+      points.map(function (p) { return M.plotDollars(p.equity_dollars); }),
     ];
   }
 
@@ -34,23 +34,23 @@
       return "<tr><td class=\"time\">" + M.timeCell(t.time) + "</td><td class=\"opt\">" + M.esc(t.city) +
         "</td><td class=\"ticker\">" + M.breakable(t.ticker) + "</td><td><span class=\"side side-" +
         t.side + "\">" + t.action + " " + t.side.toUpperCase() + "</span></td><td class=\"num\">" +
-        t.quantity + "</td><td class=\"num\">" + t.price_cents + "¢</td></tr>";
+        M.contracts(t.contracts) + "</td><td class=\"num\">" + M.money(t.price_dollars) + "</td></tr>";
     }).join("");
   }
 
   function cityRows(cities) {
     return cities.map(function (c) {
       return "<tr><td>" + M.esc(c.city) + "</td><td class=\"num\">" + M.count(c.trades) +
-        "</td><td class=\"num " + M.tone(c.net_pnl_cents) + "\">" + M.money(c.net_pnl_cents, true) +
+        "</td><td class=\"num " + M.tone(c.net_pnl_dollars) + "\">" + M.money(c.net_pnl_dollars, true) +
         "</td><td class=\"num\">" + M.percent(c.win_rate) + "</td></tr>";
     }).join("");
   }
 
   function render(s) {
-    M.setText("equity", M.money(s.equity_cents));
-    M.setText("total-pnl", M.money(s.total_pnl_cents, true) + " since start", s.total_pnl_cents);
-    M.setText("net-pnl", M.money(s.net_pnl_cents, true), s.net_pnl_cents);
-    M.setText("exposure", M.money(s.open_exposure_cents) + " open exposure");
+    M.setText("equity", M.money(s.equity_dollars));
+    M.setText("total-pnl", M.money(s.total_pnl_dollars, true) + " since start", s.total_pnl_dollars);
+    M.setText("net-pnl", M.money(s.net_pnl_dollars, true), s.net_pnl_dollars);
+    M.setText("exposure", M.money(s.open_exposure_dollars) + " open exposure");
     M.setText("win-rate", M.percent(s.win_rate));
     M.setText("wins-losses", s.wins + " won · " + s.losses + " lost");
     M.setText("trades", M.count(s.trades));

@@ -7,10 +7,10 @@
 
   function xs(c) { return c.points.map(function (p) { return M.day(p.date); }); }
   function equitySeries(c) {
-    return [xs(c), c.points.map(function (p) { return p.equity_cents; })];
+    return [xs(c), c.points.map(function (p) { return M.plotDollars(p.equity_dollars); })];
   }
   function drawdownSeries(c) {
-    return [xs(c), c.points.map(function (p) { return -p.drawdown_cents; })];
+    return [xs(c), c.points.map(function (p) { return -M.plotDollars(p.drawdown_dollars); })];
   }
 
   var cursorSync = { key: "perf" };
@@ -31,7 +31,7 @@
           width: 2,
           fill: "rgba(43,108,176,0.08)",
           points: { show: false },
-          value: function (u, v) { return M.money(v); },
+          value: function (u, v) { return M.chartMoney(v); },
         },
       ],
     },
@@ -53,7 +53,7 @@
           width: 1.5,
           fill: "rgba(192,57,43,0.15)",
           points: { show: false },
-          value: function (u, v) { return M.money(v); },
+          value: function (u, v) { return M.chartMoney(v); },
         },
       ],
     },
@@ -65,16 +65,16 @@
     equity.setData(equitySeries(c));
     drawdown.setData(drawdownSeries(c));
     var s = c.summary;
-    M.setText("end-equity", M.money(s.end_equity_cents));
-    M.setText("period-pnl", M.money(s.total_pnl_cents, true) + " in range", s.total_pnl_cents);
+    M.setText("end-equity", M.money(s.end_equity_dollars));
+    M.setText("period-pnl", M.money(s.total_pnl_dollars, true) + " in range", s.total_pnl_dollars);
     M.setText("return", M.number(s.total_return_pct) + "%", s.total_return_pct);
     M.setText("days", M.plural(s.days, "day"));
-    M.setText("max-dd", M.money(s.max_drawdown_cents));
+    M.setText("max-dd", M.money(s.max_drawdown_dollars));
     M.setText("max-dd-pct", M.number(s.max_drawdown_pct) + "% of peak");
     M.setText("sharpe", M.number(s.sharpe));
     M.setText("sortino", "Sortino " + M.number(s.sortino));
-    M.setText("best", s.best_day ? s.best_day.date + " " + M.money(s.best_day.pnl_cents, true) : "–");
-    M.setText("worst", s.worst_day ? s.worst_day.date + " " + M.money(s.worst_day.pnl_cents, true) : "–");
+    M.setText("best", s.best_day ? s.best_day.date + " " + M.money(s.best_day.pnl_dollars, true) : "–");
+    M.setText("worst", s.worst_day ? s.worst_day.date + " " + M.money(s.worst_day.pnl_dollars, true) : "–");
     M.updated(c.as_of);
   }
 

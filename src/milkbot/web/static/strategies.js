@@ -100,7 +100,7 @@
     return m.strategies.map(function (s) {
       return "<tr><td>" + M.breakable(s.strategy) + "</td><td class=\"num opt\">" + M.count(s.signals) +
         "</td><td class=\"num\">" + M.count(s.trades) + "</td><td class=\"num " +
-        M.tone(s.net_pnl_cents) + "\">" + M.money(s.net_pnl_cents, true) + "</td><td class=\"num\">" +
+        M.tone(s.net_pnl_dollars) + "\">" + M.money(s.net_pnl_dollars, true) + "</td><td class=\"num\">" +
         M.percent(s.win_rate) + "</td><td class=\"num opt\">" + M.percent(s.avg_edge) +
         "</td><td class=\"num opt\">" + M.number(s.profit_factor) + "</td><td class=\"num opt\">" +
         M.number(s.sharpe) + "</td><td class=\"num\">" + M.number(s.brier_score, 3) + "</td></tr>";

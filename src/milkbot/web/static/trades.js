@@ -14,7 +14,7 @@
     return "<tr><td class=\"time\">" + M.timeCell(t.time) + "</td><td class=\"opt\">" + M.esc(t.city) +
       "</td><td class=\"ticker\">" + M.breakable(t.ticker) + "</td><td><span class=\"side side-" +
       t.side + "\">" + t.action + " " + t.side.toUpperCase() + "</span></td><td class=\"num\">" +
-      t.quantity + "</td><td class=\"num\">" + t.price_cents + "¢</td></tr>";
+      M.contracts(t.contracts) + "</td><td class=\"num\">" + M.money(t.price_dollars) + "</td></tr>";
   }
 
   function url(cursor) {

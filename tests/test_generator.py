@@ -18,10 +18,9 @@ from typer.testing import CliRunner
 from milkbot.cli.main import app
 from milkbot.generator import GenerationReport, GeneratorError, generate_dataset
 from milkbot.generator.climate import normal_highs
-from milkbot.market import climate_day, fee_cents
+from milkbot.market import climate_day
+from milkbot.money import CENT_MICROS, rounding_fee_micros, trade_fee_micros
 from milkbot.reference import load_reference
-from milkbot.store.models import SettlementIn, TradeIn
-from milkbot.store.writes import record_trade, settle_event
 from tests.test_migrations import assert_aggregates_equal_a_rebuild
 
 # Monday 2026-03-09, 17:30 UTC: the day after the US switch to daylight saving time, after
@@ -194,23 +193,35 @@ def test_settled_buys_realise_payout_minus_price_on_their_open_contracts(
     settled = [r for r in rows if r["result"] is not None]
     assert len(settled) > TRADES // 2
     for r in settled:
-        payout = 100 if r["side"] == r["result"] else 0
-        assert r["payout_cents"] == payout
-        assert r["realized_pnl_cents"] == (payout - r["price"]) * r["open_qty"]
+        payout = 1_000_000 if r["side"] == r["result"] else 0
+        assert r["payout_micros"] == payout
+        assert r["realized_pnl_micros"] == (payout - r["price_micros"]) * r["open_qty_centi"] // 100
         assert r["realized_at"] == r["settled_at"]
     for r in rows:
         if r["result"] is None:
-            assert r["payout_cents"] is None
-            assert r["realized_pnl_cents"] is None and r["realized_at"] is None
+            assert r["payout_micros"] is None
+            assert r["realized_pnl_micros"] is None and r["realized_at"] is None
 
 
 def test_every_fee_follows_the_reference_formula(db: psycopg.Connection[dict[str, Any]]) -> None:
     ref = load_reference()
-    rows = _rows(db, "SELECT DISTINCT quantity, price, is_taker, fee_cents FROM ops.trades")
+    rows = _rows(
+        db,
+        "SELECT DISTINCT t.action, t.quantity_centi, t.price_micros, t.is_taker, t.trade_fee_micros,"
+        " t.rounding_fee_micros, t.rebate_micros, t.fee_micros, a.balance_precision_micros"
+        " FROM ops.trades t JOIN ops.accounts a ON a.id = t.account_id",
+    )
     assert {r["is_taker"] for r in rows} == {True, False}
     for r in rows:
         rate = ref.taker_fee_rate if r["is_taker"] else ref.maker_fee_rate
-        assert r["fee_cents"] == fee_cents(r["quantity"], r["price"], rate)
+        fee = trade_fee_micros(r["price_micros"], r["quantity_centi"], rate)
+        assert r["trade_fee_micros"] == fee
+        cost = r["price_micros"] * r["quantity_centi"] // 100
+        assert r["rounding_fee_micros"] == rounding_fee_micros(
+            r["action"], cost, fee, r["balance_precision_micros"]
+        )
+        assert r["rebate_micros"] == 0
+        assert r["fee_micros"] == fee + r["rounding_fee_micros"]
 
 
 def test_trades_take_the_side_their_model_favours_by_at_least_the_minimum_edge(
@@ -218,15 +229,16 @@ def test_trades_take_the_side_their_model_favours_by_at_least_the_minimum_edge(
 ) -> None:
     min_edge = load_reference().min_edge
     row = db.execute(
-        "SELECT count(*) FILTER (WHERE model_prob - price / 100.0 < %s) AS short,"
-        " min(quantity) AS low, max(quantity) AS high, min(price) AS cheapest,"
-        " max(price) AS dearest FROM ops.trades WHERE action = 'buy'",
+        "SELECT count(*) FILTER (WHERE model_prob - price_micros / 1e6 < %s) AS short,"
+        " min(quantity_centi) AS low, max(quantity_centi) AS high,"
+        " min(price_micros) AS cheapest, max(price_micros) AS dearest"
+        " FROM ops.trades WHERE action = 'buy'",
         [min_edge - 1e-9],
     ).fetchone()
     assert row is not None
     assert row["short"] == 0
-    assert row["low"] >= 1 and row["high"] == 50
-    assert row["cheapest"] < 10 and row["dearest"] > 90
+    assert row["low"] >= 1 and row["high"] >= 1000
+    assert row["cheapest"] < 10 * CENT_MICROS and row["dearest"] > 90 * CENT_MICROS
     decisions = _rows(
         db,
         "SELECT decision, min(edge) AS low, max(edge) AS high, count(*) AS n"
@@ -249,31 +261,35 @@ def test_sales_close_the_oldest_lots_first(db: psycopg.Connection[dict[str, Any]
     assert 0.015 < len(sales) / len(books) < 0.05
     partly = wholly = 0
     for key, book in books.items():
-        open_left: dict[int, int] = {t["id"]: t["quantity"] for t in book if t["action"] == "buy"}
+        open_left: dict[int, int] = {
+            t["id"]: t["quantity_centi"] for t in book if t["action"] == "buy"
+        }
         lots: list[dict[str, Any]] = []
         for t in book:  # replay in execution order, as the write path records them
             if t["action"] == "buy":
                 lots.append(t)
                 continue
-            assert t["open_qty"] == 0 and t["payout_cents"] is None
+            assert t["open_qty_centi"] == 0 and t["payout_micros"] is None
             assert t["realized_at"] == t["created_at"]
-            remaining, cost = t["quantity"], 0
+            remaining, cost = t["quantity_centi"], 0
             for lot in lots:
                 take = min(remaining, open_left[lot["id"]])
-                cost += take * lot["price"]
+                cost += take * lot["price_micros"]
                 open_left[lot["id"]] -= take
                 remaining -= take
             assert remaining == 0, "a sale sold more than was held"
-            assert t["realized_pnl_cents"] == t["price"] * t["quantity"] - cost
-            held_before = sum(lot["quantity"] for lot in lots)
-            if t["quantity"] == held_before:
+            assert (
+                t["realized_pnl_micros"] == (t["price_micros"] * t["quantity_centi"] - cost) // 100
+            )
+            held_before = sum(lot["quantity_centi"] for lot in lots)
+            if t["quantity_centi"] == held_before:
                 wholly += 1
             else:
                 partly += 1
         for buy in (t for t in book if t["action"] == "buy"):
-            assert buy["open_qty"] == open_left[buy["id"]]
+            assert buy["open_qty_centi"] == open_left[buy["id"]]
         if key not in positions_with_sales:
-            assert all(t["open_qty"] == t["quantity"] for t in book)
+            assert all(t["open_qty_centi"] == t["quantity_centi"] for t in book)
     assert partly and wholly
 
 
@@ -326,8 +342,8 @@ def test_the_last_day_and_the_next_listed_day_stay_open(
     days = _rows(
         db,
         "SELECT m.event_date, count(DISTINCT m.id) FILTER (WHERE m.result IS NULL) AS open_markets,"
-        " count(t.id) FILTER (WHERE t.action = 'buy' AND t.open_qty > 0"
-        "   AND t.realized_pnl_cents IS NULL) AS open_buys"
+        " count(t.id) FILTER (WHERE t.action = 'buy' AND t.open_qty_centi > 0"
+        "   AND t.realized_pnl_micros IS NULL) AS open_buys"
         " FROM ops.markets m LEFT JOIN ops.trades t ON t.market_id = m.id"
         " WHERE m.event_date >= %s GROUP BY 1 ORDER BY 1",
         [END - timedelta(days=1)],
@@ -404,47 +420,30 @@ def test_keys_indexes_and_triggers_are_back_as_the_migrations_made_them(
 
 
 def test_the_write_path_carries_on_after_a_load(make_database: Callable[[], str]) -> None:
+    """The ids continue after the loaded ones and the re-enabled triggers keep the positions
+    (a row written the way the write path writes it, in SQL: the write path itself is tested
+    on its own)."""
     url = make_database()
     _generate(url, trades=2000)
     with psycopg.connect(url, autocommit=True) as conn:
         market = conn.execute(
-            "SELECT ticker, event_ticker, id FROM ops.markets WHERE result IS NULL"
+            "SELECT ticker, id, city_code, event_date FROM ops.markets WHERE result IS NULL"
             " AND event_date = %s ORDER BY id LIMIT 1",
             [END],
         ).fetchone()
         assert market is not None
-        recorded = record_trade(
-            conn,
-            TradeIn(
-                client_trade_id="after-load-1",
-                ticker=market[0],
-                strategy="daily_high_temp",
-                side="yes",
-                action="buy",
-                quantity=3,
-                price=40,
-                executed_at=NOW,
-            ),
-        )
-        top = conn.execute(
-            "SELECT max(id) FROM ops.trades WHERE id <> %s", [recorded.id]
-        ).fetchone()
-        assert top is not None and recorded.id == top[0] + 1
-        settle_event(conn, SettlementIn(event_ticker=market[1], observed_high_f=50))
         row = conn.execute(
-            "SELECT t.realized_pnl_cents, p.realized_pnl_cents FROM ops.trades t JOIN ops.positions p"
-            " ON (p.strategy_id, p.market_id, p.side) = (t.strategy_id, t.market_id, t.side)"
-            " WHERE t.id = %s",
-            [recorded.id],
+            "INSERT INTO ops.trades (account_id, client_trade_id, created_at, market_id, ticker,"
+            " city_code, event_date, strategy_id, side, action, quantity_centi, price_micros,"
+            " open_qty_centi, trade_fee_micros, is_taker)"
+            " SELECT 1, 'after-load-1', %s, %s, %s, %s, %s, id, 'yes', 'buy', 300, 400000,"
+            " 300, 5100, true FROM ops.strategies WHERE name = 'daily_high_temp' RETURNING id",
+            [NOW, market[1], market[0], market[2], market[3]],
         ).fetchone()
-        assert row is not None and row[0] is not None
-        fresh = conn.execute(
-            "SELECT sum(realized_pnl_cents) FROM ops.trades WHERE market_id = %s"
-            " AND strategy_id = (SELECT id FROM ops.strategies WHERE name = 'daily_high_temp')"
-            " AND side = 'yes'",
-            [market[2]],
-        ).fetchone()
-        assert fresh is not None and row[1] == fresh[0]
+        assert row is not None
+        top = conn.execute("SELECT max(id) FROM ops.trades WHERE id <> %s", [row[0]]).fetchone()
+        assert top is not None and row[0] == top[0] + 1
+        assert_aggregates_equal_a_rebuild(conn)
 
 
 def test_refuses_to_mix_with_existing_data_and_writes_nothing(
@@ -574,8 +573,8 @@ def test_cli_sizes_trades_on_the_bankroll_setting(
     assert result.exit_code == 0, result.output
     with psycopg.connect(db_url) as conn:
         row = conn.execute(
-            "SELECT count(*), max(quantity * price - greatest(200, price)) "
-            "FROM ops.trades WHERE action = 'buy'"
+            "SELECT count(*), max(price_micros * quantity_centi / 100"
+            " - greatest(2000000, price_micros)) FROM ops.trades WHERE action = 'buy'"
         ).fetchone()
     assert row is not None and row[0] > 0
     assert row[1] <= 0

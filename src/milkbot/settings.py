@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         default=STARTING_BANKROLL_CENTS,
         description="Starting bankroll in cents (the original bot's $992.10).",
     )
+    primary_account: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = Field(
+        default="default",
+        description=(
+            "The account every analytics query and page describes unless told another "
+            "(ops.accounts.name)."
+        ),
+    )
     # Resolved (and a name that does not resolve refused) when the server starts, not here:
     # commands that do not serve must not depend on name resolution (see cli/serve.py).
     host: str = Field(

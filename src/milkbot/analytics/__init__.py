@@ -1,5 +1,6 @@
 """Analytics: the guide's five queries (city metrics, equity curve, public trades, health,
-strategy metrics) plus calibration, read from the trigger-kept pre-aggregates.
+strategy metrics) plus calibration, per account, and the accounts and their comparison, read
+from the trigger-kept pre-aggregates.
 
 ``read_*`` functions take a psycopg ``AsyncConnection`` and return typed results;
 :class:`Analytics` puts them behind a pool, a TTL single-flight cache and timing logs. Nothing
@@ -17,6 +18,9 @@ from typing import TYPE_CHECKING
 
 # Each exported name and the module (of this package) that defines it.
 _HOMES = {
+    "AccountComparison": "results",
+    "AccountRef": "results",
+    "AccountSummary": "results",
     "Analytics": "service",
     "AnalyticsInputError": "window",
     "AnalyticsPool": "pool",
@@ -24,9 +28,11 @@ _HOMES = {
     "CalibrationBin": "results",
     "CityMetrics": "results",
     "CityMetricsReport": "results",
+    "ComparisonReport": "results",
     "ComponentStatus": "results",
     "DatabaseBusyError": "pool",
     "DatabaseUnavailableError": "pool",
+    "CurvePoint": "results",
     "DayPnl": "results",
     "EquityCurve": "results",
     "EquityPoint": "results",
@@ -41,9 +47,12 @@ _HOMES = {
     "StrategyMetricsReport": "results",
     "TTLCache": "cache",
     "Thresholds": "health",
+    "UnknownAccountError": "window",
     "Window": "window",
+    "read_accounts": "queries",
     "read_calibration": "queries",
     "read_city_metrics": "queries",
+    "read_comparison": "queries",
     "read_equity_curve": "queries",
     "read_health": "health",
     "read_public_trades": "feed",
@@ -67,14 +76,21 @@ if TYPE_CHECKING:
     from milkbot.analytics.pool import DatabaseUnavailableError as DatabaseUnavailableError
     from milkbot.analytics.pool import PoolExhaustedError as PoolExhaustedError
     from milkbot.analytics.pool import QueryTimeoutError as QueryTimeoutError
+    from milkbot.analytics.queries import read_accounts as read_accounts
     from milkbot.analytics.queries import read_calibration as read_calibration
     from milkbot.analytics.queries import read_city_metrics as read_city_metrics
+    from milkbot.analytics.queries import read_comparison as read_comparison
     from milkbot.analytics.queries import read_equity_curve as read_equity_curve
     from milkbot.analytics.queries import read_strategy_metrics as read_strategy_metrics
+    from milkbot.analytics.results import AccountComparison as AccountComparison
+    from milkbot.analytics.results import AccountRef as AccountRef
+    from milkbot.analytics.results import AccountSummary as AccountSummary
     from milkbot.analytics.results import CalibrationBin as CalibrationBin
     from milkbot.analytics.results import CityMetrics as CityMetrics
     from milkbot.analytics.results import CityMetricsReport as CityMetricsReport
+    from milkbot.analytics.results import ComparisonReport as ComparisonReport
     from milkbot.analytics.results import ComponentStatus as ComponentStatus
+    from milkbot.analytics.results import CurvePoint as CurvePoint
     from milkbot.analytics.results import DayPnl as DayPnl
     from milkbot.analytics.results import EquityCurve as EquityCurve
     from milkbot.analytics.results import EquityPoint as EquityPoint
@@ -86,6 +102,7 @@ if TYPE_CHECKING:
     from milkbot.analytics.results import StrategyMetricsReport as StrategyMetricsReport
     from milkbot.analytics.service import Analytics as Analytics
     from milkbot.analytics.window import AnalyticsInputError as AnalyticsInputError
+    from milkbot.analytics.window import UnknownAccountError as UnknownAccountError
     from milkbot.analytics.window import Window as Window
 else:
 

@@ -3,19 +3,21 @@
 ``milkbot db explain NAME`` runs ``EXPLAIN (ANALYZE, BUFFERS)`` on them, and the query
 performance tests check their plans (no query may read the raw trades, except the public feed's
 index scans). Windows are the last 30 settlement days that have data; the feed's cursor is
-three days back, as a deep page would be.
+three days back, as a deep page would be. Per-account queries describe the primary account's
+id, 1 (``default``), which migration 0006 creates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import psycopg
 
 from milkbot.analytics.feed import (
+    PUBLIC_TRADES_ACCOUNT_AFTER_SQL,
     PUBLIC_TRADES_AFTER_SQL,
     PUBLIC_TRADES_CITY_AFTER_SQL,
     PUBLIC_TRADES_CITY_SQL,
@@ -26,11 +28,13 @@ from milkbot.analytics.queries import (
     CALIBRATION_SQL,
     CITY_METRICS_BY_STRATEGY_SQL,
     CITY_METRICS_SQL,
+    COMPARISON_SQL,
     EQUITY_SQL,
     STRATEGY_METRICS_SQL,
 )
 
 LAST_DAY_SQL = "SELECT max(event_date) FROM analytics.pnl_by_day"
+ACCOUNT_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +48,22 @@ class ExplainCase:
 
 
 def _window(end: date) -> dict[str, Any]:
-    return {"start": end - timedelta(days=29), "end": end}
+    return {
+        "account_id": ACCOUNT_ID,
+        "start": end - timedelta(days=29),
+        "end": end,
+        "end_ts": datetime.combine(end + timedelta(days=1), time(), UTC),
+    }
+
+
+def _comparison(end: date) -> dict[str, Any]:
+    return {**_window(end), "mode": None}
 
 
 def _feed(city: str | None) -> Callable[[date], dict[str, Any]]:
     def params(_end: date) -> dict[str, Any]:
         return {
-            "delay": 60, "side": None, "limit": 101, "city": city,
+            "delay": 60, "side": None, "limit": 101, "city": city, "account_id": ACCOUNT_ID,
             "after_time": datetime.now(UTC) - timedelta(days=3), "after_seq": 2**40,
         }  # fmt: skip
 
@@ -65,7 +78,8 @@ CASES: dict[str, ExplainCase] = {
     "equity_curve": ExplainCase(EQUITY_SQL, _window),
     "strategy_metrics": ExplainCase(STRATEGY_METRICS_SQL, _window),
     "calibration": ExplainCase(CALIBRATION_SQL, _window),
-    "health_status": ExplainCase(HEALTH_SQL, lambda _end: {}),
+    "comparison": ExplainCase(COMPARISON_SQL, _comparison),
+    "health_status": ExplainCase(HEALTH_SQL, lambda _end: {"account_id": ACCOUNT_ID}),
     "public_trades": ExplainCase(PUBLIC_TRADES_SQL, _feed(None), "trades_created_idx"),
     "public_trades_deep": ExplainCase(PUBLIC_TRADES_AFTER_SQL, _feed(None), "trades_created_idx"),
     "public_trades_city": ExplainCase(
@@ -73,6 +87,9 @@ CASES: dict[str, ExplainCase] = {
     ),
     "public_trades_city_deep": ExplainCase(
         PUBLIC_TRADES_CITY_AFTER_SQL, _feed("NYC"), "trades_city_created_idx"
+    ),
+    "public_trades_account_deep": ExplainCase(
+        PUBLIC_TRADES_ACCOUNT_AFTER_SQL, _feed(None), "trades_account_created_idx"
     ),
 }
 

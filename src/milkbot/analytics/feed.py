@@ -1,11 +1,13 @@
 """The public, disclosure-delayed trade feed (docs/DOMAIN.md, "Public disclosure").
 
 Reads only the view ``analytics.public_trades``, which hides every trade younger than
-``analytics.disclosure.delay_minutes`` and carries no order ids, strategy or model internals; the
-query adds the caller's delay on top, so the stricter of the two holds. Newest first (the view's
-own order), paged by a keyset on (executed_at, seq) that seeks into the index
-``trades_created_idx`` (or ``trades_city_created_idx`` with a city), so page 1,000 costs what
-page 1 does.
+``analytics.disclosure.delay_minutes``, every trade of a private account, and carries no order
+ids, strategy or model internals; the query adds the caller's delay on top, so the stricter of
+the two holds. Every public account's trades, or one account's. Newest first (the view's own
+order), paged by a keyset on (executed_at, seq) that seeks into the index
+``trades_created_idx`` (``trades_city_created_idx`` with a city, ``trades_account_created_idx``
+with an account), so page 1,000 costs what page 1 does. Each trade names its account (a
+lookup by primary key per returned row, which keeps the view's order).
 """
 
 from __future__ import annotations
@@ -15,21 +17,27 @@ import binascii
 import re
 import struct
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from milkbot.analytics.results import PublicTrade, PublicTradePage
+from milkbot.analytics.queries import resolve_account
+from milkbot.analytics.results import AccountRef, PublicTrade, PublicTradePage
 from milkbot.analytics.window import AnalyticsInputError
+from milkbot.money import format_count, to_dollars
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 
 _SELECT = """
-SELECT executed_at, seq, time, city, ticker, side, action, quantity, price_cents
-FROM analytics.public_trades
+SELECT executed_at, seq, time,
+       (SELECT a.name FROM ops.accounts a WHERE a.id = v.account_id),
+       city, ticker, side, action, quantity_centi, price_micros
+FROM analytics.public_trades v
 WHERE executed_at <= now() - make_interval(mins => %(delay)s)
   AND (%(side)s::text IS NULL OR side = %(side)s::text)"""
+_ACCOUNT = "\n  AND account_id = %(account_id)s"
 _AFTER = "\n  AND (executed_at, seq) < (%(after_time)s, %(after_seq)s)"
 _CITY = "\n  AND city = %(city)s"
 # No ORDER BY here: the view returns newest first (migration 0003 explains why the order lives
@@ -37,11 +45,27 @@ _CITY = "\n  AND city = %(city)s"
 _LIMIT = "\nLIMIT %(limit)s"
 
 # One text per shape, so each gets its own (prepared) plan: the city filter must be an index
-# condition on trades_city_created_idx, which a "city IS NULL OR ..." test would prevent.
+# condition on trades_city_created_idx, which a "city IS NULL OR ..." test would prevent (and
+# the account filter one on trades_account_created_idx).
 PUBLIC_TRADES_SQL: Final = _SELECT + _LIMIT
 PUBLIC_TRADES_AFTER_SQL: Final = _SELECT + _AFTER + _LIMIT
 PUBLIC_TRADES_CITY_SQL: Final = _SELECT + _CITY + _LIMIT
 PUBLIC_TRADES_CITY_AFTER_SQL: Final = _SELECT + _CITY + _AFTER + _LIMIT
+PUBLIC_TRADES_ACCOUNT_SQL: Final = _SELECT + _ACCOUNT + _LIMIT
+PUBLIC_TRADES_ACCOUNT_AFTER_SQL: Final = _SELECT + _ACCOUNT + _AFTER + _LIMIT
+PUBLIC_TRADES_ACCOUNT_CITY_SQL: Final = _SELECT + _ACCOUNT + _CITY + _LIMIT
+PUBLIC_TRADES_ACCOUNT_CITY_AFTER_SQL: Final = _SELECT + _ACCOUNT + _CITY + _AFTER + _LIMIT
+# (account?, city?, after?) -> the text.
+_SHAPES: Final = {
+    (False, False, False): PUBLIC_TRADES_SQL,
+    (False, False, True): PUBLIC_TRADES_AFTER_SQL,
+    (False, True, False): PUBLIC_TRADES_CITY_SQL,
+    (False, True, True): PUBLIC_TRADES_CITY_AFTER_SQL,
+    (True, False, False): PUBLIC_TRADES_ACCOUNT_SQL,
+    (True, False, True): PUBLIC_TRADES_ACCOUNT_AFTER_SQL,
+    (True, True, False): PUBLIC_TRADES_ACCOUNT_CITY_SQL,
+    (True, True, True): PUBLIC_TRADES_ACCOUNT_CITY_AFTER_SQL,
+}
 
 SYNC_DISCLOSURE_SQL: Final = "UPDATE analytics.disclosure SET delay_minutes = %s"
 
@@ -100,20 +124,26 @@ async def read_public_trades(
     cursor: str | None = None,
     city: str | None = None,
     side: str | None = None,
+    *,
+    account: str | None = None,
 ) -> PublicTradePage:
     """One page (``limit`` 1..500, default 100) of trades executed at least ``delay_minutes``
     ago (and at least the database's disclosure delay), newest first, times rounded down to the
-    minute (UTC); ``city`` (code) and ``side`` ('yes'/'no') filter it. Pass the returned
-    ``next_cursor`` to get the following page; it is ``None`` on the last page."""
+    minute (UTC); ``account`` (a public account's name; None: every public account), ``city``
+    (code) and ``side`` ('yes'/'no') filter it. Pass the returned ``next_cursor`` to get the
+    following page; it is ``None`` on the last page. An unknown or private account raises
+    UnknownAccountError."""
     code = _check(delay_minutes, limit, city, side)
     params: dict[str, object] = {"delay": delay_minutes, "side": side, "limit": limit + 1}
+    ref: AccountRef | None = None
+    if account is not None:
+        found = await resolve_account(conn, account)
+        params["account_id"], ref = found.id, found.ref
     if cursor is not None:
         params["after_time"], params["after_seq"] = decode_cursor(cursor)
     if code is not None:
         params["city"] = code
-        query = PUBLIC_TRADES_CITY_SQL if cursor is None else PUBLIC_TRADES_CITY_AFTER_SQL
-    else:
-        query = PUBLIC_TRADES_SQL if cursor is None else PUBLIC_TRADES_AFTER_SQL
+    query = _SHAPES[(account is not None, code is not None, cursor is not None)]
     cur = await conn.execute(query, params)
     rows = await cur.fetchall()
     next_cursor = None
@@ -122,7 +152,12 @@ async def read_public_trades(
         next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
     # Positional: a frozen dataclass's keyword __init__ costs several times more per row.
     trades = [
-        PublicTrade(time.astimezone(UTC), row_city, ticker, row_side, action, quantity, price)
-        for _, _, time, row_city, ticker, row_side, action, quantity, price in rows
-    ]
-    return PublicTradePage(delay_minutes=delay_minutes, trades=trades, next_cursor=next_cursor)
+        PublicTrade(
+            time.astimezone(UTC), name, row_city, ticker, row_side, action,
+            Decimal(format_count(quantity)), to_dollars(price),
+        )
+        for _, _, time, name, row_city, ticker, row_side, action, quantity, price in rows
+    ]  # fmt: skip
+    return PublicTradePage(
+        delay_minutes=delay_minutes, account=ref, trades=trades, next_cursor=next_cursor
+    )

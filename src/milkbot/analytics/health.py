@@ -1,8 +1,11 @@
-"""Health status: the database, the trader's heartbeat, market data and analytics freshness.
+"""Health status of one account: the database, its trader's heartbeat, its market data and
+analytics freshness.
 
-One small query: the latest heartbeat of the ``trader`` and ``market_data`` components
-(``ops.component_health``, one row each, written by ``post_heartbeat``) and the time the
-pre-aggregates last changed (``analytics.freshness``). A component is healthy while its age is at
+Each account's bot reports its own components (``ops.component_health`` is keyed by account
+and component), so health is asked of one account - the primary account unless told another;
+the database and the pre-aggregates' freshness are shared by all. One small query: the latest
+heartbeat of the account's ``trader`` and ``market_data`` components (one row each, written by
+``post_heartbeat``) and the time the pre-aggregates last changed (``analytics.freshness``). A component is healthy while its age is at
 most its *degraded* threshold, unhealthy past its *unhealthy* threshold and degraded in between;
 a heartbeat that itself reports a worse status keeps it. A component never heard from is
 unhealthy. The overall status is the worst component's.
@@ -17,6 +20,7 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 
+from milkbot.analytics.queries import resolve_account
 from milkbot.analytics.results import ComponentStatus, HealthReport
 from milkbot.settings import Settings
 from milkbot.vocabulary import HEALTH_STATUSES, HealthStatus
@@ -32,7 +36,7 @@ _RANK: Final[dict[HealthStatus, int]] = {s: rank for rank, s in enumerate(HEALTH
 HEALTH_SQL: Final = """
 SELECT now(), c.name, h.observed_at, h.status, h.message
 FROM (VALUES (1, 'trader'), (2, 'market_data')) AS c(ord, name)
-LEFT JOIN ops.component_health h ON h.component = c.name
+LEFT JOIN ops.component_health h ON h.account_id = %(account_id)s AND h.component = c.name
 UNION ALL
 SELECT now(), 'analytics', f.updated_at, NULL, NULL FROM analytics.freshness f
 """
@@ -116,19 +120,25 @@ def _component(
 
 
 async def read_health(
-    conn: AsyncConnection[Any], thresholds: HealthThresholds, timeout_ms: int | None = None
+    conn: AsyncConnection[Any],
+    thresholds: HealthThresholds,
+    timeout_ms: int | None = None,
+    *,
+    account: str,
 ) -> HealthReport:
-    """Each component's status, age (seconds, from the database clock) and message, and the
-    overall status. The database component is healthy when this query answers; its message
+    """The components' status of public ``account`` (else UnknownAccountError), age
+    (seconds, from the database clock) and message, and the overall status. The database component is healthy when this query answers; its message
     gives the round trip in ms. With ``timeout_ms`` the query runs under that statement and
     lock timeout (ms) instead of the connection's, so a health check never waits long."""
     started = time.perf_counter()
     if timeout_ms is None:
-        rows = await (await conn.execute(HEALTH_SQL)).fetchall()
+        found = await resolve_account(conn, account)
+        rows = await (await conn.execute(HEALTH_SQL, {"account_id": found.id})).fetchall()
     else:
         async with conn.transaction():
             await conn.execute(BOUNDED_SQL, [str(timeout_ms), str(timeout_ms)])
-            rows = await (await conn.execute(HEALTH_SQL)).fetchall()
+            found = await resolve_account(conn, account)
+            rows = await (await conn.execute(HEALTH_SQL, {"account_id": found.id})).fetchall()
     round_trip_ms = (time.perf_counter() - started) * 1000
     now = rows[0][0]
     components = [ComponentStatus(DATABASE, "healthy", 0.0, f"answered in {round_trip_ms:.1f} ms")]
@@ -136,7 +146,10 @@ async def read_health(
     for _, name, seen, reported, message in sorted(rows, key=lambda r: order[r[1]]):
         components.append(_component(name, now, seen, reported, message, thresholds.of(name)))
     return HealthReport(
-        status=worst([c.status for c in components]), checked_at=now, components=components
+        status=worst([c.status for c in components]),
+        checked_at=now,
+        account=found.ref,
+        components=components,
     )
 
 
@@ -147,4 +160,4 @@ def unreachable_report(now: datetime, error: str) -> HealthReport:
         ComponentStatus(n, "unhealthy", None, error if n == DATABASE else "unknown: no database")
         for n in names
     ]
-    return HealthReport(status="unhealthy", checked_at=now, components=components)
+    return HealthReport(status="unhealthy", checked_at=now, account=None, components=components)

@@ -1,38 +1,95 @@
-"""City metrics, equity curve, strategy metrics and calibration: SQL over the pre-aggregates.
+"""City metrics, equity curve, strategy metrics and calibration of one account, the accounts
+and their comparison: SQL over the pre-aggregates.
 
 Every query reads only pre-aggregates kept exact by triggers - ``analytics.pnl_daily``,
 ``pnl_by_day`` and ``signal_daily`` (migration 0002) and their roll-ups ``pnl_city_day``,
-``pnl_strategy_day`` and ``signal_strategy_day`` (migration 0003) - plus the small reference
-tables, through their primary keys or indexes, so its cost grows with the window's days, not
-with the number of trades. Money is integer cents.
+``pnl_strategy_day``, ``signal_strategy_day`` (0003) and ``account_totals`` (0007), every one
+keyed by account first (0006) - plus the small reference tables and ``ops.account_transfers``,
+through their keys, so its cost grows with the window's days (and the comparison's with the
+number of accounts), not with the number of trades. The SQL sums integer micros (money) and
+hundredths of a contract; the results carry exact ``Decimal`` dollars and contracts.
+
+An account is named; :func:`resolve_account` finds it among the *public* accounts, and any
+other name - unknown, or a private account - raises :class:`UnknownAccountError`, the same for
+both so a private account's existence does not leak.
 
 Accounting (the write path's, see ``milkbot.store.writes``): a trade is *realised* once its
 P&L is known - a sell at once, a buy when its market settles. Trade and contract counts cover
 every trade whose market settles in the window; gross P&L, fees, net P&L (gross - fees), wins
 (net > 0) and losses (net < 0) cover realised trades; open exposure is price x open contracts
-of buys whose market has not settled.
+of buys whose market has not settled. Equity is the starting bankroll, plus transfers up to the
+day (by their UTC date), plus the cumulative net realised P&L of every settlement day up to it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from milkbot.analytics.equity import build_points, downsample, max_drawdown_cents, sharpe_ratio
+from milkbot.analytics.equity import (
+    Day,
+    build_days,
+    downsample,
+    max_drawdown,
+    sharpe_ratio,
+    to_points,
+)
 from milkbot.analytics.equity import summarise as summarise_equity
 from milkbot.analytics.results import (
+    AccountComparison,
+    AccountRef,
+    AccountSummary,
     CalibrationBin,
     CityMetrics,
     CityMetricsReport,
+    ComparisonReport,
+    CurvePoint,
     EquityCurve,
     StrategyMetrics,
     StrategyMetricsReport,
 )
-from milkbot.analytics.window import AnalyticsInputError, Window
+from milkbot.analytics.window import AnalyticsInputError, UnknownAccountError, Window
+from milkbot.money import format_count, to_dollars
 
 MAX_POINTS_LIMIT = 10_000
+# The comparison's curves: at most this many points per account by default.
+COMPARISON_POINTS = 60
+MODES: Final = ("live", "demo", "shadow", "replay")
+# What the comparison can be sorted by (AccountComparison's fields, and the account's name).
+COMPARISON_SORTS: Final = (
+    "name",
+    "equity",
+    "net_pnl",
+    "return_on_bankroll",
+    "max_drawdown_pct",
+    "sharpe",
+    "sortino",
+    "win_rate",
+    "fees",
+    "trades",
+    "open_risk",
+)
+
+ACCOUNT_SQL: Final = """
+SELECT id, name, display_name, mode, starting_bankroll_micros
+FROM ops.accounts WHERE name = %s AND is_public
+"""
+
+ACCOUNTS_SQL: Final = """
+SELECT a.name, a.display_name, a.mode, a.environment, a.starting_bankroll_micros, a.description,
+       ARRAY(SELECT s.name FROM ops.account_strategies x
+             JOIN ops.strategies s ON s.id = x.strategy_id
+             WHERE x.account_id = a.id ORDER BY s.name)
+FROM ops.accounts a
+WHERE a.is_public
+ORDER BY a.name
+"""
 
 STRATEGY_ID_SQL: Final = "SELECT id FROM ops.strategies WHERE name = %s"
 STRATEGY_NAMES_SQL: Final = "SELECT name FROM ops.strategies ORDER BY name"
@@ -48,17 +105,18 @@ FROM ops.cities c
 LEFT JOIN (
     SELECT p.city_code,
            sum(p.trades)::bigint AS trades,
-           sum(p.contracts)::bigint AS contracts,
+           sum(p.contracts_centi)::bigint AS contracts,
            sum(p.realized_trades)::bigint AS realized_trades,
-           sum(p.gross_pnl_cents)::bigint AS gross,
-           sum(p.fees_cents)::bigint AS fees,
-           sum(p.net_pnl_cents)::bigint AS net,
+           sum(p.gross_pnl_micros)::bigint AS gross,
+           sum(p.fees_micros)::bigint AS fees,
+           sum(p.net_pnl_micros)::bigint AS net,
            sum(p.wins)::bigint AS wins,
            sum(p.losses)::bigint AS losses,
-           sum(p.realized_cost_cents)::bigint AS realized_cost,
-           sum(p.open_exposure_cents)::bigint AS open_exposure
+           sum(p.realized_cost_micros)::bigint AS realized_cost,
+           sum(p.open_exposure_micros)::bigint AS open_exposure
     FROM {source} p
-    WHERE p.event_date BETWEEN %(start)s AND %(end)s{strategy}
+    WHERE p.account_id = %(account_id)s
+      AND p.event_date BETWEEN %(start)s AND %(end)s{strategy}
     GROUP BY p.city_code
 ) a ON a.city_code = c.code
 ORDER BY c.code
@@ -71,55 +129,86 @@ CITY_METRICS_BY_STRATEGY_SQL: Final = _CITY_TOTALS.replace(
     "{source}", "analytics.pnl_daily"
 ).replace("{strategy}", " AND p.strategy_id = %(strategy_id)s")
 
-# The first settlement day with any trade and the cumulative net P&L of the days before the
-# window (repeated on every row), then each day of the window that has a row (at least one
-# row, with NULLs, when none has); the days between are filled with 0 P&L in Python.
+# The account's first settlement day, the cumulative net P&L of the days before the window
+# (its running total, less the days from the window's start on: a handful of rows, however
+# old the account) and its transfers up to the window's end (before the window, and per UTC
+# day within it), repeated on every row; then each day of the window that has a row (at least
+# one row, with NULLs, when none has). The days between are filled with 0 P&L in Python.
 EQUITY_SQL: Final = """
-SELECT m.first_day, m.before, p.event_date, p.net_pnl_cents
+SELECT m.first_day, m.before, m.transfers_before, m.transfer_days, m.transfer_amounts,
+       p.event_date, p.net_pnl_micros
 FROM (
-    SELECT (SELECT min(event_date) FROM analytics.pnl_by_day) AS first_day,
-           (SELECT coalesce(sum(net_pnl_cents), 0)::bigint
-            FROM analytics.pnl_by_day WHERE event_date < %(start)s) AS before
+    SELECT (SELECT min(event_date) FROM analytics.pnl_by_day
+            WHERE account_id = %(account_id)s) AS first_day,
+           (SELECT coalesce(sum(t.net_pnl_micros), 0)::bigint FROM analytics.account_totals t
+            WHERE t.account_id = %(account_id)s)
+           - (SELECT coalesce(sum(net_pnl_micros), 0)::bigint FROM analytics.pnl_by_day
+              WHERE account_id = %(account_id)s AND event_date >= %(start)s) AS before,
+           f.transfers_before, f.transfer_days, f.transfer_amounts
+    FROM (
+        SELECT coalesce(sum(x.amount) FILTER (WHERE x.day < %(start)s), 0)::bigint
+                   AS transfers_before,
+               coalesce(array_agg(x.day ORDER BY x.day) FILTER (WHERE x.day >= %(start)s), '{}')
+                   AS transfer_days,
+               coalesce(array_agg(x.amount ORDER BY x.day) FILTER (WHERE x.day >= %(start)s),
+                        '{}') AS transfer_amounts
+        FROM (
+            SELECT (transferred_at AT TIME ZONE 'UTC')::date AS day, sum(amount_micros) AS amount
+            FROM ops.account_transfers
+            WHERE account_id = %(account_id)s AND transferred_at < %(end_ts)s
+            GROUP BY 1
+        ) x
+    ) f
 ) m
-LEFT JOIN analytics.pnl_by_day p ON p.event_date BETWEEN %(start)s AND %(end)s
+LEFT JOIN analytics.pnl_by_day p
+  ON p.account_id = %(account_id)s AND p.event_date BETWEEN %(start)s AND %(end)s
 ORDER BY p.event_date
 """
 
-# Per strategy: its first settlement day ever, its signals in the window, the window's totals
-# and its net P&L per day (days without rows are filled with 0 in Python), from the
-# per-day-and-strategy roll-ups of migration 0003 (30 rows per strategy for 30 days).
+# Per strategy the account runs or has traded: its first settlement day ever, its signals in
+# the window, the window's totals and its net P&L per day (days without rows are filled with 0
+# in Python), from the per-day-and-strategy roll-ups of migration 0003 (30 rows per strategy
+# for 30 days).
 STRATEGY_METRICS_SQL: Final = """
-SELECT s.name,
-       (SELECT min(f.event_date) FROM analytics.pnl_strategy_day f WHERE f.strategy_id = s.id),
+SELECT s.name, f.first_day,
        sig.signals, sig.settled_n, sig.sq_err_sum,
        agg.trades, agg.realized_trades, agg.net, agg.wins, agg.losses,
        agg.gross_profit, agg.gross_loss, agg.edge_sum, agg.edge_n,
        agg.settled_edge, agg.settled_edge_n, agg.days, agg.nets
 FROM ops.strategies s
 CROSS JOIN LATERAL (
+    SELECT min(f.event_date) AS first_day FROM analytics.pnl_strategy_day f
+    WHERE f.account_id = %(account_id)s AND f.strategy_id = s.id
+) f
+CROSS JOIN LATERAL (
     SELECT coalesce(sum(g.signals), 0)::bigint AS signals,
            coalesce(sum(g.settled_n), 0)::bigint AS settled_n,
            coalesce(sum(g.sq_err_sum), 0)::float8 AS sq_err_sum
     FROM analytics.signal_strategy_day g
-    WHERE g.strategy_id = s.id AND g.event_date BETWEEN %(start)s AND %(end)s
+    WHERE g.account_id = %(account_id)s AND g.strategy_id = s.id
+      AND g.event_date BETWEEN %(start)s AND %(end)s
 ) sig
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(p.trades), 0)::bigint AS trades,
            coalesce(sum(p.realized_trades), 0)::bigint AS realized_trades,
-           coalesce(sum(p.net_pnl_cents), 0)::bigint AS net,
+           coalesce(sum(p.net_pnl_micros), 0)::bigint AS net,
            coalesce(sum(p.wins), 0)::bigint AS wins,
            coalesce(sum(p.losses), 0)::bigint AS losses,
-           coalesce(sum(p.gross_profit_cents), 0)::bigint AS gross_profit,
-           coalesce(sum(p.gross_loss_cents), 0)::bigint AS gross_loss,
+           coalesce(sum(p.gross_profit_micros), 0)::bigint AS gross_profit,
+           coalesce(sum(p.gross_loss_micros), 0)::bigint AS gross_loss,
            coalesce(sum(p.edge_sum), 0)::float8 AS edge_sum,
            coalesce(sum(p.edge_n), 0)::bigint AS edge_n,
-           coalesce(sum(p.settled_edge_cents), 0)::bigint AS settled_edge,
+           coalesce(sum(p.settled_edge_micros), 0)::bigint AS settled_edge,
            coalesce(sum(p.settled_edge_n), 0)::bigint AS settled_edge_n,
            coalesce(array_agg(p.event_date ORDER BY p.event_date), '{}') AS days,
-           coalesce(array_agg(p.net_pnl_cents ORDER BY p.event_date), '{}') AS nets
+           coalesce(array_agg(p.net_pnl_micros ORDER BY p.event_date), '{}') AS nets
     FROM analytics.pnl_strategy_day p
-    WHERE p.strategy_id = s.id AND p.event_date BETWEEN %(start)s AND %(end)s
+    WHERE p.account_id = %(account_id)s AND p.strategy_id = s.id
+      AND p.event_date BETWEEN %(start)s AND %(end)s
 ) agg
+WHERE f.first_day IS NOT NULL
+   OR EXISTS (SELECT 1 FROM ops.account_strategies x
+              WHERE x.account_id = %(account_id)s AND x.strategy_id = s.id)
 ORDER BY s.name
 """
 
@@ -130,7 +219,8 @@ SELECT b.bucket,
        coalesce(sum(g.outcome_sum), 0)::bigint
 FROM generate_series(0, 9) AS b(bucket)
 LEFT JOIN analytics.signal_daily g
-  ON g.bucket = b.bucket AND g.event_date BETWEEN %(start)s AND %(end)s"""
+  ON g.account_id = %(account_id)s AND g.bucket = b.bucket
+ AND g.event_date BETWEEN %(start)s AND %(end)s"""
 
 CALIBRATION_SQL: Final = _CALIBRATION_COLUMNS + "\nGROUP BY b.bucket\nORDER BY b.bucket"
 CALIBRATION_BY_STRATEGY_SQL: Final = (
@@ -138,13 +228,114 @@ CALIBRATION_BY_STRATEGY_SQL: Final = (
     + " AND g.strategy_id = %(strategy_id)s\nGROUP BY b.bucket\nORDER BY b.bucket"
 )
 
+# Per public account (of one mode, or all): who it is; its running totals (0007); the net of
+# the days after the window (to take off the total); the window's sums and its net P&L per day
+# with a row; its first settlement day; its transfers up to the window's end. Every part reads
+# an index of the account's own rows: accounts x window days in all, whatever the history.
+COMPARISON_SQL: Final = """
+SELECT a.name, a.display_name, a.mode, a.environment, a.starting_bankroll_micros,
+       coalesce(t.net_pnl_micros, 0), coalesce(t.open_exposure_micros, 0),
+       (SELECT min(f.event_date) FROM analytics.pnl_by_day f WHERE f.account_id = a.id),
+       later.net, w.trades, w.fees, w.wins, w.losses, w.net, w.days, w.nets,
+       x.before, x.days, x.amounts
+FROM ops.accounts a
+LEFT JOIN analytics.account_totals t ON t.account_id = a.id
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(p.net_pnl_micros), 0)::bigint AS net
+    FROM analytics.pnl_by_day p WHERE p.account_id = a.id AND p.event_date > %(end)s
+) later
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(p.trades), 0)::bigint AS trades,
+           coalesce(sum(p.fees_micros), 0)::bigint AS fees,
+           coalesce(sum(p.wins), 0)::bigint AS wins,
+           coalesce(sum(p.losses), 0)::bigint AS losses,
+           coalesce(sum(p.net_pnl_micros), 0)::bigint AS net,
+           coalesce(array_agg(p.event_date ORDER BY p.event_date), '{}') AS days,
+           coalesce(array_agg(p.net_pnl_micros ORDER BY p.event_date), '{}') AS nets
+    FROM analytics.pnl_by_day p
+    WHERE p.account_id = a.id AND p.event_date BETWEEN %(start)s AND %(end)s
+) w
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(y.amount) FILTER (WHERE y.day < %(start)s), 0)::bigint AS before,
+           coalesce(array_agg(y.day ORDER BY y.day) FILTER (WHERE y.day >= %(start)s), '{}')
+               AS days,
+           coalesce(array_agg(y.amount ORDER BY y.day) FILTER (WHERE y.day >= %(start)s), '{}')
+               AS amounts
+    FROM (
+        SELECT (z.transferred_at AT TIME ZONE 'UTC')::date AS day,
+               sum(z.amount_micros)::bigint AS amount
+        FROM ops.account_transfers z
+        WHERE z.account_id = a.id AND z.transferred_at < %(end_ts)s
+        GROUP BY 1
+    ) y
+) x
+WHERE a.is_public AND (%(mode)s::text IS NULL OR a.mode = %(mode)s::text)
+ORDER BY a.name
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A public account as the queries need it: its id, how reports name it, its bankroll."""
+
+    id: int
+    ref: AccountRef
+    starting_bankroll_micros: int
+
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def _mean_dollars(total_micros: int, n: int) -> Decimal | None:
+    """``total_micros / n`` in dollars, rounded half-even to the micro; None when n is 0."""
+    return to_dollars(round(Fraction(total_micros, n))) if n else None
+
+
+def _contracts(centi: int) -> Decimal:
+    return Decimal(format_count(centi))
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _end_ts(window: Window) -> datetime:
+    """The first instant after the window's last day (UTC): transfers before it count."""
+    return datetime.combine(window.end + timedelta(days=1), time(), UTC)
+
+
+async def resolve_account(conn: AsyncConnection[Any], name: str) -> Account:
+    """The public account ``name``; any other name (unknown, or a private account's) raises
+    UnknownAccountError."""
+    if not isinstance(name, str):
+        raise UnknownAccountError(repr(name))
+    cur = await conn.execute(ACCOUNT_SQL, [name])
+    row = await cur.fetchone()
+    if row is None:
+        raise UnknownAccountError(name)
+    account_id, account_name, display_name, mode, bankroll = row
+    return Account(account_id, AccountRef(account_name, display_name, mode), bankroll)
+
+
+async def read_accounts(conn: AsyncConnection[Any], primary: str) -> list[AccountSummary]:
+    """Every public account, by name; ``primary`` names the one flagged as the default."""
+    cur = await conn.execute(ACCOUNTS_SQL)
+    return [
+        AccountSummary(
+            name=name,
+            display_name=display_name,
+            mode=mode,
+            environment=environment,
+            starting_bankroll_dollars=to_dollars(bankroll),
+            strategies=list(strategies),
+            description=description,
+            primary=name == primary,
+        )
+        for name, display_name, mode, environment, bankroll, description, strategies in (
+            await cur.fetchall()
+        )
+    ]
 
 
 async def resolve_strategy(conn: AsyncConnection[Any], name: str) -> int:
@@ -159,17 +350,23 @@ async def resolve_strategy(conn: AsyncConnection[Any], name: str) -> int:
 
 
 async def read_city_metrics(
-    conn: AsyncConnection[Any], window: Window, strategy: str | None = None
+    conn: AsyncConnection[Any], window: Window, strategy: str | None = None, *, account: str
 ) -> CityMetricsReport:
-    """Per city (every known city, by code), the trades whose market settles in ``window``.
+    """Per city (every known city, by code), the trades of ``account`` whose market settles in
+    ``window``.
 
-    Counts (trades, contracts) cover every trade; gross P&L, fees, net P&L (cents), wins,
-    losses, win rate (wins / (wins + losses)) and average net P&L per realised trade (cents)
-    cover realised trades; ROI is net P&L / ``realized_cost_cents``, the cost of the contracts
-    bought by realised buys (price x quantity, cents); open exposure is the cost (cents) of
-    contracts still held in unsettled markets. ``strategy`` limits it to one strategy's trades.
+    Counts (trades, contracts) cover every trade; gross P&L, fees, net P&L, wins, losses, win
+    rate (wins / (wins + losses)) and average net P&L per realised trade cover realised trades;
+    ROI is net P&L / ``realized_cost_dollars``, the cost of the contracts bought by realised
+    buys (price x quantity); open exposure is the cost of contracts still held in unsettled
+    markets. ``strategy`` limits it to one strategy's trades.
     """
-    params: dict[str, object] = {"start": window.start, "end": window.end}
+    found = await resolve_account(conn, account)
+    params: dict[str, object] = {
+        "account_id": found.id,
+        "start": window.start,
+        "end": window.end,
+    }
     query = CITY_METRICS_SQL
     if strategy is not None:
         params["strategy_id"] = await resolve_strategy(conn, strategy)
@@ -179,88 +376,135 @@ async def read_city_metrics(
         CityMetrics(
             city=code,
             trades=trades,
-            contracts=contracts,
+            contracts=_contracts(contracts),
             realized_trades=realized,
-            gross_pnl_cents=gross,
-            fees_cents=fees,
-            net_pnl_cents=net,
+            gross_pnl_dollars=to_dollars(gross),
+            fees_dollars=to_dollars(fees),
+            net_pnl_dollars=to_dollars(net),
             wins=wins,
             losses=losses,
             win_rate=_ratio(wins, wins + losses),
-            avg_net_pnl_cents=_ratio(net, realized),
-            realized_cost_cents=cost,
+            avg_net_pnl_dollars=_mean_dollars(net, realized),
+            realized_cost_dollars=to_dollars(cost),
             roi=_ratio(net, cost),
-            open_exposure_cents=exposure,
+            open_exposure_dollars=to_dollars(exposure),
         )
         for code, trades, contracts, realized, gross, fees, net, wins, losses, cost, exposure in (
             await cur.fetchall()
         )
     ]
-    return CityMetricsReport(as_of=_now(), window=window, strategy=strategy, cities=cities)
+    return CityMetricsReport(
+        as_of=_now(), account=found.ref, window=window, strategy=strategy, cities=cities
+    )
+
+
+def _equity_days(
+    window: Window,
+    inception: date | None,
+    opening: int,
+    days: Sequence[date],
+    nets: Sequence[int],
+    flow_days: Sequence[date],
+    flows: Sequence[int],
+) -> tuple[date, int, list[Day]]:
+    """The curve's first day, the equity it opens from and its days (micros).
+
+    The curve runs from the later of the window's start and the account's first settlement day
+    to the window's end (no days before the first trade). ``opening`` is the equity before the
+    window's start; transfers on the window's days before the curve starts add to it, those on
+    the curve's days move that day's equity (``flow_days``/``flows``: per UTC day, in order).
+    """
+    first_day = window.start if inception is None else max(window.start, inception)
+    early = sum(f for d, f in zip(flow_days, flows, strict=True) if d < first_day)
+    if inception is None:
+        return first_day, opening + early, []
+    pnls = _daily_series(first_day, window.end, days, nets)
+    flow_series = _daily_series(first_day, window.end, flow_days, flows, clip=True)
+    return first_day, opening + early, build_days(first_day, pnls, opening + early, flow_series)
 
 
 async def read_equity_curve(
     conn: AsyncConnection[Any],
     window: Window,
-    starting_bankroll_cents: int,
     max_points: int | None = None,
+    *,
+    account: str,
 ) -> EquityCurve:
-    """Equity (cents) at the close of each settlement day of ``window``: the starting bankroll
-    plus the cumulative net realised P&L of every settlement day up to it, since inception.
+    """Equity of ``account`` at the close of each settlement day of ``window``: its starting
+    bankroll, plus its transfers up to the day (by UTC date), plus the cumulative net realised
+    P&L of every settlement day up to it, since inception.
 
     One point per calendar day from the later of the window start and the first settlement day
     with a trade, to the window end; a day without realised trades is a point with 0 P&L. The
     points' daily P&L therefore sums to the cities' and the strategies' net P&L over the window.
-    The summary (see :mod:`milkbot.analytics.equity`) always covers every day; ``max_points``
-    (2..10000) only thins the returned points, keeping the first, last and extreme ones.
+    A transfer moves equity and the high-water mark alike (it is not a gain or a drawdown) and
+    is not a return. The summary (see :mod:`milkbot.analytics.equity`) always covers every day;
+    ``max_points`` (2..10000) only thins the returned points, keeping the first, last and
+    extreme ones.
     """
     if max_points is not None and not 2 <= max_points <= MAX_POINTS_LIMIT:
         raise AnalyticsInputError("max_points", f"must be from 2 to {MAX_POINTS_LIMIT}")
-    if starting_bankroll_cents <= 0:
-        raise AnalyticsInputError("starting_bankroll_cents", "must be a positive number of cents")
-    cur = await conn.execute(EQUITY_SQL, {"start": window.start, "end": window.end})
+    found = await resolve_account(conn, account)
+    cur = await conn.execute(
+        EQUITY_SQL,
+        {
+            "account_id": found.id,
+            "start": window.start,
+            "end": window.end,
+            "end_ts": _end_ts(window),
+        },
+    )
     rows = await cur.fetchall()
-    inception, before = rows[0][0], rows[0][1]
-    opening = starting_bankroll_cents + before
-    first_day = window.start if inception is None else max(window.start, inception)
-    days = [day for _, _, day, _ in rows if day is not None]
-    nets = [net for _, _, day, net in rows if day is not None]
-    pnls = _daily_series(first_day, window.end, days, nets) if inception is not None else []
-    points = build_points(first_day, pnls, opening)
-    summary = summarise_equity(first_day, points, opening)
+    inception, before, transfers_before, flow_days, flows = rows[0][:5]
+    bankroll = found.starting_bankroll_micros
+    opening = bankroll + transfers_before + before
+    days = [row[5] for row in rows if row[5] is not None]
+    nets = [row[6] for row in rows if row[5] is not None]
+    first_day, opening, equity = _equity_days(
+        window, inception, opening, days, nets, flow_days, flows
+    )
+    summary = summarise_equity(first_day, equity, opening)
     if max_points is not None:
-        points = downsample(points, max_points)
+        equity = downsample(equity, max_points)
     return EquityCurve(
         as_of=_now(),
+        account=found.ref,
         window=window,
-        starting_bankroll_cents=starting_bankroll_cents,
-        points=points,
+        starting_bankroll_dollars=to_dollars(bankroll),
+        transfers_dollars=to_dollars(transfers_before + sum(flows)),
+        points=to_points(equity),
         summary=summary,
     )
 
 
-def _daily_series(first: date, end: date, days: list[date], nets: list[int]) -> list[int]:
-    """Net P&L per calendar day ``first..end`` from sparse (day, net) pairs."""
+def _daily_series(
+    first: date, end: date, days: Sequence[date], values: Sequence[int], *, clip: bool = False
+) -> list[int]:
+    """Values per calendar day ``first..end`` from sparse (day, value) pairs; with ``clip``,
+    pairs outside the span are left out (else every pair must lie in it)."""
     series = [0] * ((end - first).days + 1) if first <= end else []
-    for day, net in zip(days, nets, strict=True):
-        series[(day - first).days] = net
+    for day, value in zip(days, values, strict=True):
+        if clip and not first <= day <= end:
+            continue
+        series[(day - first).days] = value
     return series
 
 
 async def read_strategy_metrics(
-    conn: AsyncConnection[Any], window: Window
+    conn: AsyncConnection[Any], window: Window, *, account: str
 ) -> StrategyMetricsReport:
-    """Per strategy (every known strategy, by name), over the settlement days of ``window``.
+    """Per strategy of ``account`` (those it runs, and any other it has traded, by name), over
+    the settlement days of ``window``.
 
     - signals: signals generated for markets settling in the window (all decisions);
-    - trades, net P&L (cents), wins, losses, win rate: as for city metrics;
+    - trades, net P&L, wins, losses, win rate: as for city metrics;
     - avg_edge: mean of model probability - price (dollars) over the trades that carry a model
       probability (0002's aggregate: buys, and the few sales that record one);
       realized_edge: mean of payout - price (dollars) over settled buys (both per trade, not
       per contract);
     - profit_factor: sum of winning trades' net / sum of losing trades' |net|;
-    - expectancy_cents: net P&L per realised trade (cents);
-    - max_drawdown_cents: largest fall of the cumulative daily net P&L from its running peak
+    - expectancy_dollars: net P&L per realised trade (to the micro);
+    - max_drawdown_dollars: largest fall of the cumulative daily net P&L from its running peak
       (which starts at 0 at the window start);
     - sharpe: mean / std (ddof=1) of daily net P&L x sqrt(365) - the Sharpe ratio of daily
       returns on a fixed capital, empyrical's definition - over every calendar day from the
@@ -268,7 +512,10 @@ async def read_strategy_metrics(
     - brier_score: mean squared error of the signals' model probabilities against the outcome
       (1 if the market settled YES) over signals on settled markets.
     """
-    cur = await conn.execute(STRATEGY_METRICS_SQL, {"start": window.start, "end": window.end})
+    found = await resolve_account(conn, account)
+    cur = await conn.execute(
+        STRATEGY_METRICS_SQL, {"account_id": found.id, "start": window.start, "end": window.end}
+    )
     strategies: list[StrategyMetrics] = []
     for row in await cur.fetchall():
         (
@@ -300,30 +547,33 @@ async def read_strategy_metrics(
                 signals=signals,
                 trades=trades,
                 realized_trades=realized,
-                net_pnl_cents=net,
+                net_pnl_dollars=to_dollars(net),
                 wins=wins,
                 losses=losses,
                 win_rate=_ratio(wins, wins + losses),
                 avg_edge=_ratio(edge_sum, edge_n),
-                realized_edge=_ratio(settled_edge / 100, settled_edge_n),
+                realized_edge=_ratio(settled_edge / 1_000_000, settled_edge_n),
                 profit_factor=_ratio(profit, loss),
-                expectancy_cents=_ratio(net, realized),
-                max_drawdown_cents=max_drawdown_cents(series),
+                expectancy_dollars=_mean_dollars(net, realized),
+                max_drawdown_dollars=to_dollars(max_drawdown(series)),
                 sharpe=sharpe_ratio(series),
                 brier_score=_ratio(sq_err, settled_n),
                 settled_signals=settled_n,
             )
         )
-    return StrategyMetricsReport(as_of=_now(), window=window, strategies=strategies)
+    return StrategyMetricsReport(
+        as_of=_now(), account=found.ref, window=window, strategies=strategies
+    )
 
 
 async def read_calibration(
-    conn: AsyncConnection[Any], window: Window, strategy: str | None = None
+    conn: AsyncConnection[Any], window: Window, strategy: str | None = None, *, account: str
 ) -> list[CalibrationBin]:
-    """Calibration of the model over signals on markets settled in ``window``: for each
-    probability decile, the number of signals, their mean probability and the fraction whose
-    market settled YES (``None`` for an empty decile). Ten bins, always."""
-    params: dict[str, object] = {"start": window.start, "end": window.end}
+    """Calibration of the model over ``account``'s signals on markets settled in ``window``:
+    for each probability decile, the number of signals, their mean probability and the
+    fraction whose market settled YES (``None`` for an empty decile). Ten bins, always."""
+    found = await resolve_account(conn, account)
+    params: dict[str, object] = {"account_id": found.id, "start": window.start, "end": window.end}
     query = CALIBRATION_SQL
     if strategy is not None:
         params["strategy_id"] = await resolve_strategy(conn, strategy)
@@ -340,3 +590,131 @@ async def read_calibration(
         )
         for bucket, n, prob_sum, outcomes in await cur.fetchall()
     ]
+
+
+def check_comparison(mode: str | None, sort: str, max_points: int) -> None:
+    """Refuse a mode, sort field or point count the comparison does not know, naming it."""
+    if mode is not None and mode not in MODES:
+        raise AnalyticsInputError("mode", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    if sort not in COMPARISON_SORTS:
+        raise AnalyticsInputError(
+            "sort", f"cannot sort by {sort!r}; known: {', '.join(COMPARISON_SORTS)}"
+        )
+    if isinstance(max_points, bool) or not 2 <= max_points <= MAX_POINTS_LIMIT:
+        raise AnalyticsInputError("max_points", f"must be from 2 to {MAX_POINTS_LIMIT}")
+
+
+def _sort_key(row: AccountComparison, sort: str) -> Any:
+    values: dict[str, Any] = {
+        "name": row.account.name,
+        "equity": row.equity_dollars,
+        "net_pnl": row.net_pnl_dollars,
+        "return_on_bankroll": row.return_on_bankroll,
+        "max_drawdown_pct": row.max_drawdown_pct,
+        "sharpe": row.sharpe,
+        "sortino": row.sortino,
+        "win_rate": row.win_rate,
+        "fees": row.fees_dollars,
+        "trades": row.trades,
+        "open_risk": row.open_risk_dollars,
+    }
+    return values[sort]
+
+
+def sort_comparison(
+    rows: Sequence[AccountComparison], sort: str, descending: bool
+) -> list[AccountComparison]:
+    """``rows`` by ``sort`` (a COMPARISON_SORTS name), ties by account name; an undefined
+    value (None) sorts last either way."""
+    by_name = sorted(rows, key=lambda r: r.account.name)
+    defined = [r for r in by_name if _sort_key(r, sort) is not None]
+    undefined = [r for r in by_name if _sort_key(r, sort) is None]
+    return sorted(defined, key=lambda r: _sort_key(r, sort), reverse=descending) + undefined
+
+
+async def read_comparison(
+    conn: AsyncConnection[Any],
+    window: Window,
+    *,
+    mode: str | None = None,
+    sort: str = "return_on_bankroll",
+    descending: bool = True,
+    max_points: int = COMPARISON_POINTS,
+) -> ComparisonReport:
+    """Every public account (of ``mode``, or all) over ``window``, sorted by ``sort``.
+
+    Per account: equity at the window's end (starting bankroll + transfers + net realised P&L
+    up to that day), net P&L over the window and its return on the starting bankroll, the
+    max drawdown, Sharpe and Sortino of its equity curve over the window (as
+    :func:`read_equity_curve` computes them), win rate, fees and trades over the window, open
+    risk (the cost of the contracts it holds in unsettled markets, now) and its curve - equity
+    / starting bankroll per day, thinned to ``max_points`` (2..10000). Totals: fees and trades
+    only (equity of different accounts is never summed).
+    """
+    check_comparison(mode, sort, max_points)
+    cur = await conn.execute(
+        COMPARISON_SQL,
+        {"start": window.start, "end": window.end, "end_ts": _end_ts(window), "mode": mode},
+    )
+    rows: list[AccountComparison] = []
+    total_fees = total_trades = 0
+    for (
+        name,
+        display_name,
+        account_mode,
+        environment,
+        bankroll,
+        total_net,
+        open_risk,
+        inception,
+        later,
+        trades,
+        fees,
+        wins,
+        losses,
+        window_net,
+        days,
+        nets,
+        transfers_before,
+        flow_days,
+        flows,
+    ) in await cur.fetchall():
+        before = total_net - later - window_net
+        opening = bankroll + transfers_before + before
+        first_day, opening, equity = _equity_days(
+            window, inception, opening, days, nets, flow_days, flows
+        )
+        summary = summarise_equity(first_day, equity, opening)
+        end_equity = bankroll + transfers_before + sum(flows) + total_net - later
+        curve = [CurvePoint(d.date, d.equity / bankroll) for d in downsample(equity, max_points)]
+        total_fees += fees
+        total_trades += trades
+        rows.append(
+            AccountComparison(
+                account=AccountRef(name, display_name, account_mode),
+                environment=environment,
+                starting_bankroll_dollars=to_dollars(bankroll),
+                equity_dollars=to_dollars(end_equity),
+                net_pnl_dollars=to_dollars(window_net),
+                return_on_bankroll=window_net / bankroll,
+                max_drawdown_pct=summary.max_drawdown_pct,
+                max_drawdown_dollars=summary.max_drawdown_dollars,
+                sharpe=summary.sharpe,
+                sortino=summary.sortino,
+                win_rate=_ratio(wins, wins + losses),
+                fees_dollars=to_dollars(fees),
+                trades=trades,
+                open_risk_dollars=to_dollars(open_risk),
+                curve=curve,
+            )
+        )
+    return ComparisonReport(
+        as_of=_now(),
+        window=window,
+        mode=mode,
+        sort=sort,
+        descending=descending,
+        accounts=sort_comparison(rows, sort, descending),
+        total_fees_dollars=to_dollars(total_fees),
+        total_trades=total_trades,
+    )

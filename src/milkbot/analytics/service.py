@@ -1,5 +1,10 @@
 """The analytics service the web layer and the CLI call: pool + cache + timing logs.
 
+Every query describes one account, named by keyword ``account`` (None: the configured primary
+account, MILKBOT_PRIMARY_ACCOUNT); an unknown or private name raises ``UnknownAccountError``.
+:meth:`Analytics.accounts` lists the public accounts and :meth:`Analytics.comparison` sets them
+side by side.
+
 Each method validates its parameters (``AnalyticsInputError`` naming the bad one), builds a
 cache key from *every* resolved parameter (a "last 30 days" window is resolved to its dates
 first, so the key changes at midnight UTC), serves the value from the TTL single-flight cache or
@@ -36,14 +41,20 @@ from milkbot.analytics.pool import (
     QueryTimeoutError,
 )
 from milkbot.analytics.queries import (
+    COMPARISON_POINTS,
+    check_comparison,
+    read_accounts,
     read_calibration,
     read_city_metrics,
+    read_comparison,
     read_equity_curve,
     read_strategy_metrics,
 )
 from milkbot.analytics.results import (
+    AccountSummary,
     CalibrationBin,
     CityMetricsReport,
+    ComparisonReport,
     EquityCurve,
     HealthReport,
     PublicTradePage,
@@ -106,6 +117,10 @@ class Analytics:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def account_name(self, account: str | None) -> str:
+        """``account``, or the configured primary account when it is None."""
+        return self.settings.primary_account if account is None else account
+
     def cache_stats(self) -> CacheStats:
         """Cache hit / miss / coalesced counters."""
         return self.cache.stats()
@@ -164,13 +179,18 @@ class Analytics:
         from_date: date | None = None,
         to_date: date | None = None,
         strategy: str | None = None,
+        account: str | None = None,
         bypass_cache: bool = False,
     ) -> CityMetricsReport:
-        """Per-city metrics over a window (see :func:`read_city_metrics`)."""
+        """Per-city metrics of an account over a window (see :func:`read_city_metrics`)."""
         window = Window.resolve(days, from_date, to_date)
-        params = {"start": window.start, "end": window.end, "strategy": strategy}
+        name = self.account_name(account)
+        params = {"account": name, "start": window.start, "end": window.end, "strategy": strategy}
         return await self._run(
-            "city_metrics", params, lambda c: read_city_metrics(c, window, strategy), bypass_cache
+            "city_metrics",
+            params,
+            lambda c: read_city_metrics(c, window, strategy, account=name),
+            bypass_cache,
         )
 
     async def equity_curve(
@@ -180,27 +200,23 @@ class Analytics:
         from_date: date | None = None,
         to_date: date | None = None,
         max_points: int | None = None,
-        starting_bankroll_cents: int | None = None,
+        account: str | None = None,
         bypass_cache: bool = False,
     ) -> EquityCurve:
-        """Equity curve over a window (see :func:`read_equity_curve`); the bankroll defaults to
-        MILKBOT_STARTING_BANKROLL_CENTS."""
+        """An account's equity curve over a window, from its own starting bankroll and
+        transfers (see :func:`read_equity_curve`)."""
         window = Window.resolve(days, from_date, to_date)
-        bankroll = (
-            self.settings.starting_bankroll_cents
-            if starting_bankroll_cents is None
-            else starting_bankroll_cents
-        )
+        name = self.account_name(account)
         params = {
+            "account": name,
             "start": window.start,
             "end": window.end,
             "max_points": max_points,
-            "bankroll": bankroll,
         }
         return await self._run(
             "equity_curve",
             params,
-            lambda c: read_equity_curve(c, window, bankroll, max_points),
+            lambda c: read_equity_curve(c, window, max_points, account=name),
             bypass_cache,
         )
 
@@ -212,21 +228,33 @@ class Analytics:
         city: str | None = None,
         side: str | None = None,
         delay_minutes: int | None = None,
+        account: str | None = None,
         bypass_cache: bool = False,
     ) -> PublicTradePage:
-        """A page of the delayed public feed (see :func:`read_public_trades`); the delay
-        defaults to MILKBOT_PUBLIC_DELAY_MINUTES and is never below it."""
+        """A page of the delayed public feed (see :func:`read_public_trades`): every public
+        account's trades, or only ``account``'s (here None means every account, not the
+        primary one). The delay defaults to MILKBOT_PUBLIC_DELAY_MINUTES and is never below
+        it."""
         delay = max(delay_minutes or 0, self.settings.public_delay_minutes)
-        params = {"limit": limit, "cursor": cursor, "city": city, "side": side, "delay": delay}
+        params = {
+            "account": account,
+            "limit": limit,
+            "cursor": cursor,
+            "city": city,
+            "side": side,
+            "delay": delay,
+        }
         return await self._run(
             "public_trades",
             params,
-            lambda c: read_public_trades(c, delay, limit, cursor, city, side),
+            lambda c: read_public_trades(c, delay, limit, cursor, city, side, account=account),
             bypass_cache,
         )
 
-    async def health(self, *, bypass_cache: bool = False) -> HealthReport:
-        """Health of every component (see :func:`read_health`), never from the cache
+    async def health(
+        self, *, account: str | None = None, bypass_cache: bool = False
+    ) -> HealthReport:
+        """Health of an account's components (see :func:`read_health`), never from the cache
         (``bypass_cache`` is accepted for symmetry). The check has its own statement and lock
         timeouts and the whole call answers within MILKBOT_HEALTH_TIMEOUT_S seconds: when the
         database cannot be reached, no connection is free or the check is too slow, the report
@@ -237,12 +265,17 @@ class Analytics:
         started = time.perf_counter()
         error: str | None = None
 
+        name = self.account_name(account)
+
         async def load() -> HealthReport:
-            return await self.pool.read(lambda c: read_health(c, self.thresholds, timeout_ms))
+            return await self.pool.read(
+                lambda c: read_health(c, self.thresholds, timeout_ms, account=name)
+            )
 
         try:
             # wait_for cancels only this caller's wait; the shared flight goes on (shielded).
-            report, _ = await asyncio.wait_for(self._health_flights.get("health", load), timeout_s)
+            flight = self._health_flights.get(("health", name), load)
+            report, _ = await asyncio.wait_for(flight, timeout_s)
             return report
         except TimeoutError:
             error = "TimeoutError"
@@ -261,7 +294,7 @@ class Analytics:
             return unreachable_report(datetime.now(UTC), f"database unreachable: {exc}")
         finally:
             seconds = time.perf_counter() - started
-            fields = {"query": "health", "params": {}, "cached": False}
+            fields = {"query": "health", "params": {"account": name}, "cached": False}
             if error is None:
                 log.info("analytics_query", duration_ms=round(seconds * 1000, 3), **fields)
             else:
@@ -277,13 +310,19 @@ class Analytics:
         days: int | None = None,
         from_date: date | None = None,
         to_date: date | None = None,
+        account: str | None = None,
         bypass_cache: bool = False,
     ) -> StrategyMetricsReport:
-        """Per-strategy metrics over a window (see :func:`read_strategy_metrics`)."""
+        """Per-strategy metrics of an account over a window (see
+        :func:`read_strategy_metrics`)."""
         window = Window.resolve(days, from_date, to_date)
-        params = {"start": window.start, "end": window.end}
+        name = self.account_name(account)
+        params = {"account": name, "start": window.start, "end": window.end}
         return await self._run(
-            "strategy_metrics", params, lambda c: read_strategy_metrics(c, window), bypass_cache
+            "strategy_metrics",
+            params,
+            lambda c: read_strategy_metrics(c, window, account=name),
+            bypass_cache,
         )
 
     async def calibration(
@@ -293,13 +332,57 @@ class Analytics:
         from_date: date | None = None,
         to_date: date | None = None,
         strategy: str | None = None,
+        account: str | None = None,
         bypass_cache: bool = False,
     ) -> list[CalibrationBin]:
-        """Calibration bins of the model's probabilities (see :func:`read_calibration`)."""
+        """Calibration bins of an account's model probabilities (see
+        :func:`read_calibration`)."""
         window = Window.resolve(days, from_date, to_date)
-        params = {"start": window.start, "end": window.end, "strategy": strategy}
+        name = self.account_name(account)
+        params = {"account": name, "start": window.start, "end": window.end, "strategy": strategy}
         return await self._run(
-            "calibration", params, lambda c: read_calibration(c, window, strategy), bypass_cache
+            "calibration",
+            params,
+            lambda c: read_calibration(c, window, strategy, account=name),
+            bypass_cache,
+        )
+
+    async def accounts(self, *, bypass_cache: bool = False) -> list[AccountSummary]:
+        """Every public account, by name (see :func:`read_accounts`); the primary account is
+        flagged."""
+        primary = self.settings.primary_account
+        return await self._run(
+            "accounts", {"primary": primary}, lambda c: read_accounts(c, primary), bypass_cache
+        )
+
+    async def comparison(
+        self,
+        window: Window,
+        *,
+        mode: str | None = None,
+        sort: str = "return_on_bankroll",
+        descending: bool = True,
+        max_points: int = COMPARISON_POINTS,
+        bypass_cache: bool = False,
+    ) -> ComparisonReport:
+        """Every public account (or one mode's) side by side over ``window``, sorted by
+        ``sort`` (see :func:`read_comparison`)."""
+        check_comparison(mode, sort, max_points)
+        params = {
+            "start": window.start,
+            "end": window.end,
+            "mode": mode,
+            "sort": sort,
+            "descending": descending,
+            "max_points": max_points,
+        }
+        return await self._run(
+            "comparison",
+            params,
+            lambda c: read_comparison(
+                c, window, mode=mode, sort=sort, descending=descending, max_points=max_points
+            ),
+            bypass_cache,
         )
 
 

@@ -31,6 +31,15 @@ class AnalyticsInputError(ValueError):
         self.message = message
 
 
+class UnknownAccountError(AnalyticsInputError):
+    """No public account has this name. Private accounts are refused exactly like unknown
+    ones, so that their existence does not leak (the web answers 404 ``unknown_account``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("account", f"no account named {name!r}; GET /api/v1/accounts lists them")
+        self.name = name
+
+
 def check_date(field: str, value: date) -> date:
     """``value`` if it lies in MIN_DATE..MAX_DATE, else AnalyticsInputError naming ``field``."""
     if not MIN_DATE <= value <= MAX_DATE:

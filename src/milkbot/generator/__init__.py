@@ -32,6 +32,7 @@ from milkbot.generator.heartbeats import HEARTBEAT_COLUMNS, heartbeat_rows
 from milkbot.generator.listing import MARKET_COLUMNS, build_listing, market_columns
 from milkbot.generator.plan import GeneratorError, Plan, make_plan
 from milkbot.generator.strategy import Strategies
+from milkbot.money import CENT_MICROS
 from milkbot.reference import load_reference
 from milkbot.settings import STARTING_BANKROLL_CENTS
 
@@ -121,9 +122,12 @@ class _Run:
         version = conn.execute("SHOW server_version").fetchone()
         self.version = str(version[0]) if version else ""
         ids = loader.prepare(conn, reset, ref.strategy_names)
+        loader.set_default_bankroll(conn, plan.bankroll_cents * CENT_MICROS)
         loader.check_columns(conn, AGGREGATE_TABLE_COLUMNS)
         strategies = Strategies.of(ids, ref.strategy_names)
-        listing = build_listing(plan, ref, np.random.default_rng([plan.seed, 0]))
+        listing = build_listing(
+            plan, ref, np.random.default_rng([plan.seed, 0]), np.random.default_rng([plan.seed, 3])
+        )
         specs = plan_blocks(plan, listing, strategies)
         aside = loader.set_aside(conn)
         self.lap("prepare")
@@ -131,6 +135,7 @@ class _Run:
         markets = listing.events * listing.per_event
         self.progress("markets", 0, markets)
         loader.copy_columns(conn, "ops.markets", MARKET_COLUMNS, market_columns(listing))
+        loader.set_fee_rates(conn, ref.taker_fee_rate, ref.maker_fee_rate)
         self.counts["ops.markets"] = markets
         self.progress("markets", markets, markets)
         self.lap("markets")

@@ -13,8 +13,8 @@ names, each measure written once as the function of one row that the SQL sums. T
 the two definitions together: at load time the loader compares every table's columns in the
 catalogue with the names here and refuses to load when one is missing or extra
 (:func:`milkbot.generator.loader.check_columns`), and the test suite compares the values with a
-fresh ``analytics.rebuild_aggregates()``. Money in cents; ``edge`` is probability minus price in
-dollars.
+fresh ``analytics.rebuild_aggregates()``. Money in micros, counts in hundredths of a contract;
+``edge`` is probability minus price in dollars.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from milkbot.generator.listing import Listing
 from milkbot.generator.signals import Looks
 from milkbot.generator.strategy import Strategies
 from milkbot.generator.trades import Trades
+from milkbot.money import CENTI_PER_CONTRACT
 
 R = TypeVar("R")
 Array = npt.NDArray[np.generic]
@@ -84,21 +85,27 @@ class TradeRows:
     """A block's trades with the terms their measures share (trade_delta_sql's ``c``)."""
 
     t: Trades
+    account_id: npt.NDArray[np.int64]
     day: npt.NDArray[np.int64]
     city: npt.NDArray[np.int64]
     city_codes: npt.NDArray[np.bytes_]
     strategy_id: npt.NDArray[np.int64]
     one: npt.NDArray[np.int64]
     buy: npt.NDArray[np.bool_]
-    realized: npt.NDArray[np.bool_]  # realized_pnl_cents IS NOT NULL
-    settled: npt.NDArray[np.bool_]  # payout_cents IS NOT NULL
+    realized: npt.NDArray[np.bool_]  # realized_pnl_micros IS NOT NULL
+    settled: npt.NDArray[np.bool_]  # payout_micros IS NOT NULL
     net: npt.NDArray[np.int64]  # realised net P&L, 0 while unrealised
+    cost: npt.NDArray[np.int64]  # price x quantity (micros)
+    open_cost: npt.NDArray[np.int64]  # price x open quantity (micros)
+    fee: npt.NDArray[np.int64]  # fee_micros, the net fee
 
     @classmethod
     def of(cls, listing: Listing, strategies: Strategies, trades: Trades) -> TradeRows:
         realized = trades.realized_us >= 0
+        fee = trades.fee
         return cls(
             t=trades,
+            account_id=trades.account_id,
             day=listing.day[trades.event],
             city=listing.city[trades.event],
             city_codes=np.array([c.code.encode() for c in listing.cities], dtype=np.bytes_),
@@ -107,7 +114,10 @@ class TradeRows:
             buy=~trades.sell,
             realized=realized,
             settled=trades.payout >= 0,
-            net=np.where(realized, trades.realized - trades.fee, 0),
+            net=np.where(realized, trades.realized - fee, 0),
+            cost=trades.price * trades.quantity // CENTI_PER_CONTRACT,
+            open_cost=trades.price * trades.open_qty // CENTI_PER_CONTRACT,
+            fee=fee,
         )
 
 
@@ -116,6 +126,7 @@ class SignalRows:
     """A block's signals with the terms their measures share (signal_delta_sql's ``c``)."""
 
     looks: Looks
+    account_id: npt.NDArray[np.int64]
     day: npt.NDArray[np.int64]
     strategy_id: npt.NDArray[np.int64]
     bucket: npt.NDArray[np.int64]  # probability decile 0..9
@@ -129,6 +140,7 @@ class SignalRows:
         outcome = listing.wins.reshape(-1)[looks.market]
         return cls(
             looks=looks,
+            account_id=looks.account_id,
             day=listing.day[looks.event],
             strategy_id=strategies.ids[looks.strategy],
             bucket=np.minimum(np.floor(looks.model_prob * 10), 9).astype(np.int64),
@@ -143,6 +155,10 @@ def _trade_day(r: TradeRows) -> Column:
     return Column("date", r.day)
 
 
+def _trade_account(r: TradeRows) -> Column:
+    return Column("int4", r.account_id)
+
+
 def _trade_strategy(r: TradeRows) -> Column:
     return Column("int2", r.strategy_id)
 
@@ -150,31 +166,28 @@ def _trade_strategy(r: TradeRows) -> Column:
 # What each trade adds to analytics.pnl_daily (trade_delta_sql), by column.
 TRADE_SUMS: dict[str, Sum[TradeRows]] = {
     "trades": Sum("int8", lambda r: r.one),
-    "contracts": Sum("int8", lambda r: r.t.quantity),
-    "buy_cost_cents": Sum("int8", lambda r: np.where(r.buy, r.t.price * r.t.quantity, 0)),
+    "contracts_centi": Sum("int8", lambda r: r.t.quantity),
+    "buy_cost_micros": Sum("int8", lambda r: np.where(r.buy, r.cost, 0)),
     "realized_trades": Sum("int8", lambda r: r.realized),
-    "realized_cost_cents": Sum(
-        "int8", lambda r: np.where(r.realized & r.buy, r.t.price * r.t.quantity, 0)
-    ),
-    "gross_pnl_cents": Sum("int8", lambda r: np.where(r.realized, r.t.realized, 0)),
-    "fees_cents": Sum("int8", lambda r: np.where(r.realized, r.t.fee, 0)),
-    "net_pnl_cents": Sum("int8", lambda r: r.net),
+    "realized_cost_micros": Sum("int8", lambda r: np.where(r.realized & r.buy, r.cost, 0)),
+    "gross_pnl_micros": Sum("int8", lambda r: np.where(r.realized, r.t.realized, 0)),
+    "fees_micros": Sum("int8", lambda r: np.where(r.realized, r.fee, 0)),
+    "net_pnl_micros": Sum("int8", lambda r: r.net),
     "wins": Sum("int8", lambda r: r.realized & (r.net > 0)),
     "losses": Sum("int8", lambda r: r.realized & (r.net < 0)),
-    "gross_profit_cents": Sum("int8", lambda r: np.where(r.realized & (r.net > 0), r.net, 0)),
-    "gross_loss_cents": Sum("int8", lambda r: np.where(r.realized & (r.net < 0), -r.net, 0)),
-    "open_exposure_cents": Sum(
-        "int8", lambda r: np.where(~r.realized & r.buy, r.t.price * r.t.open_qty, 0)
-    ),
-    "edge_sum": Sum("float8", lambda r: r.t.model_prob - r.t.price / 100.0),
+    "gross_profit_micros": Sum("int8", lambda r: np.where(r.realized & (r.net > 0), r.net, 0)),
+    "gross_loss_micros": Sum("int8", lambda r: np.where(r.realized & (r.net < 0), -r.net, 0)),
+    "open_exposure_micros": Sum("int8", lambda r: np.where(~r.realized & r.buy, r.open_cost, 0)),
+    "edge_sum": Sum("float8", lambda r: r.t.model_prob - r.t.price / 1_000_000.0),
     "edge_n": Sum("int8", lambda r: r.one),
-    "settled_edge_cents": Sum("int8", lambda r: np.where(r.settled, r.t.payout - r.t.price, 0)),
+    "settled_edge_micros": Sum("int8", lambda r: np.where(r.settled, r.t.payout - r.t.price, 0)),
     "settled_edge_n": Sum("int8", lambda r: r.settled),
 }
 
 PNL_DAILY: Aggregate[TradeRows] = Aggregate(
     "analytics.pnl_daily",
     keys={
+        "account_id": _trade_account,
         "event_date": _trade_day,
         "city_code": lambda r: Column("text", r.city, labels=r.city_codes),
         "strategy_id": _trade_strategy,
@@ -184,16 +197,16 @@ PNL_DAILY: Aggregate[TradeRows] = Aggregate(
 # The same measures per day; the table's definition (0002) says which of them it holds.
 PNL_BY_DAY: Aggregate[TradeRows] = Aggregate(
     "analytics.pnl_by_day",
-    keys={"event_date": _trade_day},
+    keys={"account_id": _trade_account, "event_date": _trade_day},
     sums={
         name: TRADE_SUMS[name]
         for name in (
             "trades",
-            "contracts",
+            "contracts_centi",
             "realized_trades",
-            "gross_pnl_cents",
-            "fees_cents",
-            "net_pnl_cents",
+            "gross_pnl_micros",
+            "fees_micros",
+            "net_pnl_micros",
             "wins",
             "losses",
         )
@@ -203,17 +216,18 @@ PNL_BY_DAY: Aggregate[TradeRows] = Aggregate(
 POSITIONS: Aggregate[TradeRows] = Aggregate(
     "ops.positions",
     keys={
+        "account_id": _trade_account,
         "strategy_id": _trade_strategy,
         "market_id": lambda r: Column("int8", r.t.market + 1),
         "side": lambda r: Column("text", r.t.side_no.astype(np.int64), labels=_SIDES),
     },
     sums={
-        "bought_qty": Sum("int8", lambda r: np.where(r.buy, r.t.quantity, 0)),
-        "sold_qty": Sum("int8", lambda r: np.where(r.t.sell, r.t.quantity, 0)),
-        "open_qty": Sum("int8", lambda r: np.where(r.realized, 0, r.t.open_qty)),
-        "open_cost_cents": Sum("int8", lambda r: np.where(r.realized, 0, r.t.price * r.t.open_qty)),
-        "realized_pnl_cents": Sum("int8", lambda r: np.where(r.realized, r.t.realized, 0)),
-        "fees_cents": Sum("int8", lambda r: r.t.fee),
+        "bought_qty_centi": Sum("int8", lambda r: np.where(r.buy, r.t.quantity, 0)),
+        "sold_qty_centi": Sum("int8", lambda r: np.where(r.t.sell, r.t.quantity, 0)),
+        "open_qty_centi": Sum("int8", lambda r: np.where(r.realized, 0, r.t.open_qty)),
+        "open_cost_micros": Sum("int8", lambda r: np.where(r.realized, 0, r.open_cost)),
+        "realized_pnl_micros": Sum("int8", lambda r: np.where(r.realized, r.t.realized, 0)),
+        "fees_micros": Sum("int8", lambda r: r.fee),
     },
     defaults=("updated_at",),
 )
@@ -221,6 +235,7 @@ POSITIONS: Aggregate[TradeRows] = Aggregate(
 SIGNAL_DAILY: Aggregate[SignalRows] = Aggregate(
     "analytics.signal_daily",
     keys={
+        "account_id": lambda r: Column("int4", r.account_id),
         "event_date": lambda r: Column("date", r.day),
         "strategy_id": lambda r: Column("int2", r.strategy_id),
         "bucket": lambda r: Column("int2", r.bucket),

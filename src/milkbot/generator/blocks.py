@@ -41,18 +41,20 @@ MAX_TOP_UPS = 20
 
 SIGNAL_COLUMNS = (
     "id",
+    "account_id",
     "created_at",
     "strategy_id",
     "market_id",
     "city_code",
     "event_date",
     "model_prob",
-    "yes_price",
+    "yes_price_micros",
     "forecast_high_f",
     "decision",
 )
 TRADE_COLUMNS = (
     "id",
+    "account_id",
     "client_trade_id",
     "created_at",
     "recorded_at",
@@ -63,14 +65,15 @@ TRADE_COLUMNS = (
     "strategy_id",
     "side",
     "action",
-    "quantity",
-    "price",
-    "fee_cents",
+    "quantity_centi",
+    "price_micros",
+    "trade_fee_micros",
+    "rounding_fee_micros",
     "is_taker",
     "model_prob",
-    "open_qty",
-    "payout_cents",
-    "realized_pnl_cents",
+    "open_qty_centi",
+    "payout_micros",
+    "realized_pnl_micros",
     "realized_at",
 )
 CLIENT_ID_PREFIX = b"gen-"
@@ -220,13 +223,14 @@ def _signal_columns(
     n = len(looks)
     return [
         Column("int8", first_id + np.arange(n, dtype=np.int64)),
+        Column("int4", looks.account_id),
         Column("timestamptz", looks.time_us),
         Column("int2", strategies.ids[looks.strategy]),
         Column("int8", looks.market + 1),
         Column("text", listing.city[looks.event], labels=_city_codes(listing)),
         Column("date", listing.day[looks.event]),
         Column("float8", looks.model_prob),
-        Column("int2", looks.yes_price),
+        Column("int4", looks.yes_price),
         Column("float4", np.round(looks.forecast, 1)),
         Column("text", looks.decision, labels=DECISIONS),
     ]
@@ -237,6 +241,7 @@ def _trade_columns(listing: Listing, strategies: Strategies, trades: Trades) -> 
     unrealized = trades.realized_us < 0
     return [
         Column("int8", trades.id),
+        Column("int4", trades.account_id),
         Column("text", client_trade_ids(trades.id)),
         Column("timestamptz", trades.time_us),
         Column("timestamptz", trades.recorded_us),
@@ -247,13 +252,14 @@ def _trade_columns(listing: Listing, strategies: Strategies, trades: Trades) -> 
         Column("int2", strategies.ids[trades.strategy]),
         Column("text", trades.side_no.astype(np.int64), labels=SIDES),
         Column("text", trades.sell.astype(np.int64), labels=ACTIONS),
-        Column("int4", trades.quantity),
-        Column("int2", trades.price),
-        Column("int4", trades.fee),
+        Column("int8", trades.quantity),
+        Column("int4", trades.price),
+        Column("int8", trades.trade_fee),
+        Column("int8", trades.rounding_fee),
         Column("bool", trades.taker),
         Column("float8", trades.model_prob),
-        Column("int4", trades.open_qty),
-        Column("int2", trades.payout, null=unsettled),
+        Column("int8", trades.open_qty),
+        Column("int4", trades.payout, null=unsettled),
         Column("int8", trades.realized, null=unrealized),
         Column("timestamptz", trades.realized_us, null=unrealized),
     ]

@@ -27,13 +27,14 @@ MESSAGES = {
         [b"", b"quote feed lagging 90 s", b"forecast feed unreachable"], dtype=np.bytes_
     ),
 }
-HEARTBEAT_COLUMNS = ("component", "observed_at", "status", "message")
+HEARTBEAT_COLUMNS = ("account_id", "component", "observed_at", "status", "message")
 
 
 @dataclass(frozen=True, slots=True)
 class Latest:
     """A component's most recent beat (ops.component_health)."""
 
+    account_id: int
     component: str
     observed_at: datetime
     status: str
@@ -60,6 +61,7 @@ def heartbeat_rows(
         statuses.append(status)
         latest.append(
             Latest(
+                1,
                 component,
                 datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=last),
                 "healthy",
@@ -72,6 +74,7 @@ def heartbeat_rows(
     order = np.argsort(time, kind="stable")
     messages = np.concatenate([MESSAGES[c] for c, _ in COMPONENTS])
     columns = [
+        Column("int4", np.ones(len(who), dtype=np.int64)),
         Column(
             "text",
             who[order],

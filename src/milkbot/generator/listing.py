@@ -36,6 +36,10 @@ SETTLE_DELAY_US = (6 * HOUR_US, 10 * HOUR_US)
 # Spread (F) of the public forecast, which the market's consensus follows, around the
 # eventual high when listed.
 CONSENSUS_ERROR_F = 2.5
+# Shares of events listed on the tapered deci-cent grid, and with fractional counts (Kalshi
+# moves series to both gradually; a city's events on a day share one draw per property).
+TAPERED_SHARE = 0.25
+FRACTIONAL_SHARE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,8 @@ class Listing:
     tickers: npt.NDArray[np.bytes_]  # per market
     event_tickers: npt.NDArray[np.bytes_]  # per event
     titles: npt.NDArray[np.bytes_]  # per market, UTF-8
+    tapered: npt.NDArray[np.bool_]  # per event: tapered_deci_cent ($0.001 ticks in the tails)
+    fractional: npt.NDArray[np.bool_]  # per event: fractional_trading_enabled
 
     @property
     def events(self) -> int:
@@ -76,9 +82,12 @@ class Listing:
         return settles_yes_array(self.floor, self.cap, self.observed[:, None])
 
 
-def build_listing(plan: Plan, ref: Reference, rng: np.random.Generator) -> Listing:
+def build_listing(
+    plan: Plan, ref: Reference, rng: np.random.Generator, grid_rng: np.random.Generator
+) -> Listing:
     """Draw the daily highs and list the events of every settlement day of ``plan``, plus the
-    next day's events whose markets are already trading at ``plan.now``."""
+    next day's events whose markets are already trading at ``plan.now``; ``grid_rng`` draws
+    each event's tick grid and whether it allows fractional counts."""
     cities = ref.cities
     first = (plan.first_day - date(1970, 1, 1)).days
     days = np.arange(first, first + plan.days + 1, dtype=np.int64)  # one spare for next day
@@ -115,6 +124,8 @@ def build_listing(plan: Plan, ref: Reference, rng: np.random.Generator) -> Listi
         tickers=tickers,
         event_tickers=event_tickers,
         titles=titles,
+        tapered=grid_rng.random(n) < TAPERED_SHARE,
+        fractional=grid_rng.random(n) < FRACTIONAL_SHARE,
     )
 
 
@@ -161,12 +172,19 @@ MARKET_COLUMNS = (
     "result",
     "observed_high_f",
     "settled_at",
+    "price_level_structure",
+    "fractional_trading_enabled",
 )
 RESULTS = np.array([b"no", b"yes"], dtype=np.bytes_)
 
 
+STRUCTURES = np.array([b"linear_cent", b"tapered_deci_cent"], dtype=np.bytes_)
+
+
 def market_columns(listing: Listing) -> list[Column]:
-    """ops.markets rows of the listing, settled markets with their result and observed high."""
+    """ops.markets rows of the listing, settled markets with their result and observed high,
+    each with its tick grid and fractional flag (the fee rates keep the columns' defaults,
+    Kalshi's standard schedule; the loader sets them when reference.toml differs)."""
     per_event = listing.per_event
     n = listing.events * per_event
     event = np.repeat(np.arange(listing.events, dtype=np.int64), per_event)
@@ -187,4 +205,6 @@ def market_columns(listing: Listing) -> list[Column]:
         Column("text", listing.wins.reshape(-1).astype(np.int64), labels=RESULTS, null=unsettled),
         Column("int2", listing.observed[event], null=unsettled),
         Column("timestamptz", listing.settled_us[event], null=unsettled),
+        Column("text", listing.tapered[event].astype(np.int64), labels=STRUCTURES),
+        Column("bool", listing.fractional[event]),
     ]

@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import psycopg
 import structlog
@@ -112,11 +113,20 @@ ORDER BY attnum
 FRESH_SQL = "UPDATE analytics.freshness SET updated_at = now()"
 ANALYTICS_TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = 'analytics' ORDER BY 1"
 HEALTH_SQL = """
-INSERT INTO ops.component_health (component, observed_at, status, message)
-VALUES (%s, %s, %s, %s)
-ON CONFLICT (component) DO UPDATE SET observed_at = EXCLUDED.observed_at,
+INSERT INTO ops.component_health (account_id, component, observed_at, status, message)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (account_id, component) DO UPDATE SET observed_at = EXCLUDED.observed_at,
     status = EXCLUDED.status, message = EXCLUDED.message
 """
+DEFAULT_BANKROLL_SQL = "UPDATE ops.accounts SET starting_bankroll_micros = %s WHERE id = 1"
+# The markets' fee columns default to Kalshi's standard schedule; set only when the reference
+# differs (numeric has no simple binary COPY form).
+FEE_DEFAULTS_SQL = """
+SELECT column_name, column_default FROM information_schema.columns
+WHERE table_schema = 'ops' AND table_name = 'markets'
+  AND column_name IN ('taker_fee_rate', 'maker_fee_rate')
+"""
+FEE_RATES_SQL = "UPDATE ops.markets SET taker_fee_rate = %s, maker_fee_rate = %s"
 SEQUENCE_SQL = "SELECT setval(pg_get_serial_sequence({table}, 'id'), coalesce(max(id), 0) + 1, false) FROM {ident}"
 
 
@@ -320,6 +330,21 @@ def restore(conn: psycopg.Connection, aside: SetAside, step: Callable[[int, int]
         conn.execute(statement)
 
 
+def set_default_bankroll(conn: psycopg.Connection, micros: int) -> None:
+    """Make the flagship account's (``default``, id 1) starting bankroll the plan's."""
+    conn.execute(DEFAULT_BANKROLL_SQL, [micros])
+
+
+def set_fee_rates(conn: psycopg.Connection, taker: Decimal, maker: Decimal) -> None:
+    """Give every market the reference fee rates when they differ from the columns' defaults."""
+    defaults = {
+        str(name): Decimal(str(default).split("::")[0].strip("'"))
+        for name, default in conn.execute(FEE_DEFAULTS_SQL).fetchall()
+    }
+    if defaults.get("taker_fee_rate") != taker or defaults.get("maker_fee_rate") != maker:
+        conn.execute(FEE_RATES_SQL, [taker, maker])
+
+
 def mark_fresh(conn: psycopg.Connection) -> None:
     """Record that the pre-aggregates changed now (the health check's analytics freshness)."""
     conn.execute(FRESH_SQL)
@@ -328,7 +353,10 @@ def mark_fresh(conn: psycopg.Connection) -> None:
 def record_health(conn: psycopg.Connection, latest: Sequence[Latest]) -> None:
     """Make each component's latest beat its current state (ops.component_health)."""
     for beat in latest:
-        conn.execute(HEALTH_SQL, [beat.component, beat.observed_at, beat.status, beat.message])
+        conn.execute(
+            HEALTH_SQL,
+            [beat.account_id, beat.component, beat.observed_at, beat.status, beat.message],
+        )
 
 
 def analyze(conn: psycopg.Connection, tables: Sequence[str]) -> None:

@@ -3,8 +3,8 @@
 Each look is one signal (docs/DOMAIN.md): the strategy's forecast of the high (the truth plus an
 error that shrinks as the day approaches), its model's probability that the market settles YES
 (a normal around that forecast, sigma ``model_sigma_f``), the market's YES price (from the
-consensus, which keeps all of the public forecast's error, plus quote noise; whole cents
-1..99), and the decision: BUY when the edge clears
+consensus, which keeps all of the public forecast's error, plus quote noise; in micros on the
+market's tick grid), and the decision: BUY when the edge clears
 ``min_edge``, SELL (buy NO) when it is below ``-min_edge``, HOLD otherwise.
 """
 
@@ -24,6 +24,8 @@ from milkbot.generator.strategy import Strategies, activity_weights, trading_win
 MARKET_SIGMA_F = 2.8
 # Noise of a quoted price around the consensus fair value, in cents.
 PRICE_NOISE_CENTS = 1.5
+CENT_MICROS = 10_000
+DECI_CENT_MICROS = 1_000
 # Short-term wobble of forecasts between cycles (F).
 FORECAST_JITTER_F = 0.5
 CONSENSUS_JITTER_F = 0.7
@@ -49,6 +51,7 @@ class Looks:
     model_prob: npt.NDArray[np.float64]
     yes_price: npt.NDArray[np.int64]
     decision: npt.NDArray[np.int64]
+    account_id: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return len(self.time_us)
@@ -112,7 +115,9 @@ def market_yes_price(
     progress: npt.NDArray[np.float64],
     rng: np.random.Generator,
 ) -> npt.NDArray[np.int64]:
-    """The market's YES price (cents, 1..99) at a point ``progress`` (0..1) of its window."""
+    """The market's YES price (micros) at a point ``progress`` (0..1) of its window: whole
+    cents from $0.01 to $0.99, or on a ``tapered_deci_cent`` market $0.001 ticks below $0.10
+    and above $0.90 (from $0.001 to $0.999)."""
     consensus = (
         listing.observed[event]
         + listing.consensus_error[event] * (1 - (1 - ERROR_AT_CLOSE) * progress)
@@ -121,8 +126,13 @@ def market_yes_price(
     fair = yes_probability(
         consensus, MARKET_SIGMA_F, _floor(listing, market), _cap(listing, market)
     )
-    quoted = np.rint(100 * fair + rng.normal(0.0, PRICE_NOISE_CENTS, len(event)))
-    return np.clip(quoted, 1, 99).astype(np.int64)
+    fine = np.rint(1000 * fair + 10 * rng.normal(0.0, PRICE_NOISE_CENTS, len(event)))
+    fine = np.clip(fine, 1, 999).astype(np.int64) * DECI_CENT_MICROS
+    cents = np.clip(np.rint(fine / CENT_MICROS), 1, 99).astype(np.int64) * CENT_MICROS
+    tails = (fine < 100_000) | (fine > 900_000)
+    tapered = listing.tapered[event]
+    price: npt.NDArray[np.int64] = np.where(tapered & tails, fine, cents)
+    return price
 
 
 def strategy_forecast(
@@ -181,7 +191,7 @@ def draw_looks(
     market = event * per_event + slot
     model = yes_probability(forecast, sigma, _floor(listing, market), _cap(listing, market))
     price = market_yes_price(listing, event, market, progress, rng)
-    edge = model - price / 100.0
+    edge = model - price / 1_000_000.0
     decision = np.where(edge >= min_edge, BUY, np.where(edge <= -min_edge, SELL, HOLD))
     return Looks(
         event=event,
@@ -193,6 +203,7 @@ def draw_looks(
         model_prob=model,
         yes_price=price,
         decision=decision,
+        account_id=strategies.account_id[strategy],
     )
 
 

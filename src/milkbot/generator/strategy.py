@@ -58,6 +58,7 @@ class Strategies:
     intraday: npt.NDArray[np.bool_]
     timing_a: npt.NDArray[np.float64]
     timing_b: npt.NDArray[np.float64]
+    account_id: npt.NDArray[np.int64]  # ops.accounts.id running it
 
     @classmethod
     def of(cls, ids: dict[str, int], names: tuple[str, ...]) -> Strategies:
@@ -72,6 +73,7 @@ class Strategies:
             intraday=np.array([p.intraday for p in profiles]),
             timing_a=np.array([p.timing[0] for p in profiles]),
             timing_b=np.array([p.timing[1] for p in profiles]),
+            account_id=np.ones(len(names), dtype=np.int64),
         )
 
     def __len__(self) -> int:

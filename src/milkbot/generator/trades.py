@@ -29,13 +29,21 @@ from milkbot.generator.signals import (
     yes_probability,
 )
 from milkbot.generator.strategy import SECOND_US, Strategies
-from milkbot.market import fee_cents_array
+from milkbot.money import (
+    CENT_MICROS,
+    CENTI_PER_CONTRACT,
+    PAYOUT_MICROS,
+    rounding_fee_micros_array,
+    trade_fee_micros_array,
+)
 
 # docs/DOMAIN.md's per-trade risk limit (a share of the bankroll); a tenth of Kelly's stake.
 MAX_TRADE_SHARE = 0.02
 KELLY_FRACTION = 0.1
 MAX_CONTRACTS = 50
 MAKER_SHARE = 0.06
+# The generated accounts' balance precision ($0.01: not direct members).
+BALANCE_PRECISION_MICROS = CENT_MICROS
 # Positions sold before settlement, and how many of those are sold whole.
 SALE_SHARE = 0.03
 WHOLE_SALE_SHARE = 0.4
@@ -53,17 +61,18 @@ class Fees:
     taker: Decimal
     maker: Decimal
 
-    def cents(
+    def trade_fee(
         self,
         quantity: npt.NDArray[np.int64],
         price: npt.NDArray[np.int64],
         taker: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.int64]:
-        """Each fill's fee in cents (:func:`milkbot.market.fee_cents_array`) at its rate."""
+        """Each fill's trade fee in micros (:func:`milkbot.money.trade_fee_micros_array`) at
+        its rate; ``quantity`` in hundredths of a contract, ``price`` in micros."""
         fees: npt.NDArray[np.int64] = np.where(
             taker,
-            fee_cents_array(quantity, price, self.taker),
-            fee_cents_array(quantity, price, self.maker),
+            trade_fee_micros_array(price, quantity, self.taker),
+            trade_fee_micros_array(price, quantity, self.maker),
         )
         return fees
 
@@ -80,18 +89,26 @@ class Trades:
     strategy: npt.NDArray[np.int64]
     side_no: npt.NDArray[np.bool_]
     sell: npt.NDArray[np.bool_]
-    quantity: npt.NDArray[np.int64]
-    price: npt.NDArray[np.int64]
-    fee: npt.NDArray[np.int64]
+    quantity: npt.NDArray[np.int64]  # hundredths of a contract
+    price: npt.NDArray[np.int64]  # micros
+    trade_fee: npt.NDArray[np.int64]  # micros
+    rounding_fee: npt.NDArray[np.int64]  # micros
     taker: npt.NDArray[np.bool_]
     model_prob: npt.NDArray[np.float64]
     open_qty: npt.NDArray[np.int64]
-    payout: npt.NDArray[np.int64]  # -1: NULL (unsettled buy, or a sale)
-    realized: npt.NDArray[np.int64]
+    payout: npt.NDArray[np.int64]  # micros; -1: NULL (unsettled buy, or a sale)
+    realized: npt.NDArray[np.int64]  # micros
     realized_us: npt.NDArray[np.int64]  # -1: NULL (realized too)
+    account_id: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return len(self.id)
+
+    @property
+    def fee(self) -> npt.NDArray[np.int64]:
+        """The net fee charged (fee_micros: trade fee + rounding fee, no rebates)."""
+        fee: npt.NDArray[np.int64] = self.trade_fee + self.rounding_fee
+        return fee
 
 
 def build_trades(
@@ -121,7 +138,7 @@ def build_trades(
 
     # Buys at the look's price; sales at the side's price (less a cent) when sold.
     yes = looks.yes_price[buys]
-    buy_price = np.where(side_no[~is_sale], 100 - yes, yes)
+    buy_price = np.where(side_no[~is_sale], PAYOUT_MICROS - yes, yes)
     buy_prob = np.where(side_no[~is_sale], 1 - looks.model_prob[buys], looks.model_prob[buys])
     sale_yes_price, sale_yes_prob = _quotes_at(
         listing, strategies, pairs, looks, sale_looks, sale_time, sigma, rng
@@ -137,11 +154,15 @@ def build_trades(
         "price": np.concatenate(
             [
                 buy_price,
-                np.clip(np.where(sale_side_no, 100 - sale_yes_price, sale_yes_price) - 1, 1, 99),
+                _tick_below(
+                    listing,
+                    looks.event[sale_looks],
+                    np.where(sale_side_no, PAYOUT_MICROS - sale_yes_price, sale_yes_price),
+                ),
             ]
         ),
         "quantity": np.concatenate(
-            [_stake(buy_prob, buy_price, bankroll_cents, rng), np.zeros(len(sold), int)]
+            [_stake(buy_prob, buy_price, bankroll_cents, rng), np.zeros(len(sold), np.int64)]
         ),
         "model_prob": np.concatenate(
             [buy_prob, np.where(sale_side_no, 1 - sale_yes_prob, sale_yes_prob)]
@@ -158,7 +179,10 @@ def build_trades(
     settled_at = listing.settled_us[r["event"]]
     wins = listing.wins.reshape(-1)[r["market"]] != r["side_no"]
     settled = (settled_at >= 0) & ~r["sale"]
-    payout = np.where(settled, np.where(wins, 100, 0), -1)
+    payout = np.where(settled, np.where(wins, PAYOUT_MICROS, 0), -1)
+    trade_fee = fees.trade_fee(quantity, r["price"], r["taker"])
+    cost = r["price"] * quantity // CENTI_PER_CONTRACT
+    rounding_fee = rounding_fee_micros_array(~r["sale"], cost, trade_fee, BALANCE_PRECISION_MICROS)
     return Trades(
         id=ids,
         time_us=r["time"],
@@ -170,13 +194,17 @@ def build_trades(
         sell=r["sale"],
         quantity=quantity,
         price=r["price"],
-        fee=fees.cents(quantity, r["price"], r["taker"]),
+        trade_fee=trade_fee,
+        rounding_fee=rounding_fee,
         taker=r["taker"],
         model_prob=r["model_prob"],
         open_qty=open_qty,
         payout=payout,
-        realized=np.where(settled, (payout - r["price"]) * open_qty, realized),
+        realized=np.where(
+            settled, (payout - r["price"]) * open_qty // CENTI_PER_CONTRACT, realized
+        ),
         realized_us=np.where(settled, settled_at, np.where(r["sale"], r["time"], -1)),
+        account_id=strategies.account_id[r["strategy"]],
     )
 
 
@@ -249,18 +277,34 @@ def _quotes_at(
     return price, yes_probability(forecast, sigma, floor, cap)
 
 
+def _tick_below(
+    listing: Listing, event: npt.NDArray[np.int64], price: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """One tick below ``price`` on each event's grid (a sale gives up a tick), not below the
+    grid's lowest price."""
+    tick = np.where(
+        listing.tapered[event] & ((price <= 100_000) | (price > 900_000)), 1_000, CENT_MICROS
+    )
+    lowest = np.where(listing.tapered[event], 1_000, CENT_MICROS)
+    below: npt.NDArray[np.int64] = np.maximum(price - tick, lowest)
+    return below
+
+
 def _stake(
     prob: npt.NDArray[np.float64],
     price: npt.NDArray[np.int64],
     bankroll_cents: int,
     rng: np.random.Generator,
 ) -> npt.NDArray[np.int64]:
-    """Contracts per buy: a fraction of Kelly's stake, capped at 2 % of the bankroll (cents)."""
-    cost = price / 100.0
+    """Hundredths of a contract per buy (whole contracts): a fraction of Kelly's stake, capped
+    at 2 % of the bankroll."""
+    cost = price / PAYOUT_MICROS
     kelly = np.clip((prob - cost) / (1 - cost), 0.0, 1.0)
-    stake = np.minimum(KELLY_FRACTION * kelly, MAX_TRADE_SHARE) * bankroll_cents
+    stake = np.minimum(KELLY_FRACTION * kelly, MAX_TRADE_SHARE) * bankroll_cents * CENT_MICROS
     stake = stake * rng.uniform(0.2, 1.0, len(price))
-    return np.clip(stake // price, 1, MAX_CONTRACTS).astype(np.int64)
+    contracts = np.clip(stake // price, 1, MAX_CONTRACTS).astype(np.int64)
+    centi: npt.NDArray[np.int64] = contracts * CENTI_PER_CONTRACT
+    return centi
 
 
 def _close_lots(
@@ -285,8 +329,11 @@ def _close_lots(
     lot = ~sale & (ids[order] < sale_id[group])  # groups without a sale have none
     lot_qty = np.where(lot, quantity[order], 0)
     held = np.bincount(group, lot_qty, minlength=groups).astype(np.int64)
-    whole = (rng.random(groups) < WHOLE_SALE_SHARE) | (held <= 1)
-    part = 1 + (rng.random(groups) * np.maximum(held - 1, 0)).astype(np.int64)
+    contracts = held // CENTI_PER_CONTRACT
+    whole = (rng.random(groups) < WHOLE_SALE_SHARE) | (contracts <= 1)
+    part = CENTI_PER_CONTRACT * (
+        1 + (rng.random(groups) * np.maximum(contracts - 1, 0)).astype(np.int64)
+    )
     sold = np.where(whole, held, part)
     before = np.cumsum(lot_qty) - lot_qty
     starts = np.flatnonzero(np.diff(group, prepend=-1))
@@ -295,7 +342,9 @@ def _close_lots(
     cost = np.bincount(group, closed * price[order], minlength=groups).astype(np.int64)
     sorted_quantity = np.where(sale, sold[group], quantity[order])
     sorted_open = np.where(sale, 0, quantity[order] - closed)
-    sorted_realized = np.where(sale, price[order] * sold[group] - cost[group], 0)
+    sorted_realized = np.where(
+        sale, (price[order] * sold[group] - cost[group]) // CENTI_PER_CONTRACT, 0
+    )
     out_quantity, out_open, out_realized = (np.empty_like(quantity) for _ in range(3))
     out_quantity[order], out_open[order], out_realized[order] = (
         sorted_quantity,

@@ -32,12 +32,19 @@ def _counts(conn: psycopg.Connection) -> tuple[int, ...]:
 @pytest.mark.parametrize(
     ("table", "statement"),
     [
-        ("price above 99", "UPDATE ops.trades SET price = 100"),
-        ("price below 1", "UPDATE ops.trades SET price = 0"),
-        ("negative quantity", "UPDATE ops.trades SET quantity = -1"),
-        ("open qty beyond quantity", "UPDATE ops.trades SET open_qty = quantity + 1"),
+        ("price of $1", "UPDATE ops.trades SET price_micros = 1000000"),
+        ("price of $0", "UPDATE ops.trades SET price_micros = 0"),
+        ("price off the finest grid", "UPDATE ops.trades SET price_micros = 400500"),
+        ("negative quantity", "UPDATE ops.trades SET quantity_centi = -1"),
+        (
+            "open qty beyond quantity",
+            "UPDATE ops.trades SET open_qty_centi = quantity_centi + 1",
+        ),
+        ("payout neither $0 nor $1", "UPDATE ops.trades SET payout_micros = 500000"),
+        ("unknown account", "UPDATE ops.trades SET account_id = 999"),
         ("unknown side", "UPDATE ops.trades SET side = 'maybe'"),
-        ("negative fee", "UPDATE ops.trades SET fee_cents = -1"),
+        ("negative fee", "UPDATE ops.trades SET trade_fee_micros = -1"),
+        ("negative rebate", "UPDATE ops.trades SET rebate_micros = -1"),
         (
             "trade moved to another settlement day",
             "UPDATE ops.trades SET event_date = event_date + 1",
@@ -85,9 +92,10 @@ def test_settlement_of_a_market_that_does_not_exist(conn: psycopg.Connection) ->
     # In SQL too: a settlement needs an existing market row to update, and a trade needs one.
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         conn.execute(
-            "INSERT INTO ops.trades (client_trade_id, created_at, market_id, ticker, city_code,"
-            " event_date, strategy_id, side, action, quantity, price, fee_cents, open_qty)"
-            " VALUES ('x', now(), 999, 'NOPE', 'NYC', '2026-03-10', 1, 'yes', 'buy', 1, 50, 1, 1)"
+            "INSERT INTO ops.trades (account_id, client_trade_id, created_at, market_id, ticker,"
+            " city_code, event_date, strategy_id, side, action, quantity_centi, price_micros,"
+            " trade_fee_micros, open_qty_centi) VALUES (1, 'x', now(), 999, 'NOPE', 'NYC',"
+            " '2026-03-10', 1, 'yes', 'buy', 100, 500000, 100, 100)"
         )
 
 
@@ -106,10 +114,16 @@ def test_trade_for_unknown_market_or_strategy_writes_nothing(conn: psycopg.Conne
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("price", 100),
-        ("price", 0),
-        ("quantity", 0),
-        ("quantity", -3),
+        ("price_dollars", "1.00"),
+        ("price_dollars", "0"),
+        ("price_dollars", 0.4),
+        ("price_dollars", "0.4000001"),
+        ("count", "0"),
+        ("count", "-3"),
+        ("count", "1.005"),
+        ("count", 2.5),
+        ("account", "Not A Name"),
+        ("trade_fee_dollars", "-0.01"),
         ("side", "up"),
         ("executed_at", "2026-03-10T12:00:00"),
         ("model_prob", 1.5),
@@ -125,22 +139,24 @@ def test_trade_input_validation_names_the_field(field: str, value: object) -> No
 def test_signal_validation(conn: psycopg.Connection) -> None:
     with pytest.raises(ValidationError):
         SignalIn(
+            account="default",
             strategy="daily_high_temp",
             ticker="KXHIGHNY-26MAR10-T44",
             created_at=T0,
             model_prob=-0.1,
-            yes_price=50,
+            yes_price_dollars="0.50",
             decision="BUY",
         )
     tickers = add_event(conn)
     sid = record_signal(
         conn,
         SignalIn(
+            account="default",
             strategy="daily_high_temp",
             ticker=tickers[0],
             created_at=T0,
             model_prob=0.25,
-            yes_price=20,
+            yes_price_dollars="0.20",
             decision="BUY",
         ),
     )
@@ -198,7 +214,7 @@ def test_settling_the_last_market_no_is_refused_and_writes_nothing(
     assert _book(conn) == before  # the buy in it is not realised either
     settle_market(conn, tickers[3], "yes", observed_high_f=50)
     assert _settled(conn)[3] == (tickers[3], "yes")
-    assert conn.execute("SELECT realized_pnl_cents FROM ops.trades").fetchone() == (300,)
+    assert conn.execute("SELECT realized_pnl_micros FROM ops.trades").fetchone() == (3_000_000,)
 
 
 def test_the_only_winner_cannot_be_turned_no_but_the_event_can_be_corrected(
@@ -219,7 +235,7 @@ def test_the_only_winner_cannot_be_turned_no_but_the_event_can_be_corrected(
     )
     assert corrected.changed and corrected.results[tickers[2]] == "yes"
     assert [r for _, r in _settled(conn)] == ["no", "no", "yes", "no"]
-    assert conn.execute("SELECT realized_pnl_cents FROM ops.trades").fetchone() == (-200,)
+    assert conn.execute("SELECT realized_pnl_micros FROM ops.trades").fetchone() == (-2_000_000,)
     # Partial settlements may leave no YES for now: the event is not settled yet.
     for ticker in add_event(conn, day=date(2026, 3, 11))[:3]:
         settle_market(conn, ticker, "no")

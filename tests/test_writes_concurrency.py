@@ -18,7 +18,7 @@ import pytest
 
 from milkbot.store.models import TradeIn
 from milkbot.store.writes import RecordedTrade, WriteError, record_trade, settle_market
-from tests.helpers import T0, add_event
+from tests.helpers import T0, add_event, cents, roomy_limits
 
 WRITERS = 8
 ROUNDS = 12
@@ -26,15 +26,22 @@ ROUNDS = 12
 
 def _trade(ticker: str, cid: str, action: str, qty: int, price: int = 40) -> TradeIn:
     return TradeIn(
+        account="default",
         client_trade_id=cid,
         ticker=ticker,
         strategy="daily_high_temp",
         side="yes",
-        action=action,  # type: ignore[arg-type]
-        quantity=qty,
-        price=price,
+        action=action,
+        count=str(qty),
+        price_dollars=cents(price),
         executed_at=T0,
     )
+
+
+@pytest.fixture(autouse=True)
+def _roomy(conn: psycopg.Connection) -> None:
+    """These races hold many positions at once: limits are not what they test."""
+    roomy_limits(conn)
 
 
 @pytest.fixture
@@ -88,7 +95,9 @@ def _kinds(outcomes: list[object]) -> Counter[str]:
 
 
 def _position(conn: psycopg.Connection) -> tuple[int, int, int]:
-    row = conn.execute("SELECT bought_qty, sold_qty, open_qty FROM ops.positions").fetchone()
+    row = conn.execute(
+        "SELECT bought_qty_centi / 100, sold_qty_centi / 100, open_qty_centi / 100 FROM ops.positions"
+    ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), int(row[2])
 
@@ -112,7 +121,9 @@ def test_same_trade_sent_concurrently_is_new_once_and_duplicate_otherwise(
         assert _position(conn) == (3 * ROUNDS, 3 * ROUNDS, 0)  # each sale reduced it once
     else:
         assert _position(conn) == (6 * ROUNDS, 0, 6 * ROUNDS)
-    trades = conn.execute("SELECT trades, contracts FROM analytics.pnl_by_day").fetchone()
+    trades = conn.execute(
+        "SELECT trades, contracts_centi / 100 FROM analytics.pnl_by_day"
+    ).fetchone()
     assert trades == (2 * ROUNDS, 6 * ROUNDS)
 
 
@@ -132,7 +143,7 @@ def test_a_different_trade_under_a_racing_id_is_a_conflict_not_an_oversell(
         assert kinds == {"new": 1, "duplicate": WRITERS // 2 - 1, "conflict": WRITERS // 2}
         for o in outcomes:
             if isinstance(o, WriteError):
-                assert o.field == "client_trade_id" and "quantity" in o.message
+                assert o.field == "client_trade_id" and "count" in o.message
         left = _position(conn)[2]  # a partial sale won: close the rest, so rounds start flat
         assert left == (0 if whole_won(conn, f"s{r}") else 1)
         if left:
@@ -141,7 +152,7 @@ def test_a_different_trade_under_a_racing_id_is_a_conflict_not_an_oversell(
 
 def whole_won(conn: psycopg.Connection, cid: str) -> bool:
     row = conn.execute(
-        "SELECT quantity FROM ops.trades WHERE client_trade_id = %s", [cid]
+        "SELECT quantity_centi / 100 FROM ops.trades WHERE client_trade_id = %s", [cid]
     ).fetchone()
     assert row is not None
     return bool(row[0] == 3)

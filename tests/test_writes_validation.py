@@ -50,11 +50,12 @@ def _market(**kw: Any) -> MarketIn:
 
 def _signal(ticker: str) -> SignalIn:
     return SignalIn(
+        account="default",
         strategy="daily_high_temp",
         ticker=ticker,
         created_at=T0,
         model_prob=0.4,
-        yes_price=35,
+        yes_price_dollars="0.35",
         decision="BUY",
         forecast_high_f=46.0,
     )
@@ -71,7 +72,13 @@ CASES: list[tuple[Write, Callable[[list[str]], BaseModel], str, object, str]] = 
     (record_market, lambda t: _market(), "ticker", f"{EVENT}-T6\x00", "invalid"),
     (record_signal, lambda t: _signal(t[1]), "model_prob", float("nan"), "not_finite"),
     (record_signal, lambda t: _signal(t[1]), "forecast_high_f", float("inf"), "not_finite"),
-    (record_signal, lambda t: _signal(t[1]), "yes_price", 40_000, "out_of_range"),
+    (record_signal, lambda t: _signal(t[1]), "yes_price_dollars", "400", "out_of_range"),
+    (record_signal, lambda t: _signal(t[1]), "yes_price_dollars", "0.3500001", "too_precise"),
+    (record_signal, lambda t: _signal(t[1]), "yes_price_dollars", 0.35, "binary_float"),
+    (record_signal, lambda t: _signal(t[1]), "account", "Default", "invalid"),
+    (record_market, lambda t: _market(), "taker_fee_rate", "0.070001", "too_precise"),
+    (record_market, lambda t: _market(), "taker_fee_rate", "1", "out_of_range"),
+    (record_market, lambda t: _market(), "price_level_structure", "quarter_cent", "invalid"),
     (record_signal, lambda t: _signal(t[1]), "created_at", FAR_FUTURE, "out_of_range"),
     (
         record_trade,
@@ -90,23 +97,37 @@ CASES: list[tuple[Write, Callable[[list[str]], BaseModel], str, object, str]] = 
     (
         record_trade,
         lambda t: make_trade(t[1], client_trade_id="v1"),
-        "quantity",
-        2**31,
+        "count",
+        "1000000.01",
         "out_of_range",
     ),
     (
         record_trade,
         lambda t: make_trade(t[1], client_trade_id="v1"),
-        "price",
-        32_768,
+        "price_dollars",
+        "327.68",
         "out_of_range",
     ),
     (
         record_trade,
         lambda t: make_trade(t[1], client_trade_id="v1"),
-        "fee_cents",
-        2**31,
+        "trade_fee_dollars",
+        "1000000.01",
         "out_of_range",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "rebate_dollars",
+        "0.0000001",
+        "too_precise",
+    ),
+    (
+        record_trade,
+        lambda t: make_trade(t[1], client_trade_id="v1"),
+        "count",
+        "NaN",
+        "not_finite",
     ),
     (
         record_trade,
@@ -145,22 +166,28 @@ CASES: list[tuple[Write, Callable[[list[str]], BaseModel], str, object, str]] = 
     ),
     (
         post_heartbeat,
-        lambda t: HeartbeatIn(component="trader"),
+        lambda t: HeartbeatIn(account="default", component="trader"),
         "message",
         "ok\x00",
         "nul_character",
     ),
-    (post_heartbeat, lambda t: HeartbeatIn(component="trader"), "message", "x" * 501, "too_long"),
     (
         post_heartbeat,
-        lambda t: HeartbeatIn(component="trader"),
+        lambda t: HeartbeatIn(account="default", component="trader"),
+        "message",
+        "x" * 501,
+        "too_long",
+    ),
+    (
+        post_heartbeat,
+        lambda t: HeartbeatIn(account="default", component="trader"),
         "component",
         "trader\x00",
         "invalid",
     ),
     (
         post_heartbeat,
-        lambda t: HeartbeatIn(component="trader"),
+        lambda t: HeartbeatIn(account="default", component="trader"),
         "observed_at",
         BEFORE_YEAR_ONE,
         "out_of_range",
@@ -176,11 +203,11 @@ def _everything(conn: psycopg.Connection) -> tuple[Any, ...]:
             "SELECT * FROM ops.markets ORDER BY id",
             "SELECT * FROM ops.signals ORDER BY id",
             "SELECT * FROM ops.trades ORDER BY id",
-            "SELECT * FROM ops.positions ORDER BY strategy_id, market_id, side",
+            "SELECT * FROM ops.positions ORDER BY account_id, strategy_id, market_id, side",
             "SELECT * FROM ops.heartbeats ORDER BY id",
-            "SELECT * FROM ops.component_health ORDER BY component",
-            "SELECT * FROM analytics.pnl_daily ORDER BY event_date, city_code, strategy_id",
-            "SELECT * FROM analytics.signal_daily ORDER BY event_date, strategy_id, bucket",
+            "SELECT * FROM ops.component_health ORDER BY account_id, component",
+            "SELECT * FROM analytics.pnl_daily ORDER BY 1, 2, 3, 4",
+            "SELECT * FROM analytics.signal_daily ORDER BY 1, 2, 3, 4",
         )
     )
 
@@ -250,9 +277,9 @@ def test_database_refusals_become_write_errors(conn: psycopg.Connection) -> None
         conn.execute("SELECT %s::text", ["a\x00b"])
     assert refused.value.code == "invalid_value" and "NUL" in refused.value.message
     with pytest.raises(WriteError) as refused, database_errors():
-        conn.execute("UPDATE ops.trades SET price = 100")
-    assert (refused.value.field, refused.value.code) == ("price", "constraint")
-    assert "trades_price_cents_1_to_99" in refused.value.message
+        conn.execute("UPDATE ops.trades SET price_micros = 1000000")
+    assert (refused.value.field, refused.value.code) == ("price_dollars", "constraint")
+    assert "trades_price_on_the_finest_grid" in refused.value.message
     # Not about the data: passes through as it is.
     with pytest.raises(psycopg.errors.QueryCanceled), database_errors(), conn.transaction():
         conn.execute("SET LOCAL statement_timeout = 50")

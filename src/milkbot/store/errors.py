@@ -39,20 +39,25 @@ _VALIDATION_CODES = {
     "string_too_short": "too_short",
     "nul_character": "nul_character",
     "string_unicode": "invalid_text",
+    "too_precise": "too_precise",
+    "binary_float": "binary_float",
 }
 
 # Constraint name -> the input field that breaks it.
 _CONSTRAINT_FIELDS = {
-    "trades_price_cents_1_to_99": "price",
-    "trades_quantity_positive": "quantity",
-    "trades_fee_not_negative": "fee_cents",
+    "trades_price_on_the_finest_grid": "price_dollars",
+    "trades_quantity_positive": "count",
+    "trades_fees_not_negative": "trade_fee_dollars",
     "trades_model_prob_0_to_1": "model_prob",
     "trades_side_yes_or_no": "side",
     "trades_action_buy_or_sell": "action",
     "trades_client_trade_id_length": "client_trade_id",
     "trades_order_id_fkey": "order_id",
     "signals_model_prob_0_to_1": "model_prob",
-    "signals_yes_price_1_to_99": "yes_price",
+    "signals_yes_price_between_0_and_1": "yes_price_dollars",
+    "trades_account_id_fkey": "account",
+    "signals_account_id_fkey": "account",
+    "heartbeats_account_id_fkey": "account",
     "markets_city_code_fkey": "city_code",
     "markets_ticker_key": "ticker",
     "markets_one_yes_per_event": "result",
@@ -62,6 +67,9 @@ _CONSTRAINT_FIELDS = {
 _CONSTRAINT_CODES = {
     "markets_city_code_fkey": "unknown_city",
     "trades_order_id_fkey": "unknown_order",
+    "trades_account_id_fkey": "unknown_account",
+    "signals_account_id_fkey": "unknown_account",
+    "heartbeats_account_id_fkey": "unknown_account",
     "markets_one_yes_per_event": "bad_settlement",
     "markets_one_yes_when_settled": "bad_settlement",
 }
@@ -74,7 +82,8 @@ def checked(model: Model) -> Model:
     ``model_construct`` skip validation); the first failure becomes a WriteError naming the
     field, with a code from the kind of failure (``out_of_range``, ``nul_character``, ...)."""
     try:
-        return type(model).model_validate(model.model_dump())
+        # (A value set without validation may not serialise as its type; validation says why.)
+        return type(model).model_validate(model.model_dump(warnings=False))
     except ValidationError as exc:
         raise from_validation_error(exc) from None
 

@@ -2,8 +2,8 @@
 
 Each function runs in one transaction on the connection it is given (see
 :mod:`milkbot.store.writes`, which re-exports them). At settlement each buy of a market realises
-``(payout - price) * open_qty`` cents, payout 100 if its side won and 0 otherwise; a corrected
-result recomputes it. An event has exactly one YES market once all of its markets are settled.
+``(payout - price) x open count`` (micros), payout $1 a contract if its side won and $0
+otherwise, for every account that holds it; a corrected result recomputes it. An event has exactly one YES market once all of its markets are settled.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from milkbot.store.models import MarketSettlementIn, SettlementIn
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """Outcome of a settlement: the market results and the P&L it realised (cents, gross)."""
+    """Outcome of a settlement: the market results and the P&L it realised (micros, gross, over
+    every account)."""
 
     results: dict[str, str]
     trades_realized: int
-    realized_pnl_cents: int
+    realized_pnl_micros: int
     changed: bool
 
 
@@ -123,20 +124,21 @@ WHERE m.id = v.id AND m.result IS DISTINCT FROM v.result
 RETURNING m.id
 """
 
-# Each buy of a settled market realises (payout - price) * open_qty; the trigger on ops.trades
-# moves the change into the pre-aggregates in the same transaction.
+# Each buy of a settled market realises (payout - price) x open count, exactly in micros (a
+# price is a multiple of 100 micros, a count is in hundredths); the trigger on ops.trades moves
+# the change into every account's pre-aggregates in the same transaction.
 _REALISE_BUYS_SQL = """
 WITH upd AS (
     UPDATE ops.trades t
-    SET payout_cents = CASE WHEN t.side = m.result THEN 100 ELSE 0 END,
-        realized_pnl_cents = (CASE WHEN t.side = m.result THEN 100 ELSE 0 END - t.price)::bigint
-                             * t.open_qty,
+    SET payout_micros = CASE WHEN t.side = m.result THEN 1000000 ELSE 0 END,
+        realized_pnl_micros = (CASE WHEN t.side = m.result THEN 1000000 ELSE 0 END
+                               - t.price_micros)::bigint * t.open_qty_centi / 100,
         realized_at = coalesce(%s, now())
     FROM ops.markets m
     WHERE m.id = t.market_id AND t.market_id = ANY(%s) AND t.action = 'buy'
-    RETURNING t.realized_pnl_cents
+    RETURNING t.realized_pnl_micros
 )
-SELECT count(*), coalesce(sum(realized_pnl_cents), 0) FROM upd
+SELECT count(*), coalesce(sum(realized_pnl_micros), 0) FROM upd
 """
 
 
@@ -181,6 +183,6 @@ def _settle(
     return Settlement(
         results={tk: r for tk, r in results.values()},
         trades_realized=count,
-        realized_pnl_cents=pnl,
+        realized_pnl_micros=pnl,
         changed=bool(changed_ids),
     )

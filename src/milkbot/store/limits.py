@@ -1,0 +1,166 @@
+"""Accounts as the write path sees them, and the risk limits every buy is checked against.
+
+The limits (docs/DOMAIN.md, "Accounts, limits and fees") are basis points of the account's
+equity at the time of the trade: its starting bankroll, plus its transfers, plus its net
+realised P&L (realised P&L minus the fees of the realised trades, the analytics' own figure,
+read from ``analytics.pnl_by_day``). For a buy of cost ``price x count``:
+
+- per trade: the cost is at most ``max_trade_bp`` of equity;
+- per city: the open cost (price x open count of the unsettled buys) in the market's city,
+  this buy included, is at most ``max_city_bp``;
+- per cluster: likewise over the cities of the market's cluster, ``max_cluster_bp``;
+- open risk: all open cost, this buy included, is at most ``max_open_bp``;
+- daily loss: if the net realised P&L of the settlement day before the market's event date is
+  a loss of at least ``daily_loss_bp`` of equity, buys on that event date are refused.
+
+Sales are never refused by a limit (they only reduce risk). The open cost is read from
+``analytics.pnl_city_day.open_exposure_micros``, which the triggers keep exact in the same
+transaction as every trade, sale and settlement. Each refusal is a :class:`WriteError` with
+code ``risk_limit`` whose message names the limit and the figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+
+from milkbot import money
+from milkbot.store.errors import WriteError
+
+BP_PER_WHOLE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One row of ops.accounts: what the write path needs of it."""
+
+    id: int
+    name: str
+    display_name: str
+    mode: str
+    environment: str
+    starting_bankroll_micros: int
+    balance_precision_micros: int
+    is_public: bool
+    max_trade_bp: int
+    max_city_bp: int
+    max_cluster_bp: int
+    max_open_bp: int
+    daily_loss_bp: int
+    description: str
+
+
+_ACCOUNT_SQL = """
+SELECT id, name, display_name, mode, environment, starting_bankroll_micros,
+       balance_precision_micros, is_public, max_trade_bp, max_city_bp, max_cluster_bp,
+       max_open_bp, daily_loss_bp, description
+FROM ops.accounts
+"""
+
+
+def account_named(conn: psycopg.Connection, name: str) -> Account:
+    """The account called ``name``; an unknown name is refused (``unknown_account``)."""
+    row = (
+        conn.cursor(row_factory=class_row(Account))
+        .execute(_ACCOUNT_SQL + " WHERE name = %s", [name])
+        .fetchone()
+    )
+    if row is None:
+        raise WriteError(f"unknown account {name!r}", field="account", code="unknown_account")
+    return row
+
+
+def lock_account(conn: psycopg.Connection, account_id: int) -> Account:
+    """The account's row, locked until the transaction ends, so that its trades are checked
+    against its limits one at a time."""
+    row = (
+        conn.cursor(row_factory=class_row(Account))
+        .execute(_ACCOUNT_SQL + " WHERE id = %s FOR UPDATE", [account_id])
+        .fetchone()
+    )
+    assert row is not None  # accounts are never deleted while they own rows
+    return row
+
+
+def equity_micros(conn: psycopg.Connection, account: Account) -> int:
+    """The account's equity now: starting bankroll + transfers + net realised P&L."""
+    row = conn.execute(
+        """
+        SELECT coalesce((SELECT sum(amount_micros) FROM ops.account_transfers
+                         WHERE account_id = %(a)s), 0),
+               coalesce((SELECT sum(net_pnl_micros) FROM analytics.pnl_by_day
+                         WHERE account_id = %(a)s), 0)
+        """,
+        {"a": account.id},
+    ).fetchone()
+    assert row is not None
+    return account.starting_bankroll_micros + int(row[0]) + int(row[1])
+
+
+def percent(bp: int) -> str:
+    """Basis points as a percentage with two decimals: 300 -> "3.00 %"."""
+    return f"{bp // 100}.{bp % 100:02d} %"
+
+
+def _dollars(micros: int) -> str:
+    text = money.format_dollars(micros)
+    return f"-${text[1:]}" if text.startswith("-") else f"${text}"
+
+
+def _refuse(limit: str, what: str, micros: int, bp: int, equity: int) -> None:
+    """Refuse when ``micros`` exceeds ``bp`` of ``equity`` (integers: no rounding anywhere)."""
+    if micros * BP_PER_WHOLE > bp * equity:
+        raise WriteError(
+            f"{limit} limit: {what} {_dollars(micros)} would exceed {percent(bp)} of equity "
+            f"{_dollars(equity)}",
+            field="count",
+            code="risk_limit",
+        )
+
+
+def check_buy(
+    conn: psycopg.Connection, account: Account, market: dict[str, Any], cost: int
+) -> None:
+    """Refuse a buy of ``cost`` micros in ``market`` that would break one of the account's
+    limits (:mod:`milkbot.store.limits`). The caller holds the account's row lock."""
+    equity = equity_micros(conn, account)
+    day_before = market["event_date"] - timedelta(days=1)
+    row = conn.execute(
+        "SELECT net_pnl_micros FROM analytics.pnl_by_day WHERE account_id = %s AND event_date = %s",
+        [account.id, day_before],
+    ).fetchone()
+    day_net = int(row[0]) if row else 0
+    if day_net < 0 and -day_net * BP_PER_WHOLE >= account.daily_loss_bp * equity:
+        raise WriteError(
+            f"daily loss limit: the net realised loss of {day_before.isoformat()} "
+            f"({_dollars(-day_net)}) reached {percent(account.daily_loss_bp)} of equity "
+            f"{_dollars(equity)}, so buys on {market['event_date'].isoformat()} are paused",
+            field="count",
+            code="risk_limit",
+        )
+    _refuse("per-trade", "cost", cost, account.max_trade_bp, equity)
+    rows = conn.execute(
+        """
+        SELECT r.city_code, c.cluster, sum(r.open_exposure_micros)
+        FROM analytics.pnl_city_day r JOIN ops.cities c ON c.code = r.city_code
+        WHERE r.account_id = %s
+        GROUP BY r.city_code, c.cluster
+        """,
+        [account.id],
+    ).fetchall()
+    city = cost + sum(int(o) for code, _, o in rows if code == market["city_code"])
+    cluster = cost + sum(int(o) for _, cl, o in rows if cl == market["cluster"])
+    total = cost + sum(int(o) for _, _, o in rows)
+    _refuse("per-city", f"{market['city_code']} open cost", city, account.max_city_bp, equity)
+    _refuse(
+        "per-cluster",
+        f"{market['cluster']} cluster open cost",
+        cluster,
+        account.max_cluster_bp,
+        equity,
+    )
+    _refuse("open-risk", "total open cost", total, account.max_open_bp, equity)

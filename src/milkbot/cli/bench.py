@@ -131,7 +131,9 @@ def goal_lines(run: QueryBenchmark) -> list[tuple[str, bool]]:
     lines: list[tuple[str, bool]] = []
     floor = run.floor
     assert floor is not None  # measured by _measure
-    for name, q in run.queries.items():
+    order = _row_order(run.queries)
+    for name in order:
+        q = run.queries[name]
         if per_account(name):
             ratio = q.p95 / floor.p95
             met = ratio <= FLOOR_RATIO_GOAL
@@ -142,8 +144,8 @@ def goal_lines(run: QueryBenchmark) -> list[tuple[str, bool]]:
             goal = guide_of(name).goal_ms
             lines.append((f"{name}: P95 {q.p95:.2f} ms (goal <= {goal:g} ms)", q.p95 <= goal))
     if run.growth is not None:
-        for name, q in run.queries.items():
-            smaller = run.growth.queries.get(name)
+        for name in order:
+            q, smaller = run.queries[name], run.growth.queries.get(name)
             if smaller is None:
                 continue
             growth = q.p95 / smaller.p95

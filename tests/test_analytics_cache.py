@@ -13,9 +13,10 @@ import pytest
 
 from milkbot.analytics import TTLCache
 from milkbot.analytics.cache import BoundedStore, estimate_size
-from milkbot.analytics.equity import build_points, summarise
-from milkbot.analytics.results import EquityCurve
+from milkbot.analytics.equity import build_days, summarise, to_points
+from milkbot.analytics.results import AccountRef, EquityCurve
 from milkbot.analytics.window import Window
+from milkbot.money import to_dollars
 
 
 class Clock:
@@ -236,9 +237,20 @@ def test_the_size_estimate_of_a_large_result_is_close_to_its_real_size() -> None
     within 25 % of every object it holds, counted one by one; and the estimate is cheap."""
     rng = random.Random(3)
     first = date(2091, 1, 3)
-    points = build_points(first, [rng.randrange(-5000, 5000) for _ in range(3650)], 99_210)
+    bankroll = 992_100_000
+    days = build_days(
+        first, [rng.randrange(-50_000_000, 50_000_000) for _ in range(3650)], bankroll
+    )
     window = Window(first, first + timedelta(days=3649))
-    curve = EquityCurve(datetime.now(UTC), window, 99_210, points, summarise(first, points, 99_210))
+    curve = EquityCurve(
+        datetime.now(UTC),
+        AccountRef("default", "Default account", "live"),
+        window,
+        to_dollars(bankroll),
+        to_dollars(0),
+        to_points(days),
+        summarise(first, days, bankroll),
+    )
     exact = _exact_size(curve)
     assert 0.75 * exact <= estimate_size(curve) <= 1.25 * exact
     calls = 0

@@ -1,5 +1,6 @@
-"""The public feed: the disclosure delay, minute rounding, no private fields, filters, and
-keyset paging that visits every visible trade exactly once."""
+"""The public feed: the disclosure delay, minute rounding, no private fields, public accounts
+only (all of them, or one), filters, and keyset paging that visits every visible trade exactly
+once."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
 
-from milkbot.analytics import AnalyticsInputError, PublicTrade, read_public_trades
+from milkbot.analytics import (
+    AnalyticsInputError,
+    PublicTrade,
+    UnknownAccountError,
+    read_public_trades,
+)
 from milkbot.analytics.feed import (
+    PUBLIC_TRADES_ACCOUNT_AFTER_SQL,
     PUBLIC_TRADES_AFTER_SQL,
     PUBLIC_TRADES_CITY_AFTER_SQL,
     decode_cursor,
@@ -21,11 +29,21 @@ from milkbot.analytics.feed import (
     sync_disclosure_delay,
 )
 from milkbot.generator import generate_dataset
-from milkbot.store.models import TradeIn
+from milkbot.store.accounts import create_account
+from milkbot.store.models import AccountIn, TradeIn
 from milkbot.store.writes import record_trade
-from tests.helpers import add_event
+from tests.helpers import add_event, roomy_limits
 
-PUBLIC_FIELDS = {"time", "city", "ticker", "side", "action", "quantity", "price_cents"}
+PUBLIC_FIELDS = {
+    "time",
+    "account",
+    "city",
+    "ticker",
+    "side",
+    "action",
+    "contracts",
+    "price_dollars",
+}
 
 
 @pytest.fixture
@@ -42,19 +60,37 @@ def record(
     action: str = "buy",
     qty: int = 1,
     price: int = 50,
+    account: str = "default",
 ) -> None:
+    """Record a fill of ``qty`` contracts at ``price`` cents for ``account``."""
+    roomy_limits(conn, account)
     record_trade(
         conn,
         TradeIn(
+            account=account,
             client_trade_id=uuid.uuid4().hex,
             ticker=ticker,
             strategy="daily_high_temp",
             side=side,
             action=action,
-            quantity=qty,
-            price=price,  # type: ignore[arg-type]
+            count=Decimal(qty),
+            price_dollars=Decimal(price) / 100,
             executed_at=when,
             order_id=None,
+        ),
+    )
+
+
+def add_account(conn: psycopg.Connection, name: str, *, public: bool = True) -> None:
+    create_account(
+        conn,
+        AccountIn(
+            name=name,
+            display_name=name.title(),
+            mode="demo",
+            environment="simulated",
+            starting_bankroll_dollars=Decimal(1000),
+            is_public=public,
         ),
     )
 
@@ -66,26 +102,35 @@ def server_now(conn: psycopg.Connection) -> datetime:
 
 
 def expected_feed(
-    conn: psycopg.Connection, delay: int, city: str | None = None, side: str | None = None
+    conn: psycopg.Connection,
+    delay: int,
+    city: str | None = None,
+    side: str | None = None,
+    account: str | None = None,
 ) -> list[tuple]:
-    """The feed recomputed from ops.trades: visible trades, newest first."""
+    """The feed recomputed from ops.trades: visible trades of public accounts (or of
+    ``account``), newest first."""
     rows = conn.execute(
         """
-        SELECT date_trunc('minute', created_at AT TIME ZONE 'UTC'), city_code, ticker, side,
-               action, quantity, price
-        FROM ops.trades
-        WHERE created_at <= now() - make_interval(mins => %(d)s)
-          AND (%(c)s::text IS NULL OR city_code = %(c)s::text)
-          AND (%(s)s::text IS NULL OR side = %(s)s::text)
-        ORDER BY created_at DESC, id DESC
+        SELECT date_trunc('minute', t.created_at AT TIME ZONE 'UTC'), a.name, t.city_code,
+               t.ticker, t.side, t.action, t.quantity_centi, t.price_micros
+        FROM ops.trades t JOIN ops.accounts a ON a.id = t.account_id
+        WHERE t.created_at <= now() - make_interval(mins => %(d)s) AND a.is_public
+          AND (%(c)s::text IS NULL OR t.city_code = %(c)s::text)
+          AND (%(s)s::text IS NULL OR t.side = %(s)s::text)
+          AND (%(a)s::text IS NULL OR a.name = %(a)s::text)
+        ORDER BY t.created_at DESC, t.id DESC
         """,
-        {"d": delay, "c": city, "s": side},
+        {"d": delay, "c": city, "s": side, "a": account},
     ).fetchall()
-    return [(t.replace(tzinfo=UTC), *rest) for t, *rest in rows]
+    return [
+        (t.replace(tzinfo=UTC), *rest, Decimal(qty) / 100, Decimal(price) / 1_000_000)
+        for t, *rest, qty, price in rows
+    ]
 
 
 def as_tuple(t: PublicTrade) -> tuple:
-    return (t.time, t.city, t.ticker, t.side, t.action, t.quantity, t.price_cents)
+    return (t.time, t.account, t.city, t.ticker, t.side, t.action, t.contracts, t.price_dollars)
 
 
 async def read_all(aconn: psycopg.AsyncConnection, delay: int, limit: int, **kw: str) -> list:
@@ -109,13 +154,13 @@ async def test_recent_trade_is_hidden_and_old_one_shown_rounded_down(
     record(conn, tickers[1], now, price=33)
     record(conn, tickers[1], old, price=44)
     page = await read_public_trades(aconn, 60)
-    assert [t.price_cents for t in page.trades] == [44]
+    assert [t.price_dollars for t in page.trades] == [Decimal("0.44")]
     assert page.trades[0].time == old.replace(second=0, microsecond=0)
     assert page.next_cursor is None
     assert (await read_public_trades(aconn, 0)).trades == page.trades  # the view's floor: 60
     await sync_disclosure_delay(aconn, 0)
     everything = await read_public_trades(aconn, 0)
-    assert [t.price_cents for t in everything.trades] == [33, 44]
+    assert [t.price_dollars for t in everything.trades] == [Decimal("0.33"), Decimal("0.44")]
 
 
 async def test_database_delay_is_a_floor_for_every_reader(
@@ -137,8 +182,9 @@ async def test_no_private_fields_in_output(
     page = await read_public_trades(aconn, 60)
     assert {f.name for f in dataclasses.fields(PublicTrade)} == PUBLIC_FIELDS
     out = page.to_dict()
-    assert set(out) == {"delay_minutes", "trades", "next_cursor"}
+    assert set(out) == {"delay_minutes", "account", "trades", "next_cursor"}
     assert set(out["trades"][0]) == PUBLIC_FIELDS
+    assert (out["trades"][0]["contracts"], out["trades"][0]["price_dollars"]) == ("7.00", "0.12")
     json.dumps(out)  # JSON-ready as is
     row = conn.execute("SELECT id, client_trade_id FROM ops.trades").fetchone()
     assert row is not None
@@ -167,11 +213,34 @@ async def test_paging_visits_every_visible_trade_once(
     for limit in (1, 7, 41, 500):
         seen = await read_all(aconn, 60, limit)
         assert [as_tuple(t) for t in seen] == expected_feed(conn, 60)
-    for kw in ({"city": "NYC"}, {"city": "den"}, {"side": "no"}, {"city": "NYC", "side": "yes"}):
+    add_account(conn, "paper")
+    add_account(conn, "secret", public=False)
+    for i in range(9):
+        record(conn, nyc[i % 4], base - timedelta(seconds=11 * i), qty=2, account="paper")
+        record(conn, den[i % 4], base - timedelta(seconds=13 * i), price=7, account="secret")
+    for limit in (1, 7, 41, 500):
+        seen = await read_all(aconn, 60, limit)
+        assert [as_tuple(t) for t in seen] == expected_feed(conn, 60)
+        assert {t.account for t in seen} == {"default", "paper"}  # never the private one
+    for kw in (
+        {"city": "NYC"},
+        {"city": "den"},
+        {"side": "no"},
+        {"city": "NYC", "side": "yes"},
+        {"account": "paper"},
+        {"account": "default", "city": "DEN"},
+    ):
         seen = await read_all(aconn, 60, 4, **kw)
         city = kw.get("city")
-        want = expected_feed(conn, 60, city.upper() if city else None, kw.get("side"))
+        want = expected_feed(
+            conn, 60, city.upper() if city else None, kw.get("side"), kw.get("account")
+        )
         assert [as_tuple(t) for t in seen] == want and want
+    page = await read_public_trades(aconn, 60, account="paper")
+    assert page.account is not None and (page.account.name, page.account.mode) == ("paper", "demo")
+    for name in ("secret", "nobody"):
+        with pytest.raises(UnknownAccountError):
+            await read_public_trades(aconn, 60, account=name)
 
 
 def test_cursor_round_trips_and_rejects_garbage() -> None:
@@ -208,6 +277,7 @@ async def test_bad_parameters_name_the_field(
     [
         (PUBLIC_TRADES_AFTER_SQL, "trades_created_idx"),
         (PUBLIC_TRADES_CITY_AFTER_SQL, "trades_city_created_idx"),
+        (PUBLIC_TRADES_ACCOUNT_AFTER_SQL, "trades_account_created_idx"),
     ],
 )
 def test_deep_pages_seek_the_index(conn: psycopg.Connection, query: str, index: str) -> None:
@@ -216,11 +286,16 @@ def test_deep_pages_seek_the_index(conn: psycopg.Connection, query: str, index: 
     performance tests check the plans on a million trades without forcing.)"""
     conn.execute("SET enable_seqscan = off")
     conn.execute("SET enable_bitmapscan = off")
+    # The view keeps public accounts' trades by `account_id = ANY(public ids)`: on a tiny table
+    # the planner may prefer that condition on trades_account_created_idx and sort what it
+    # finds; on real volumes (100k trades and up, tests/performance) it walks the time index.
+    conn.execute("SET enable_sort = off")
     params = {
         "delay": 60,
         "side": None,
         "limit": 101,
         "city": "NYC",
+        "account_id": 1,
         "after_time": datetime(2026, 1, 1, tzinfo=UTC),
         "after_seq": 10,
     }

@@ -1,16 +1,19 @@
-"""Health status: each component by its age against its thresholds; overall = the worst."""
+"""Health status of one account: each of its components by its age against its thresholds;
+overall = the worst. Another account's heartbeats never count."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
 
-from milkbot.analytics import HealthThresholds, Thresholds, read_health
+from milkbot.analytics import HealthThresholds, Thresholds, UnknownAccountError, read_health
 from milkbot.analytics.health import worst
 from milkbot.settings import Settings
-from milkbot.store.models import HeartbeatIn
+from milkbot.store.accounts import create_account
+from milkbot.store.models import AccountIn, HeartbeatIn
 from milkbot.store.writes import post_heartbeat
 
 LIMITS = HealthThresholds(
@@ -30,10 +33,12 @@ def beat(
     age_s: float,
     status: str = "healthy",
     message: str = "",
+    account: str = "default",
 ) -> None:
     post_heartbeat(
         conn,
         HeartbeatIn(
+            account=account,
             component=component,
             status=status,
             message=message,  # type: ignore[arg-type]
@@ -48,9 +53,10 @@ def freshen(conn: psycopg.Connection, age_s: float) -> None:
     )
 
 
-async def health(db_url: str) -> dict:
+async def health(db_url: str, account: str = "default", timeout_ms: int | None = None) -> dict:
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as aconn:
-        report = await read_health(aconn, LIMITS)
+        report = await read_health(aconn, LIMITS, timeout_ms, account=account)
+    assert report.account is not None and report.account.name == account
     return {"overall": report.status, **{c.name: c for c in report.components}}
 
 
@@ -102,6 +108,30 @@ async def test_a_component_reporting_trouble_keeps_it(
     h = await health(db_url)
     assert h["trader"].status == "degraded" and h["trader"].message.startswith("exchange API slow")
     assert h["overall"] == "degraded"
+
+
+async def test_each_account_has_its_own_components(db_url: str, conn: psycopg.Connection) -> None:
+    create_account(
+        conn,
+        AccountIn(
+            name="paper",
+            display_name="Paper",
+            mode="demo",
+            environment="simulated",
+            starting_bankroll_dollars=Decimal(500),
+        ),
+    )
+    beat(conn, "trader", 1)
+    beat(conn, "market_data", 1)
+    beat(conn, "trader", 400, account="paper")
+    assert (await health(db_url))["overall"] == "healthy"
+    paper = await health(db_url, "paper", timeout_ms=1000)
+    assert (paper["trader"].status, paper["market_data"].status) == ("unhealthy", "unhealthy")
+    assert paper["market_data"].age_seconds is None  # the default account's does not count
+    conn.execute("UPDATE ops.accounts SET is_public = false WHERE name = 'paper'")
+    for name in ("paper", "nobody"):
+        with pytest.raises(UnknownAccountError):
+            await health(db_url, name)
 
 
 def test_threshold_edges_and_worst() -> None:

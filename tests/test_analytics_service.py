@@ -1,5 +1,6 @@
 """The Analytics service: cache in front of the database (single flight, TTL, keys), the pool's
-limits (exhaustion, statement timeout), timing logs and JSON-ready results."""
+limits (exhaustion, statement timeout), timing logs, JSON-ready results, and accounts (the
+primary one by default, unknown and private names refused alike, the comparison)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,28 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from milkbot.analytics import Analytics, AnalyticsInputError, PoolExhaustedError, QueryTimeoutError
+from milkbot.analytics import (
+    Analytics,
+    AnalyticsInputError,
+    PoolExhaustedError,
+    QueryTimeoutError,
+    UnknownAccountError,
+    Window,
+)
 from milkbot.analytics.window import today_utc
 from milkbot.logs import configure_logging
 from milkbot.settings import Settings
-from milkbot.store.models import SettlementIn, TradeIn
-from milkbot.store.writes import record_trade, settle_event
+from milkbot.store.accounts import create_account
+from milkbot.store.models import AccountIn, SettlementIn, TradeIn
+from milkbot.store.settlement import settle_event
+from milkbot.store.writes import record_trade
 from tests.helpers import add_event
 
 
@@ -60,21 +71,24 @@ async def make_service(db_url: str) -> AsyncIterator[Callable[..., Analytics]]:
         await service.close()
 
 
-def settled_trade(conn: psycopg.Connection, day: date, price: int) -> None:
+def settled_trade(
+    conn: psycopg.Connection, day: date, price: int, account: str = "default"
+) -> None:
     tickers = add_event(conn, "NYC", day)
     record_trade(
         conn,
         TradeIn(
+            account=account,
             client_trade_id=uuid.uuid4().hex,
             ticker=tickers[1],
             strategy="daily_high_temp",
             side="yes",
             action="buy",
-            quantity=1,
-            price=price,
-            executed_at=f"{day}T12:00:00Z",
+            count=Decimal(1),
+            price_dollars=Decimal(price) / 100,
+            executed_at=f"{day}T12:00:00Z",  # type: ignore[arg-type]
         ),
-    )  # type: ignore[arg-type]
+    )
     settle_event(conn, SettlementIn(event_ticker=tickers[1].rsplit("-", 1)[0], observed_high_f=46))
 
 
@@ -122,15 +136,23 @@ async def test_cache_key_holds_every_parameter(make_service: Callable[..., Analy
     await service.city_metrics(from_date=today - timedelta(days=29), to_date=today)  # = days=30
     await service.equity_curve(days=30)
     await service.equity_curve(days=30, max_points=10)
-    await service.equity_curve(days=30, starting_bankroll_cents=1_000)
+    await service.equity_curve(days=30, account="default")  # = the primary account: a hit
     await service.public_trades(limit=10)
+    await service.public_trades(limit=10, account="default")  # one account, not every one
     await service.public_trades(limit=10, side="no")
     await service.public_trades(limit=10, city="NYC")
     await service.strategy_metrics(days=30)
     await service.calibration(days=30)
     await service.calibration(days=30, strategy="nowcast")
+    await service.accounts()
+    window = Window.last(30)
+    await service.comparison(window)
+    await service.comparison(window, mode="demo")
+    await service.comparison(window, sort="equity")
+    await service.comparison(window, descending=False)
+    await service.comparison(window, max_points=5)
     stats = service.cache_stats()
-    assert (stats.misses, stats.hits) == (12, 1)
+    assert (stats.misses, stats.hits) == (18, 2)
 
 
 async def test_no_cache_when_bypassed(make_service: Callable[..., Analytics]) -> None:
@@ -216,11 +238,18 @@ async def test_every_result_is_json_ready(
         await service.public_trades(),
         await service.health(),
         await service.strategy_metrics(),
+        await service.comparison(Window.last(30)),
     ]
     for r in results:
         json.dumps(r.to_dict(), allow_nan=False)
     json.dumps([b.to_dict() for b in await service.calibration()], allow_nan=False)
+    json.dumps([a.to_dict() for a in await service.accounts()], allow_nan=False)
     assert results[1].to_dict()["window"]["days"] == 30
+    # Money is exact: a decimal string in JSON, never a float.
+    assert results[0].to_dict()["cities"][0]["net_pnl_dollars"] == "0.00"
+    nyc = next(c for c in results[0].to_dict()["cities"] if c["city"] == "NYC")
+    # $0.55 won less $0.0174 fee and $0.0026 rounding fee (to the cent precision).
+    assert (nyc["net_pnl_dollars"], nyc["contracts"]) == ("0.53", "1.00")
 
 
 async def test_service_syncs_the_public_delay(
@@ -244,7 +273,10 @@ def test_service_needs_a_database_url() -> None:
         ("city_metrics", {"days": 0}, "days"),
         ("city_metrics", {"strategy": "no_such_strategy"}, "strategy"),
         ("equity_curve", {"max_points": 1}, "max_points"),
-        ("equity_curve", {"starting_bankroll_cents": 0}, "starting_bankroll_cents"),
+        ("equity_curve", {"account": "nobody"}, "account"),
+        ("strategy_metrics", {"account": "Not A Name"}, "account"),
+        ("public_trades", {"account": "nobody"}, "account"),
+        ("health", {"account": "nobody"}, "account"),
         ("public_trades", {"limit": 501}, "limit"),
         ("public_trades", {"cursor": "garbage"}, "cursor"),
         (
@@ -263,3 +295,56 @@ async def test_bad_parameters_name_the_field(
     with pytest.raises(AnalyticsInputError) as err:
         await getattr(service, method)(**kwargs)
     assert err.value.field == field and field in str(err.value)
+
+
+def add_account(conn: psycopg.Connection, name: str, *, public: bool = True) -> None:
+    create_account(
+        conn,
+        AccountIn(
+            name=name,
+            display_name=name.title(),
+            mode="demo",
+            environment="simulated",
+            starting_bankroll_dollars=Decimal(250),
+            is_public=public,
+            strategies=("nowcast", "ensemble"),
+        ),
+    )
+
+
+async def test_the_primary_account_is_the_default(
+    make_service: Callable[..., Analytics], conn: psycopg.Connection
+) -> None:
+    add_account(conn, "paper")
+    add_account(conn, "hidden", public=False)
+    settled_trade(conn, today_utc() - timedelta(days=1), 45, account="paper")
+    default = make_service()
+    paper = make_service(primary_account="paper")
+    await default.open()
+    await paper.open()
+    assert (await default.city_metrics()).account.name == "default"
+    report = await paper.city_metrics()
+    assert (report.account.name, report.account.display_name, report.account.mode) == (
+        "paper",
+        "Paper",
+        "demo",
+    )
+    assert sum(c.trades for c in report.cities) == 1
+    assert sum(c.trades for c in (await default.city_metrics()).cities) == 0
+    assert (await paper.equity_curve()).starting_bankroll_dollars == Decimal("250.00")
+    assert (await paper.health()).account.name == "paper"  # type: ignore[union-attr]
+    listed = await paper.accounts()
+    assert [(a.name, a.primary) for a in listed] == [("default", False), ("paper", True)]
+    assert listed[1].strategies == ["ensemble", "nowcast"]
+    assert listed[1].starting_bankroll_dollars == Decimal("250.00")
+    for service in (default, paper):
+        with pytest.raises(UnknownAccountError) as err:
+            await service.city_metrics(account="hidden")
+        assert err.value.field == "account"
+    hidden = make_service(primary_account="hidden")
+    await hidden.open()
+    with pytest.raises(UnknownAccountError):
+        await hidden.strategy_metrics()
+    comparison = await default.comparison(Window.last(30), mode="demo")
+    assert [r.account.name for r in comparison.accounts] == ["paper"]
+    assert comparison.total_trades == 1

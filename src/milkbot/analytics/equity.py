@@ -23,11 +23,17 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from milkbot.analytics.results import DayPnl, EquityPoint, EquitySummary
 from milkbot.money import to_dollars
 
 PERIODS_PER_YEAR = 365
 _ANNUAL = math.sqrt(PERIODS_PER_YEAR)
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 
 
 def sharpe_ratio(returns: Sequence[float]) -> float | None:
@@ -124,24 +130,55 @@ def daily_returns(days: Sequence[Day]) -> list[float] | None:
     return returns
 
 
-def _drawdown_extremes(points: Sequence[Day]) -> tuple[int, int] | None:
-    """Indices (peak, trough) of the largest drawdown, by percent when defined else by amount;
-    peak -1 means the opening equity. ``None`` when equity never fell below its mark."""
-    trough = -1
-    best: tuple[float, int] = (0.0, 0)
-    for i, p in enumerate(points):
-        key = (p.pct if p.pct is not None else -1.0, p.down)
-        if p.down > 0 and key > best:
-            best, trough = key, i
-    if trough < 0:
+def drawdown_extremes(equity: Ints, high: Ints, down: Ints, pct: Floats) -> tuple[int, int] | None:
+    """Indices (peak, trough) of the largest drawdown, by percent when defined (``pct`` NaN
+    where not) else by amount, the first such day on ties; peak -1 means the opening equity.
+    ``None`` when equity never fell below its mark."""
+    score = np.where(np.isnan(pct), -1.0, pct)
+    # (score, down) must beat (0.0, 0): a drawdown whose percent is undefined never counts.
+    candidates = (down > 0) & (score >= 0)
+    if not candidates.any():
         return None
-    mark = points[trough].high
-    peak = -1
-    for i in range(trough - 1, -1, -1):
-        if points[i].equity == mark:
-            peak = i
-            break
-    return peak, trough
+    best = candidates & (score == score[candidates].max())
+    best &= down == down[best].max()
+    trough = int(np.flatnonzero(best)[0])
+    marks = np.flatnonzero(equity[:trough] == high[trough])
+    return (int(marks[-1]) if marks.size else -1), trough
+
+
+def _arrays(points: Sequence[Day]) -> tuple[Ints, Ints, Ints, Floats]:
+    equity = np.fromiter((p.equity for p in points), np.int64, len(points))
+    high = np.fromiter((p.high for p in points), np.int64, len(points))
+    down = np.fromiter((p.down for p in points), np.int64, len(points))
+    pct = np.fromiter((np.nan if p.pct is None else p.pct for p in points), np.float64, len(points))
+    return equity, high, down, pct
+
+
+def _drawdown_extremes(points: Sequence[Day]) -> tuple[int, int] | None:
+    """:func:`drawdown_extremes` of ``points``."""
+    return drawdown_extremes(*_arrays(points)) if points else None
+
+
+class Risk(NamedTuple):
+    """An equity curve's max drawdown (micros, and % of the high-water mark), Sharpe and
+    Sortino (see :func:`summarise`)."""
+
+    max_drawdown: int
+    max_drawdown_pct: float | None
+    sharpe: float | None
+    sortino: float | None
+
+
+def risk(points: Sequence[Day], opening: int) -> Risk:
+    """The risk figures of :func:`summarise` alone, without building the summary (the
+    comparison computes them for hundreds of accounts a call)."""
+    max_down = max((p.down for p in points), default=0)
+    pcts = [p.pct for p in points if p.pct is not None]
+    max_pct = max(pcts) if pcts else (0.0 if opening > 0 and not points else None)
+    returns = daily_returns(points)
+    if returns is None:
+        return Risk(max_down, max_pct, None, None)
+    return Risk(max_down, max_pct, sharpe_ratio(returns), sortino_ratio(returns))
 
 
 def summarise(first_day: date, points: Sequence[Day], opening: int) -> EquitySummary:
@@ -151,16 +188,13 @@ def summarise(first_day: date, points: Sequence[Day], opening: int) -> EquitySum
     (module docstring), best and worst day (earliest on ties). ``opening`` and the days are
     micros; the summary's amounts are exact dollars."""
     end = points[-1].equity if points else opening
-    max_down = max((p.down for p in points), default=0)
-    pcts = [p.pct for p in points if p.pct is not None]
-    max_pct = max(pcts) if pcts else (0.0 if opening > 0 and not points else None)
+    figures = risk(points, opening)
     peak_date = trough_date = None
     extremes = _drawdown_extremes(points)
     if extremes is not None:
         peak, trough = extremes
         peak_date = points[peak].date if peak >= 0 else first_day - timedelta(days=1)
         trough_date = points[trough].date
-    returns = daily_returns(points)
     best = worst = None
     if points:
         b = max(points, key=lambda p: p.pnl)
@@ -171,12 +205,12 @@ def summarise(first_day: date, points: Sequence[Day], opening: int) -> EquitySum
         end_equity_dollars=to_dollars(end),
         total_pnl_dollars=to_dollars(end - opening),
         total_return_pct=(end - opening) * 100.0 / opening if opening > 0 else None,
-        max_drawdown_dollars=to_dollars(max_down),
-        max_drawdown_pct=max_pct,
+        max_drawdown_dollars=to_dollars(figures.max_drawdown),
+        max_drawdown_pct=figures.max_drawdown_pct,
         peak_date=peak_date,
         trough_date=trough_date,
-        sharpe=sharpe_ratio(returns) if returns is not None else None,
-        sortino=sortino_ratio(returns) if returns is not None else None,
+        sharpe=figures.sharpe,
+        sortino=figures.sortino,
         best_day=best,
         worst_day=worst,
         days=len(points),
@@ -198,13 +232,24 @@ def max_drawdown(pnls: Sequence[int]) -> int:
 
 def downsample(points: Sequence[Day], max_points: int) -> list[Day]:
     """At most ``max_points`` (>= 2) points that keep the shape: the first and last, the max
-    drawdown's peak and trough, and each bucket's lowest and highest equity, in date order."""
-    n = len(points)
-    if n <= max_points:
+    drawdown's peak and trough, and each bucket's lowest and highest equity, in date order
+    (see :func:`keep_indices`)."""
+    if len(points) <= max_points:
         return list(points)
-    # First and last, then the max drawdown's trough and peak, as far as max_points allows.
+    return [points[i] for i in keep_indices(*_arrays(points), max_points)]
+
+
+def keep_indices(equity: Ints, high: Ints, down: Ints, pct: Floats, max_points: int) -> list[int]:
+    """The indices :func:`downsample` keeps of a curve given as arrays (``pct`` NaN where
+    undefined), in order: all of them when there are at most ``max_points`` (>= 2); else the
+    first and last, then the max drawdown's trough and peak as far as ``max_points`` allows,
+    then, in (max_points - those) // 2 buckets of the days between the first and the last,
+    each bucket's lowest and highest equity (the first such day on ties)."""
+    n = len(equity)
+    if n <= max_points:
+        return list(range(n))
     musts = [0, n - 1]
-    extremes = _drawdown_extremes(points)
+    extremes = drawdown_extremes(equity, high, down, pct)
     if extremes is not None:
         musts += [i for i in (extremes[1], extremes[0]) if i >= 0]
     keep: set[int] = set()
@@ -214,9 +259,75 @@ def downsample(points: Sequence[Day], max_points: int) -> list[Day]:
     buckets = (max_points - len(keep)) // 2
     if buckets:
         size = (n - 2) / buckets
-        for b in range(buckets):
-            chunk = range(1 + int(b * size), min(1 + int((b + 1) * size), n - 1))
-            if chunk:
-                keep.add(min(chunk, key=lambda i: points[i].equity))
-                keep.add(max(chunk, key=lambda i: points[i].equity))
-    return [points[i] for i in sorted(keep)]
+        # Bucket b is days bounds[b] .. bounds[b + 1] - 1 (the last one ending before n - 1):
+        # contiguous, some possibly empty. In `inner` (the days from 1 on), each non-empty
+        # bucket starts at its bound - 1.
+        bounds = 1 + (np.arange(buckets + 1) * size).astype(np.int64)
+        bounds[-1] = min(int(bounds[-1]), n - 1)
+        starts = bounds[:-1][bounds[:-1] < bounds[1:]] - 1
+        inner = equity[1 : bounds[-1]]
+        bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(inner))))
+        for reduce in (np.minimum, np.maximum):
+            extreme = reduce.reduceat(inner, starts)
+            hits = np.flatnonzero(inner == extreme[bucket])
+            _, first = np.unique(bucket[hits], return_index=True)
+            keep.update((hits[first] + 1).tolist())
+    return sorted(keep)
+
+
+class Curves(NamedTuple):
+    """Many accounts' equity curves over the same days, as (accounts x days) arrays (micros;
+    ``pct`` NaN where the high-water mark is not positive, ``valid`` False on the days before
+    an account's curve starts), and each one's :class:`Risk` figures."""
+
+    equity: Ints
+    high: Ints
+    down: Ints
+    pct: Floats
+    valid: npt.NDArray[np.bool_]
+    risks: list[Risk]
+
+
+def many_curves(opening: Ints, pnls: Ints, flows: Ints, first: Ints) -> Curves:
+    """:func:`build_days` and :func:`risk` for many accounts at once, with numpy.
+
+    Row i is an account: ``opening[i]`` its equity before the window's first day, ``pnls[i]``
+    and ``flows[i]`` its net P&L and transfers per day (transfers before ``first[i]`` already
+    in the opening), ``first[i]`` the index of its curve's first day (the number of days for
+    an account with none). Same arithmetic as the single-account functions: equity and mark
+    move with transfers, returns are on the equity the day's P&L was made on."""
+    n_accounts, n_days = pnls.shape
+    valid = np.arange(n_days)[None, :] >= first[:, None]
+    flow_sums = np.cumsum(flows, axis=1)
+    own = opening[:, None] + np.cumsum(pnls, axis=1)  # equity less transfers
+    marks = np.maximum.accumulate(np.concatenate([opening[:, None], own], axis=1), axis=1)[:, 1:]
+    down = marks - own
+    equity = own + flow_sums
+    high = marks + flow_sums
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(high > 0, down * 100.0 / high, np.nan)
+        base = equity - pnls
+        returns = np.where(valid, pnls / base, 0.0)
+        count = valid.sum(axis=1)
+        mean = returns.sum(axis=1) / count
+        var = np.where(valid, (returns - mean[:, None]) ** 2, 0.0).sum(axis=1) / (count - 1)
+        downside = np.sqrt((np.minimum(returns, 0.0) ** 2).sum(axis=1) / count)
+    max_down = np.where(valid, down, 0).max(axis=1, initial=0)
+    defined = valid & ~np.isnan(pct)
+    max_pct = np.where(defined, pct, -np.inf).max(axis=1, initial=-np.inf)
+    has_pct = defined.sum(axis=1) > 0
+    bust = (valid & (base <= 0)).sum(axis=1) > 0
+    risks: list[Risk] = []
+    for i in range(n_accounts):
+        n = int(count[i])
+        worst: float | None = float(max_pct[i]) if has_pct[i] else None
+        if worst is None and n == 0 and opening[i] > 0:
+            worst = 0.0
+        sharpe = sortino = None
+        if not bust[i]:
+            if n >= 2 and var[i] > 0:
+                sharpe = float(mean[i] / math.sqrt(var[i]) * _ANNUAL)
+            if n and downside[i]:
+                sortino = float(mean[i] / downside[i] * _ANNUAL)
+        risks.append(Risk(int(max_down[i]), worst, sharpe, sortino))
+    return Curves(equity, high, down, pct, valid, risks)

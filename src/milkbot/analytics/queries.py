@@ -30,12 +30,15 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
 
+import numpy as np
 from psycopg import AsyncConnection
 
 from milkbot.analytics.equity import (
     Day,
     build_days,
     downsample,
+    keep_indices,
+    many_curves,
     max_drawdown,
     sharpe_ratio,
     to_points,
@@ -153,7 +156,8 @@ FROM (
                coalesce(array_agg(x.amount ORDER BY x.day) FILTER (WHERE x.day >= %(start)s),
                         '{}') AS transfer_amounts
         FROM (
-            SELECT (transferred_at AT TIME ZONE 'UTC')::date AS day, sum(amount_micros) AS amount
+            SELECT (transferred_at AT TIME ZONE 'UTC')::date AS day,
+                   sum(amount_micros)::bigint AS amount
             FROM ops.account_transfers
             WHERE account_id = %(account_id)s AND transferred_at < %(end_ts)s
             GROUP BY 1
@@ -228,32 +232,36 @@ CALIBRATION_BY_STRATEGY_SQL: Final = (
     + " AND g.strategy_id = %(strategy_id)s\nGROUP BY b.bucket\nORDER BY b.bucket"
 )
 
-# Per public account (of one mode, or all): who it is; its running totals (0007); the net of
-# the days after the window (to take off the total); the window's sums and its net P&L per day
-# with a row; its first settlement day; its transfers up to the window's end. Every part reads
-# an index of the account's own rows: accounts x window days in all, whatever the history.
+# Per public account (of one mode, or all): who it is; its running totals (0007); its first
+# settlement day; in one pass over its days from the window's start on, the window's sums,
+# its net P&L per day with a row (as days after the window's start) and the net of the days
+# after the window (to take off the total); its transfers up to the window's end. Every part
+# reads an index of the account's own rows: accounts x window days in all, whatever the
+# history.
 COMPARISON_SQL: Final = """
 SELECT a.name, a.display_name, a.mode, a.environment, a.starting_bankroll_micros,
        coalesce(t.net_pnl_micros, 0), coalesce(t.open_exposure_micros, 0),
        (SELECT min(f.event_date) FROM analytics.pnl_by_day f WHERE f.account_id = a.id),
-       later.net, w.trades, w.fees, w.wins, w.losses, w.net, w.days, w.nets,
+       w.later, w.trades, w.fees, w.wins, w.losses, w.net, w.days, w.nets,
        x.before, x.days, x.amounts
 FROM ops.accounts a
 LEFT JOIN analytics.account_totals t ON t.account_id = a.id
 CROSS JOIN LATERAL (
-    SELECT coalesce(sum(p.net_pnl_micros), 0)::bigint AS net
-    FROM analytics.pnl_by_day p WHERE p.account_id = a.id AND p.event_date > %(end)s
-) later
-CROSS JOIN LATERAL (
-    SELECT coalesce(sum(p.trades), 0)::bigint AS trades,
-           coalesce(sum(p.fees_micros), 0)::bigint AS fees,
-           coalesce(sum(p.wins), 0)::bigint AS wins,
-           coalesce(sum(p.losses), 0)::bigint AS losses,
-           coalesce(sum(p.net_pnl_micros), 0)::bigint AS net,
-           coalesce(array_agg(p.event_date ORDER BY p.event_date), '{}') AS days,
-           coalesce(array_agg(p.net_pnl_micros ORDER BY p.event_date), '{}') AS nets
+    SELECT coalesce(sum(p.net_pnl_micros) FILTER (WHERE p.event_date > %(end)s), 0)::bigint
+               AS later,
+           coalesce(sum(p.trades) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint AS trades,
+           coalesce(sum(p.fees_micros) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint
+               AS fees,
+           coalesce(sum(p.wins) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint AS wins,
+           coalesce(sum(p.losses) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint AS losses,
+           coalesce(sum(p.net_pnl_micros) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint
+               AS net,
+           coalesce(array_agg(p.event_date - %(start)s) FILTER (WHERE p.event_date <= %(end)s),
+                    '{}') AS days,
+           coalesce(array_agg(p.net_pnl_micros) FILTER (WHERE p.event_date <= %(end)s), '{}')
+               AS nets
     FROM analytics.pnl_by_day p
-    WHERE p.account_id = a.id AND p.event_date BETWEEN %(start)s AND %(end)s
+    WHERE p.account_id = a.id AND p.event_date >= %(start)s
 ) w
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(y.amount) FILTER (WHERE y.day < %(start)s), 0)::bigint AS before,
@@ -656,37 +664,49 @@ async def read_comparison(
         COMPARISON_SQL,
         {"start": window.start, "end": window.end, "end_ts": _end_ts(window), "mode": mode},
     )
+    found = await cur.fetchall()
+    n_days = window.days
+    # Every account's days in (accounts x days) arrays, computed at once (equity.many_curves).
+    pnls = np.zeros((len(found), n_days), np.int64)
+    flows = np.zeros((len(found), n_days), np.int64)
+    opening = np.zeros(len(found), np.int64)
+    first = np.full(len(found), n_days, np.int64)
+    for i, row in enumerate(found):
+        bankroll, total_net, _, inception, later = row[4:9]
+        window_net, offsets, nets, transfers_before, flow_days, amounts = row[13:19]
+        if offsets:
+            pnls[i, offsets] = nets
+        if inception is not None:
+            first[i] = min(max((inception - window.start).days, 0), n_days)
+        early = transfers_before
+        for day, amount in zip(flow_days, amounts, strict=True):
+            k = (day - window.start).days
+            if k < first[i]:
+                early += amount
+            else:
+                flows[i, k] += amount
+        opening[i] = bankroll + early + total_net - later - window_net
+    curves = many_curves(opening, pnls, flows, first)
+    dates = [window.start + timedelta(days=k) for k in range(n_days)]
     rows: list[AccountComparison] = []
     total_fees = total_trades = 0
-    for (
-        name,
-        display_name,
-        account_mode,
-        environment,
-        bankroll,
-        total_net,
-        open_risk,
-        inception,
-        later,
-        trades,
-        fees,
-        wins,
-        losses,
-        window_net,
-        days,
-        nets,
-        transfers_before,
-        flow_days,
-        flows,
-    ) in await cur.fetchall():
-        before = total_net - later - window_net
-        opening = bankroll + transfers_before + before
-        first_day, opening, equity = _equity_days(
-            window, inception, opening, days, nets, flow_days, flows
-        )
-        summary = summarise_equity(first_day, equity, opening)
-        end_equity = bankroll + transfers_before + sum(flows) + total_net - later
-        curve = [CurvePoint(d.date, d.equity / bankroll) for d in downsample(equity, max_points)]
+    for i, row in enumerate(found):
+        name, display_name, account_mode, environment, bankroll, total_net, open_risk = row[:7]
+        later, trades, fees, wins, losses, window_net = row[8:14]
+        transfers_before, amounts = row[16], row[18]
+        start = int(first[i])
+        kept = [
+            start + k
+            for k in keep_indices(
+                curves.equity[i, start:],
+                curves.high[i, start:],
+                curves.down[i, start:],
+                curves.pct[i, start:],
+                max_points,
+            )
+        ]
+        values = (curves.equity[i, kept] / bankroll).tolist()
+        figures = curves.risks[i]
         total_fees += fees
         total_trades += trades
         rows.append(
@@ -694,18 +714,20 @@ async def read_comparison(
                 account=AccountRef(name, display_name, account_mode),
                 environment=environment,
                 starting_bankroll_dollars=to_dollars(bankroll),
-                equity_dollars=to_dollars(end_equity),
+                equity_dollars=to_dollars(
+                    bankroll + transfers_before + sum(amounts) + total_net - later
+                ),
                 net_pnl_dollars=to_dollars(window_net),
                 return_on_bankroll=window_net / bankroll,
-                max_drawdown_pct=summary.max_drawdown_pct,
-                max_drawdown_dollars=summary.max_drawdown_dollars,
-                sharpe=summary.sharpe,
-                sortino=summary.sortino,
+                max_drawdown_pct=figures.max_drawdown_pct,
+                max_drawdown_dollars=to_dollars(figures.max_drawdown),
+                sharpe=figures.sharpe,
+                sortino=figures.sortino,
                 win_rate=_ratio(wins, wins + losses),
                 fees_dollars=to_dollars(fees),
                 trades=trades,
                 open_risk_dollars=to_dollars(open_risk),
-                curve=curve,
+                curve=[CurvePoint(dates[k], v) for k, v in zip(kept, values, strict=True)],
             )
         )
     return ComparisonReport(

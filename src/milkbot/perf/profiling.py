@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from milkbot.analytics import equity, feed, health, service
+from milkbot.analytics import feed, health, queries, service
 from milkbot.analytics.service import Analytics
 from milkbot.db.connect import open_database
 from milkbot.db.migrate import apply_migrations
@@ -36,7 +36,7 @@ _PROFILED = {
         "read_health",
         "read_strategy_metrics",
     ),
-    equity: ("build_days", "to_points", "summarise", "downsample", "max_drawdown"),
+    queries: ("build_days", "summarise_equity", "downsample", "max_drawdown"),
     feed: ("encode_cursor",),
     health: ("_component",),
 }

@@ -4,7 +4,6 @@ twin checked exhaustively against its scalar definition."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -20,15 +19,12 @@ from milkbot.market import (
     event_brackets_array,
     event_ticker,
     event_title,
-    fee_cents,
-    fee_cents_array,
     settles_yes_array,
     trading_hours,
     trading_hours_us,
 )
 from milkbot.reference import load_reference
 
-RATE = Decimal("0.07")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -172,38 +168,3 @@ def test_climate_day_rejects_naive_times() -> None:
 
 
 # -- The fee -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("quantity", "price", "expected"),
-    [
-        (10, 50, 18),  # 0.07*10*0.5*0.5 = 0.175 -> 18 cents (ceil, exact decimal)
-        (1, 50, 2),  # 0.0175 -> 2
-        (100, 1, 7),  # 0.07*100*0.01*0.99 = 0.0693 -> 7
-        (1, 99, 1),  # 0.000693 -> 1
-        (10, 40, 17),  # 0.168 -> 17
-        (20, 30, 30),  # 0.294 -> 30
-        (100, 50, 175),  # exactly 1.75 -> 175, no rounding up past an exact cent
-    ],
-)
-def test_fee_follows_kalshi_formula(quantity: int, price: int, expected: int) -> None:
-    assert fee_cents(quantity, price, RATE) == expected
-
-
-def test_fee_rejects_impossible_fills() -> None:
-    with pytest.raises(ValueError, match="price"):
-        fee_cents(1, 100, RATE)
-    with pytest.raises(ValueError, match="quantity"):
-        fee_cents(0, 50, RATE)
-
-
-def test_vectorised_fee_equals_the_scalar_fee() -> None:
-    # Every quantity 1..2000 at every price 1..99, at the reference's taker and maker rates.
-    ref = load_reference()
-    quantity, price = np.meshgrid(np.arange(1, 2001), np.arange(1, 100), indexing="ij")
-    quantity, price = quantity.ravel().astype(np.int64), price.ravel().astype(np.int64)
-    for rate in (ref.taker_fee_rate, ref.maker_fee_rate):
-        scalar = [
-            fee_cents(q, p, rate) for q, p in zip(quantity.tolist(), price.tolist(), strict=True)
-        ]
-        assert fee_cents_array(quantity, price, rate).tolist() == scalar, rate

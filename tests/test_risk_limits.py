@@ -22,7 +22,7 @@ from milkbot.store.accounts import (
     record_transfer,
     update_account,
 )
-from milkbot.store.limits import percent
+from milkbot.store.limits import account_named, headroom, percent
 from milkbot.store.models import SettlementIn, SignalIn, TradeIn
 from milkbot.store.writes import WriteError, record_signal, record_trade, settle_event
 from tests.helpers import T0, add_event, make_trade
@@ -30,7 +30,7 @@ from tests.helpers import T0, add_event, make_trade
 DAY = date(2026, 3, 10)
 
 
-def _buy(ticker: str, cid: str, qty: int, price: str = "0.40", **kw: Any) -> TradeIn:
+def _buy(ticker: str, cid: str, qty: int | str, price: str = "0.40", **kw: Any) -> TradeIn:
     return make_trade(ticker, client_trade_id=cid, count=str(qty), price_dollars=price, **kw)
 
 
@@ -236,3 +236,29 @@ def test_two_concurrent_writers_cannot_both_pass_a_limit(
         )
     row = conn.execute("SELECT count(*) FROM ops.trades").fetchone()
     assert row == (rounds,)
+
+
+def test_headroom_is_the_largest_buy_the_checks_let_through(conn: psycopg.Connection) -> None:
+    """What the simulator sizes by (headroom) and what the write path checks agree to the
+    micro: a buy of exactly the room passes, one tick more is refused."""
+    create_account(
+        conn,
+        AccountIn(
+            name="deci",
+            display_name="Deci",
+            mode="demo",
+            environment="simulated",
+            starting_bankroll_dollars="1000.00",
+            balance_precision_dollars="0.0001",
+        ),
+    )
+    nyc = add_event(conn, price_level_structure="deci_cent", fractional_trading_enabled=True)
+    record_trade(conn, _buy(nyc[1], "a", 40, "0.50", account="deci"))  # $20.00 open in NYC
+    account = account_named(conn, "deci")
+    room = headroom(conn, account, "NYC", "NE", DAY)
+    assert (room.equity_micros, room.city_open_micros) == (1_000_000_000, 20_000_000)
+    assert room.max_cost_micros == 10_000_000  # 3 % of $1,000 is $30.00: $10.00 left
+    # 20.01 x $0.50 = $10.005 is one step too far; 20.00 x $0.50 fits exactly.
+    _refused(conn, _buy(nyc[2], "b", "20.01", "0.50", account="deci"))
+    record_trade(conn, _buy(nyc[2], "b", "20.00", "0.50", account="deci"))
+    assert headroom(conn, account, "NYC", "NE", DAY).max_cost_micros == 0

@@ -1,12 +1,13 @@
 """The rules of Kalshi's daily high-temperature markets (docs/DOMAIN.md), each written once.
 
 Tickers and titles, the brackets and tails of an event, when its markets trade, which market
-settles YES, the trading fee and the climate day. The store, the simulator, the generator and the
+settles YES and the climate day (prices, counts and the trading fee: :mod:`milkbot.money`; the
+old whole-cent fee stays here as a delegate for callers not yet in micros). The store, the simulator, the generator and the
 tests all call this module. Where the generator needs a rule over numpy arrays, its vectorised
 twin sits beside the scalar definition (names ending ``_array`` or ``_us``), and
 tests/test_market.py checks every pair exhaustively.
 
-Temperatures are whole degrees F, prices and fees whole cents, times UTC; the vectorised twins
+Temperatures are whole degrees F, times UTC; the vectorised twins
 count days and microseconds from 1970-01-01 UTC.
 """
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
-from fractions import Fraction
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
+from milkbot import money
 from milkbot.reference import City, standard_offset
 
 # Spelt out rather than strftime's %b, whose spelling follows the process's locale.
@@ -173,28 +174,29 @@ def event_brackets_array(
     return floors, caps
 
 
-# -- The trading fee -----------------------------------------------------------------------------
+# -- The whole-cent fee (before fixed point) -----------------------------------------------------
 
 
 def fee_cents(quantity: int, price_cents: int, rate: Decimal) -> int:
-    """Kalshi's fee for one fill: ceil_to_cent(rate * C * P * (1 - P)), P in dollars.
+    """Kalshi's fee for a whole-cent fill rounded up to a whole cent, as Milkbot charged it
+    before fixed point (migration 0006); kept for callers not yet in micros.
 
-    Computed in exact decimal arithmetic (0.07 * 10 * 0.5 * 0.5 must give 18 cents, never 17.5
-    rounded the wrong way by binary floating point).
-    """
+    It delegates to :func:`milkbot.money.trade_fee_micros`: rounding up to $0.0001 and then
+    up to $0.01 is rounding up to $0.01 once, so the result is exactly the old one."""
     if quantity <= 0:
         raise ValueError("quantity must be > 0")
     if not 1 <= price_cents <= 99:
         raise ValueError("price must be 1..99 cents")
-    p = Decimal(price_cents) / 100
-    dollars = rate * quantity * p * (1 - p)
-    return int((dollars * 100).to_integral_value(rounding=ROUND_CEILING))
+    micros = money.trade_fee_micros(
+        price_cents * money.CENT_MICROS, quantity * money.CENTI_PER_CONTRACT, rate
+    )
+    return -(-micros // money.CENT_MICROS)
 
 
 def fee_cents_array(quantity: Int64s, price_cents: Int64s, rate: Decimal) -> Int64s:
-    """:func:`fee_cents` over arrays, exactly: in cents the fee is
-    ceil(rate * C * p * (100 - p) / 100) with p the price in cents, computed in integers."""
-    exact = Fraction(rate)
-    base = quantity * price_cents * (100 - price_cents)
-    fees: Int64s = -((-base * exact.numerator) // (exact.denominator * 100))
+    """:func:`fee_cents` over arrays (delegating to :func:`milkbot.money.trade_fee_micros_array`)."""
+    micros = money.trade_fee_micros_array(
+        price_cents * money.CENT_MICROS, quantity * money.CENTI_PER_CONTRACT, rate
+    )
+    fees: Int64s = -((-micros) // money.CENT_MICROS)
     return fees

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from milkbot.cli import alerts, bench, db, gate, generate, perf, serve
+from milkbot.cli import accounts, alerts, bench, db, gate, generate, perf, serve
 
 app = typer.Typer(
     name="milkbot",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(accounts.app, name="accounts")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(bench.app, name="bench")
 app.add_typer(perf.app, name="perf")

@@ -1,7 +1,9 @@
 """`milkbot up` and `milkbot serve`: the database, then the web server on :8501.
 
-`up` is the demo: it loads about a year of data into an empty database and runs the
-paper-trading simulator beside the server, so the dashboard moves. `serve` is for a database
+`up` is the demo: it loads about a year of data into an empty database, creates (once) a
+live-looking demo account and three paper bots with different strategies, runs them in the
+paper-trading simulator beside the server, so the dashboard moves, and serves the demo account
+as the primary one (unless MILKBOT_PRIMARY_ACCOUNT says otherwise, or the simulator is off). `serve` is for a database
 that something else fills: no demo data, no simulator.
 
 Both claim the port before anything else starts: the host is resolved and a listening socket
@@ -19,14 +21,21 @@ import ipaddress
 import multiprocessing
 import os
 import socket
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import typer
 
+from milkbot import money
 from milkbot.cli.common import database, get_settings
 from milkbot.settings import Settings
+from milkbot.store.models import AccountMode, Environment
 from milkbot.words import plural
+
+if TYPE_CHECKING:
+    from milkbot.simulator import Bot
 
 # Pending connections the kernel queues on the port (granian's default backlog, kept).
 BACKLOG = 1024
@@ -135,6 +144,7 @@ def _run_server(url: str, settings: Settings, listener: socket.socket) -> None:
     os.environ["MILKBOT_DATABASE_URL"] = url
     os.environ["MILKBOT_HOST"] = settings.host
     os.environ["MILKBOT_PORT"] = str(settings.port)
+    os.environ["MILKBOT_PRIMARY_ACCOUNT"] = settings.primary_account
     # The workers must inherit the listening socket: forked, not spawned (Python 3.14 would
     # otherwise pick forkserver on Linux and granian fall back to spawn).
     multiprocessing.set_start_method("fork", force=True)
@@ -183,6 +193,123 @@ def _load_demo(url: str, settings: Settings) -> None:
     typer.echo(f"demo data loaded in {report.total_seconds:.1f}s")
 
 
+# The account `up` serves as the primary one (the dashboard's default).
+DEMO_ACCOUNT = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class UpAccount:
+    """An account `milkbot up` creates (once) and the simulator trades: its name, display
+    name, mode and environment, starting bankroll (None: MILKBOT_STARTING_BANKROLL_CENTS), its
+    one strategy, and how busy its bot is."""
+
+    name: str
+    display_name: str
+    mode: AccountMode
+    environment: Environment
+    bankroll_dollars: Decimal | None
+    strategy: str
+    cities_per_cycle: int
+    max_buys_per_cycle: int
+    description: str
+
+
+UP_ACCOUNTS = (
+    UpAccount(
+        DEMO_ACCOUNT,
+        "Demo bot",
+        "demo",
+        "demo",
+        None,
+        "daily_high_temp",
+        2,
+        2,
+        "The original model trading Kalshi's demo exchange, as the live bot would.",
+    ),
+    UpAccount(
+        "paper_reversion",
+        "Paper: mean reversion",
+        "demo",
+        "simulated",
+        Decimal("500.00"),
+        "mean_reversion",
+        2,
+        1,
+        "Paper bot fading forecasts that stray from climatology.",
+    ),
+    UpAccount(
+        "paper_nowcast",
+        "Paper: nowcast",
+        "demo",
+        "simulated",
+        Decimal("750.00"),
+        "nowcast",
+        2,
+        2,
+        "Paper bot following the day's observed temperatures.",
+    ),
+    UpAccount(
+        "replay_ensemble",
+        "Replay: ensemble",
+        "replay",
+        "simulated",
+        Decimal("1000.00"),
+        "ensemble",
+        3,
+        1,
+        "The blended model replayed against the simulated markets.",
+    ),
+)
+
+
+def ensure_up_accounts(url: str, settings: Settings) -> list[str]:
+    """Create `up`'s accounts that do not exist yet (an existing one is left as it is, with
+    any change an operator made); return the names created."""
+    from milkbot.store.accounts import AccountIn, create_account
+    from milkbot.store.limits import account_named
+
+    created = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for a in UP_ACCOUNTS:
+            bankroll = a.bankroll_dollars or money.to_dollars(
+                settings.starting_bankroll_cents * money.CENT_MICROS
+            )
+            before = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM ops.accounts WHERE name = %s)", [a.name]
+            ).fetchone()
+            create_account(
+                conn,
+                AccountIn(
+                    name=a.name,
+                    display_name=a.display_name,
+                    mode=a.mode,
+                    environment=a.environment,
+                    starting_bankroll_dollars=bankroll,
+                    strategies=(a.strategy,),
+                    description=a.description,
+                ),
+                exist_ok=True,
+            )
+            if before is not None and not before[0]:
+                created.append(a.name)
+        account_named(conn, settings.primary_account)  # the primary account must exist
+    return created
+
+
+def _primary_exists(url: str, settings: Settings) -> None:
+    from milkbot.store.limits import account_named
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        account_named(conn, settings.primary_account)
+
+
+def up_bots() -> list[Bot]:
+    """The simulator's bots for `up`'s accounts."""
+    from milkbot.simulator import Bot
+
+    return [Bot(a.name, a.strategy, a.max_buys_per_cycle, a.cities_per_cycle) for a in UP_ACCOUNTS]
+
+
 HostOpt = typer.Option(
     None, "--host", help="Address or host name to bind (MILKBOT_HOST; localhost = 127.0.0.1)."
 )
@@ -202,19 +329,41 @@ def up(
     simulator: bool | None = SimulatorOpt,
 ) -> None:
     """Start everything: database (embedded unless MILKBOT_DATABASE_URL), migrations, demo data
-    when the database is empty, the paper-trading simulator, and the dashboard/API on
-    http://127.0.0.1:8501."""
+    when the database is empty, the demo account and three paper bots (created once), the
+    paper-trading simulator running them, and the dashboard/API on http://127.0.0.1:8501
+    showing the demo account (MILKBOT_PRIMARY_ACCOUNT to show another; without the simulator,
+    MILKBOT_PRIMARY_ACCOUNT's account, `default` unless set)."""
     from milkbot.simulator import Simulator, SimulatorThread
+    from milkbot.store.errors import WriteError
 
     settings = get_settings(host=host, port=port, workers=workers, simulator=simulator)
+    if settings.simulator and "MILKBOT_PRIMARY_ACCOUNT" not in os.environ:
+        # The demo account is what the simulator keeps moving: the dashboard shows it.
+        settings = settings.model_copy(update={"primary_account": DEMO_ACCOUNT})
     with _listen(settings) as listener, database(settings) as url:
         if not _has_data(url):
             _load_demo(url, settings)
+        try:
+            created = ensure_up_accounts(url, settings) if settings.simulator else []
+            if not settings.simulator:
+                _primary_exists(url, settings)
+        except WriteError as exc:
+            typer.secho(
+                f"{exc.message}: set MILKBOT_PRIMARY_ACCOUNT to an existing account "
+                "(milkbot accounts list) or create it (milkbot accounts create)",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(1) from None
+        if created:
+            typer.echo(f"created {plural(len(created), 'account')}: {', '.join(created)}")
+        typer.echo(f"primary account: {settings.primary_account}")
         thread = None
         if settings.simulator:
             sim = Simulator(
                 url,
-                bankroll_cents=settings.starting_bankroll_cents,
+                bots=up_bots(),
+                cities_per_cycle=1,
                 heartbeat_max_skew_s=settings.heartbeat_max_skew_s,
             )
             # A daemon thread: it never keeps the process alive once the server has stopped.

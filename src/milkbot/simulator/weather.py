@@ -3,7 +3,7 @@
 Everything here is a pure function of a seed and its arguments, so a simulator run is repeatable:
 the day's actual high, the bot's forecast and the market's own forecast are drawn once per
 (seed, city, day), and each cycle's price jitter is drawn from (seed, cycle time, ticker).
-Temperatures are degrees F; prices are whole cents 1..99.
+Temperatures are degrees F; prices are micros on the market's tick grid (:mod:`milkbot.money`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from milkbot import money
 from milkbot.market import Bracket
 from milkbot.reference import City
 
@@ -20,8 +21,8 @@ from milkbot.reference import City
 # paper bot has a small real edge and its P&L has a direction to show.
 BOT_FORECAST_SD_F = 2.5
 MARKET_FORECAST_SD_F = 3.0
-# Cycle-to-cycle noise of a market's price around its consensus (cents).
-PRICE_JITTER_CENTS = 4.0
+# Cycle-to-cycle noise of a market's price around its consensus (dollars).
+PRICE_JITTER = 0.04
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +58,22 @@ def bracket_probability(bracket: Bracket, forecast_f: float, sigma_f: float) -> 
 
 
 def yes_price(
-    seed: int, at: datetime, ticker: str, bracket: Bracket, weather: DayWeather, sigma_f: float
+    seed: int,
+    at: datetime,
+    ticker: str,
+    bracket: Bracket,
+    weather: DayWeather,
+    sigma_f: float,
+    structure: str = "linear_cent",
 ) -> int:
-    """The market's YES price (cents, 1..99) at ``at``: its consensus probability plus jitter."""
+    """The market's YES price (micros) at ``at``: its consensus probability plus jitter, on
+    the market's tick grid (``structure``), strictly between $0 and $1."""
     rng = random.Random(f"{seed}:price:{ticker}:{at.isoformat()}")
     consensus = bracket_probability(bracket, weather.market_forecast_f, sigma_f)
-    return max(1, min(99, round(100 * consensus + rng.gauss(0.0, PRICE_JITTER_CENTS))))
+    raw = consensus + rng.gauss(0.0, PRICE_JITTER)
+    # The finest tick first; then the grid's own tick at that price.
+    fine = min(max(round(raw * 1000), 1), 999) * money.DECI_CENT_MICROS
+    tick = money.tick_micros(structure, fine)
+    price = min(max((fine + tick // 2) // tick * tick, tick), money.MICROS_PER_DOLLAR - tick)
+    assert money.price_off_grid(structure, price) is None
+    return price

@@ -22,7 +22,7 @@ code ``risk_limit`` whose message names the limit and the figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
@@ -122,27 +122,59 @@ def _refuse(limit: str, what: str, micros: int, bp: int, equity: int) -> None:
         )
 
 
-def check_buy(
-    conn: psycopg.Connection, account: Account, market: dict[str, Any], cost: int
-) -> None:
-    """Refuse a buy of ``cost`` micros in ``market`` that would break one of the account's
-    limits (:mod:`milkbot.store.limits`). The caller holds the account's row lock."""
-    equity = equity_micros(conn, account)
-    day_before = market["event_date"] - timedelta(days=1)
-    row = conn.execute(
-        "SELECT net_pnl_micros FROM analytics.pnl_by_day WHERE account_id = %s AND event_date = %s",
-        [account.id, day_before],
-    ).fetchone()
-    day_net = int(row[0]) if row else 0
-    if day_net < 0 and -day_net * BP_PER_WHOLE >= account.daily_loss_bp * equity:
-        raise WriteError(
-            f"daily loss limit: the net realised loss of {day_before.isoformat()} "
-            f"({_dollars(-day_net)}) reached {percent(account.daily_loss_bp)} of equity "
-            f"{_dollars(equity)}, so buys on {market['event_date'].isoformat()} are paused",
-            field="count",
-            code="risk_limit",
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """An account's limits as room left for one more buy in one market (micros), and whether
+    the daily-loss limit pauses buys on the market's settlement day."""
+
+    equity_micros: int
+    city: str
+    cluster: str
+    city_open_micros: int
+    cluster_open_micros: int
+    total_open_micros: int
+    day_before_net_micros: int
+    max_trade_bp: int
+    max_city_bp: int
+    max_cluster_bp: int
+    max_open_bp: int
+    daily_loss_bp: int
+
+    @property
+    def paused(self) -> bool:
+        """The net realised loss of the day before reached ``daily_loss_bp`` of equity."""
+        loss = -self.day_before_net_micros
+        return loss > 0 and loss * BP_PER_WHOLE >= self.daily_loss_bp * self.equity_micros
+
+    def _room(self, bp: int, used: int) -> int:
+        # The largest cost c with (used + c) * 10000 <= bp * equity.
+        return max(0, (bp * self.equity_micros) // BP_PER_WHOLE - used)
+
+    @property
+    def max_cost_micros(self) -> int:
+        """The largest buy cost that breaks no limit (0 when paused or out of room)."""
+        if self.paused:
+            return 0
+        return min(
+            self._room(self.max_trade_bp, 0),
+            self._room(self.max_city_bp, self.city_open_micros),
+            self._room(self.max_cluster_bp, self.cluster_open_micros),
+            self._room(self.max_open_bp, self.total_open_micros),
         )
-    _refuse("per-trade", "cost", cost, account.max_trade_bp, equity)
+
+
+def headroom(
+    conn: psycopg.Connection, account: Account, city: str, cluster: str, event_date: date
+) -> Headroom:
+    """What the account's limits leave for a buy in ``city`` (of ``cluster``) settling on
+    ``event_date``: equity now, open cost by city, cluster and in all, and the day before's
+    net realised P&L."""
+    equity = equity_micros(conn, account)
+    row = conn.execute(
+        "SELECT net_pnl_micros FROM analytics.pnl_by_day WHERE account_id = %s"
+        " AND event_date = %s",
+        [account.id, event_date - timedelta(days=1)],
+    ).fetchone()
     rows = conn.execute(
         """
         SELECT r.city_code, c.cluster, sum(r.open_exposure_micros)
@@ -152,15 +184,54 @@ def check_buy(
         """,
         [account.id],
     ).fetchall()
-    city = cost + sum(int(o) for code, _, o in rows if code == market["city_code"])
-    cluster = cost + sum(int(o) for _, cl, o in rows if cl == market["cluster"])
-    total = cost + sum(int(o) for _, _, o in rows)
-    _refuse("per-city", f"{market['city_code']} open cost", city, account.max_city_bp, equity)
+    return Headroom(
+        equity_micros=equity,
+        city=city,
+        cluster=cluster,
+        city_open_micros=sum(int(o) for code, _, o in rows if code == city),
+        cluster_open_micros=sum(int(o) for _, cl, o in rows if cl == cluster),
+        total_open_micros=sum(int(o) for _, _, o in rows),
+        day_before_net_micros=int(row[0]) if row else 0,
+        max_trade_bp=account.max_trade_bp,
+        max_city_bp=account.max_city_bp,
+        max_cluster_bp=account.max_cluster_bp,
+        max_open_bp=account.max_open_bp,
+        daily_loss_bp=account.daily_loss_bp,
+    )
+
+
+def check_buy(
+    conn: psycopg.Connection, account: Account, market: dict[str, Any], cost: int
+) -> None:
+    """Refuse a buy of ``cost`` micros in ``market`` that would break one of the account's
+    limits, naming the first one broken. The caller holds the account's row lock."""
+    room = headroom(conn, account, market["city_code"], market["cluster"], market["event_date"])
+    equity = room.equity_micros
+    if room.paused:
+        day_before = market["event_date"] - timedelta(days=1)
+        raise WriteError(
+            f"daily loss limit: the net realised loss of {day_before.isoformat()} "
+            f"({_dollars(-room.day_before_net_micros)}) reached "
+            f"{percent(account.daily_loss_bp)} of equity {_dollars(equity)}, so buys on "
+            f"{market['event_date'].isoformat()} are paused",
+            field="count",
+            code="risk_limit",
+        )
+    _refuse("per-trade", "cost", cost, account.max_trade_bp, equity)
+    _refuse(
+        "per-city",
+        f"{room.city} open cost",
+        room.city_open_micros + cost,
+        account.max_city_bp,
+        equity,
+    )
     _refuse(
         "per-cluster",
-        f"{market['cluster']} cluster open cost",
-        cluster,
+        f"{room.cluster} cluster open cost",
+        room.cluster_open_micros + cost,
         account.max_cluster_bp,
         equity,
     )
-    _refuse("open-risk", "total open cost", total, account.max_open_bp, equity)
+    _refuse(
+        "open-risk", "total open cost", room.total_open_micros + cost, account.max_open_bp, equity
+    )

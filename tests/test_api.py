@@ -7,6 +7,7 @@ import gzip
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from milkbot.web import schemas
 from milkbot.web.app import create_app
 from tests.helpers import add_event
 
-BANKROLL = 99_210
+BANKROLL = 99_210  # cents: the default account's $992.10 (migration 0006)
 
 
 def app_settings(url: str, **overrides: object) -> Settings:
@@ -51,15 +52,19 @@ async def api_client(url: str, **overrides: object) -> AsyncIterator[httpx.Async
             yield c
 
 
-def trade(ticker: str, cid: str, side: str, qty: int, price: int, at: datetime) -> TradeIn:
+def trade(
+    ticker: str, cid: str, side: str, qty: int, price: int, at: datetime, account: str = "default"
+) -> TradeIn:
+    """A taker buy of ``qty`` contracts at ``price`` cents by ``account``."""
     return TradeIn(
+        account=account,
         client_trade_id=cid,
         ticker=ticker,
         strategy="daily_high_temp",
         side=side,  # type: ignore[arg-type]
         action="buy",
-        quantity=qty,
-        price=price,
+        count=Decimal(qty),
+        price_dollars=Decimal(price) / 100,
         executed_at=at,
     )
 
@@ -67,12 +72,13 @@ def trade(ticker: str, cid: str, side: str, qty: int, price: int, at: datetime) 
 def load_known_day(conn: psycopg.Connection) -> date:
     """Two days ago: NYC and CHI events, three settled trades and two settled signals.
 
-    NYC settles at 45 F: B45.5 (45-46) YES, the rest NO.
-      buy YES 10 @ 40 on B45.5 wins: gross (100 - 40) * 10 = 600, fee ceil(0.07*10*.4*.6) = 17
-      buy NO   5 @ 30 on B47.5 wins: gross (100 - 30) * 5 = 350, fee ceil(0.07*5*.3*.7) = 8
+    NYC settles at 45 F: B45.5 (45-46) YES, the rest NO. Fees: Kalshi's 0.07*C*P*(1-P) rounded
+    up to $0.0001, plus the rounding fee that brings the default account's debit up to the cent:
+      buy YES 10 @ $0.40 on B45.5 wins: gross $6.00, fee $0.1680 + $0.0020 = $0.17
+      buy NO   5 @ $0.30 on B47.5 wins: gross $3.50, fee $0.0735 + $0.0065 = $0.08
     CHI settles at 48 F: B45.5 NO.
-      buy YES  4 @ 55 on B45.5 loses: gross -55 * 4 = -220, fee ceil(0.07*4*.55*.45) = 7
-    Net: NYC 950 - 25 = 925, CHI -227, total 698. Brier of the signals 0.7 (YES) and 0.2 (NO):
+      buy YES  4 @ $0.55 on B45.5 loses: gross -$2.20, fee $0.0693 + $0.0007 = $0.07
+    Net: NYC $9.50 - $0.25 = $9.25, CHI -$2.27, total $6.98. Brier of the signals 0.7 (YES) and 0.2 (NO):
     ((0.7 - 1)^2 + 0.2^2) / 2 = 0.065.
     """
     day = today_utc() - timedelta(days=2)
@@ -86,11 +92,12 @@ def load_known_day(conn: psycopg.Connection) -> date:
         record_signal(
             conn,
             SignalIn(
+                account="default",
                 strategy="daily_high_temp",
                 ticker=ticker,
                 created_at=at,
                 model_prob=prob,
-                yes_price=price,
+                yes_price_dollars=Decimal(price) / 100,
                 decision="HOLD",
             ),
         )
@@ -137,11 +144,18 @@ async def test_city_metrics_are_worked_out_per_city(client: httpx.AsyncClient) -
     cities = by_city(body)
     assert len(cities) == 10
     nyc, chi = cities["NYC"], cities["CHI"]
-    assert (nyc["trades"], nyc["contracts"], nyc["gross_pnl_cents"], nyc["fees_cents"]) == (
-        2, 15, 950, 25,
+    assert (nyc["trades"], nyc["contracts"], nyc["gross_pnl_dollars"], nyc["fees_dollars"]) == (
+        2, "15.00", "9.50", "0.25",
     )  # fmt: skip
-    assert (nyc["net_pnl_cents"], nyc["wins"], nyc["losses"], nyc["win_rate"]) == (925, 2, 0, 1.0)
-    assert (chi["net_pnl_cents"], chi["wins"], chi["losses"], chi["win_rate"]) == (-227, 0, 1, 0.0)
+    assert (nyc["net_pnl_dollars"], nyc["wins"], nyc["losses"], nyc["win_rate"]) == (
+        "9.25", 2, 0, 1.0,
+    )  # fmt: skip
+    assert (chi["net_pnl_dollars"], chi["wins"], chi["losses"], chi["win_rate"]) == (
+        "-2.27", 0, 1, 0.0,
+    )  # fmt: skip
+    assert body["account"] == {
+        "name": "default", "display_name": "Default account", "mode": "live",
+    }  # fmt: skip
     assert cities["MIA"]["trades"] == 0 and cities["MIA"]["win_rate"] is None
 
 
@@ -155,7 +169,7 @@ async def test_city_metrics_filter_by_strategy(client: httpx.AsyncClient) -> Non
         client, "/api/v1/metrics/cities?days=7&strategy=nowcast", schemas.CityMetricsReportOut
     )
     assert mine["strategy"] == "daily_high_temp"
-    assert by_city(mine)["NYC"]["net_pnl_cents"] == 925
+    assert by_city(mine)["NYC"]["net_pnl_dollars"] == "9.25"
     assert sum(c["trades"] for c in other["cities"]) == 0
 
 
@@ -179,22 +193,25 @@ async def test_strategy_metrics_cover_every_strategy(client: httpx.AsyncClient) 
         client, "/api/v1/metrics/strategies?days=7", schemas.StrategyMetricsReportOut
     )
     rows = {s["strategy"]: s for s in body["strategies"]}
-    assert set(rows) == {"daily_high_temp", "mean_reversion", "nowcast", "ensemble"}
+    # The account's strategies: those it runs (none listed in this database) and those it
+    # traded.
+    assert set(rows) == {"daily_high_temp"}
     main = rows["daily_high_temp"]
-    assert (main["trades"], main["net_pnl_cents"], main["wins"], main["losses"]) == (3, 698, 2, 1)
+    assert (main["trades"], main["net_pnl_dollars"], main["wins"], main["losses"]) == (
+        3, "6.98", 2, 1,
+    )  # fmt: skip
     assert main["signals"] == 2 and main["settled_signals"] == 2
     assert main["brier_score"] == pytest.approx(0.065)
-    assert rows["nowcast"]["trades"] == 0 and rows["nowcast"]["brier_score"] is None
 
 
 async def test_equity_curve_ends_at_bankroll_plus_net_pnl(client: httpx.AsyncClient) -> None:
     body = await get_valid(client, "/api/v1/equity?days=7", schemas.EquityCurveOut)
     points = body["points"]
-    assert body["starting_bankroll_cents"] == BANKROLL
-    assert points[-1]["equity_cents"] == BANKROLL + 698
-    assert sum(p["daily_pnl_cents"] for p in points) == 698
+    assert body["starting_bankroll_dollars"] == "992.10"
+    assert points[-1]["equity_dollars"] == "999.08"
+    assert sum(Decimal(p["daily_pnl_dollars"]) for p in points) == Decimal("6.98")
     assert points[-1]["date"] == today_utc().isoformat()
-    assert body["summary"]["end_equity_cents"] == BANKROLL + 698
+    assert body["summary"]["end_equity_dollars"] == "999.08"
     thin = await get_valid(client, "/api/v1/equity?days=7&max_points=2", schemas.EquityCurveOut)
     assert len(thin["points"]) == 2
     assert thin["summary"] == body["summary"]
@@ -217,23 +234,29 @@ async def test_calibration_bins_and_brier_score(client: httpx.AsyncClient) -> No
 
 async def test_summary_has_the_overview_figures(client: httpx.AsyncClient) -> None:
     body = await get_valid(client, "/api/v1/summary", schemas.SummaryOut)
-    assert body["equity_cents"] == BANKROLL + 698
-    assert body["total_pnl_cents"] == 698
-    assert (body["net_pnl_cents"], body["trades"], body["wins"], body["losses"]) == (698, 3, 2, 1)
+    assert body["equity_dollars"] == "999.08"
+    assert body["total_pnl_dollars"] == "6.98"
+    assert (body["net_pnl_dollars"], body["trades"], body["wins"], body["losses"]) == (
+        "6.98", 3, 2, 1,
+    )  # fmt: skip
+    assert body["account"]["name"] == "default"
     assert body["win_rate"] == pytest.approx(2 / 3)
     assert body["window"]["days"] == 30
     assert body["health"] == "unhealthy"  # no heartbeat yet
-    assert body["sparkline"][-1]["equity_cents"] == BANKROLL + 698
+    assert body["sparkline"][-1]["equity_dollars"] == "999.08"
     assert len(body["latest_trades"]) == 3
 
 
 async def test_public_feed_lists_trades_newest_first(client: httpx.AsyncClient) -> None:
     body = await get_valid(client, "/api/v1/trades/public", schemas.PublicTradePageOut)
     assert body["delay_minutes"] == 60 and body["next_cursor"] is None
-    assert [(t["city"], t["side"], t["quantity"], t["price_cents"]) for t in body["trades"]] == [
-        ("CHI", "yes", 4, 55),
-        ("NYC", "no", 5, 30),
-        ("NYC", "yes", 10, 40),
+    assert [
+        (t["account"], t["city"], t["side"], t["contracts"], t["price_dollars"])
+        for t in body["trades"]
+    ] == [
+        ("default", "CHI", "yes", "4.00", "0.55"),
+        ("default", "NYC", "no", "5.00", "0.30"),
+        ("default", "NYC", "yes", "10.00", "0.40"),
     ]
     yes_only = await get_valid(client, "/api/v1/trades/public?side=no", schemas.PublicTradePageOut)
     assert [t["ticker"] for t in yes_only["trades"]] == [body["trades"][1]["ticker"]]
@@ -278,11 +301,13 @@ async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> No
         "/api/v1/summary",
         "/api/v1/calibration",
         "/api/v1/ping",
+        "/api/v1/accounts",
+        "/api/v1/comparison",
         "/health",
     ):
         assert path in spec["paths"], path
     params = {p["name"] for p in spec["paths"]["/api/v1/trades/public"]["get"]["parameters"]}
-    assert params == {"limit", "cursor", "city", "side"}
+    assert params == {"limit", "cursor", "city", "side", "account"}
     assert "/" not in spec["paths"]  # pages are not part of the API
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
@@ -294,7 +319,9 @@ async def test_load_balancer_health_follows_the_components(db_url: str) -> None:
         with psycopg.connect(db_url, autocommit=True) as conn:
             now = datetime.now(UTC)
             for component in ("trader", "market_data"):
-                post_heartbeat(conn, HeartbeatIn(component=component, observed_at=now))
+                post_heartbeat(
+                    conn, HeartbeatIn(account="default", component=component, observed_at=now)
+                )
             conn.execute("UPDATE analytics.freshness SET updated_at = now()")
             healthy = await c.get("/health")
             detail = await get_valid(c, "/api/v1/health", schemas.HealthReportOut)
@@ -335,7 +362,7 @@ async def test_health_says_unhealthy_when_the_database_is_gone(
     assert detail.status_code == 200 and detail.json()["status"] == "unhealthy"
 
 
-PAGES = ("/", "/cities", "/performance", "/strategies", "/trades", "/status")
+PAGES = ("/", "/cities", "/performance", "/strategies", "/trades", "/status", "/compare")
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -346,7 +373,8 @@ async def test_pages_render_their_numbers_server_side(client: httpx.AsyncClient,
     html = response.text
     assert html.rstrip().endswith("</html>")
     for _, href, label in (("", "/cities", "Cities"), ("", "/trades", "Trades")):
-        assert f'href="{href}"' in html and label in html  # the nav is on every page
+        # the nav is on every page, every link for the account shown
+        assert f'href="{href}?account=default"' in html and label in html
     expected = {
         "/": "$999.08",  # equity: 99,210 + 698 cents
         "/cities": "+$9.25",  # NYC net
@@ -354,6 +382,7 @@ async def test_pages_render_their_numbers_server_side(client: httpx.AsyncClient,
         "/strategies": "0.065",  # Brier score
         "/trades": "KXHIGHCHI-",
         "/status": "no sign of life from trader yet",
+        "/compare": "$999.08",  # the default account's equity
     }[path]
     assert expected in html
 

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import httpx
 import psycopg
 
 from milkbot.analytics.window import today_utc
 from milkbot.store.writes import record_trade
-from tests.helpers import add_event
+from tests.helpers import add_event, roomy_limits
 from tests.test_api import api_client, trade
 
 
-async def walk(client: httpx.AsyncClient, query: str) -> tuple[list[dict[str, object]], int]:
+async def walk(client: httpx.AsyncClient, query: str) -> tuple[list[dict[str, Any]], int]:
     """Every trade of the feed ``query`` by following next_cursor; and the number of pages."""
-    trades: list[dict[str, object]] = []
+    trades: list[dict[str, Any]] = []
     cursor: str | None = None
     pages = 0
     while True:
@@ -31,6 +33,11 @@ async def walk(client: httpx.AsyncClient, query: str) -> tuple[list[dict[str, ob
         if cursor is None:
             return trades, pages
         assert pages < 100, "the cursor never ends"
+
+
+def count_of(trade: dict[str, Any]) -> int:
+    """A public trade's count of (whole) contracts."""
+    return int(Decimal(trade["contracts"]))
 
 
 async def test_recent_trades_stay_hidden_until_the_delay_passes(db_url: str) -> None:
@@ -48,10 +55,10 @@ async def test_recent_trades_stay_hidden_until_the_delay_passes(db_url: str) -> 
         body = (await client.get("/api/v1/trades/public")).json()
         summary = (await client.get("/api/v1/summary")).json()
         page = (await client.get("/trades")).text
-    assert [t["quantity"] for t in body["trades"]] == [3]
+    assert [count_of(t) for t in body["trades"]] == [3]
     shown = datetime.fromisoformat(body["trades"][0]["time"])
     assert shown == old.replace(second=0, microsecond=0)
-    assert [t["quantity"] for t in summary["latest_trades"]] == [3]
+    assert [count_of(t) for t in summary["latest_trades"]] == [3]
     # The page renders the same delayed feed: one row, at the rounded minute.
     assert page.count('<td class="time">') == 1
     assert old.strftime("%H:%M") in page
@@ -77,6 +84,7 @@ async def test_cursor_walks_every_trade_exactly_once(db_url: str) -> None:
     day = today_utc() - timedelta(days=1)
     expected: dict[int, tuple[str, str]] = {}
     with psycopg.connect(db_url, autocommit=True) as conn:
+        roomy_limits(conn)  # 57 open positions: far beyond 3 % of equity in one city
         nyc = add_event(conn, "NYC", day)
         chi = add_event(conn, "CHI", day)
         for qty in range(1, 58):
@@ -90,13 +98,13 @@ async def test_cursor_walks_every_trade_exactly_once(db_url: str) -> None:
         chi_only, _ = await walk(client, "limit=7&city=CHI")
         no_side, _ = await walk(client, "limit=9&side=no")
     assert pages == 6
-    assert Counter(t["quantity"] for t in everything) == Counter(expected.keys())
+    assert Counter(count_of(t) for t in everything) == Counter(expected.keys())
     times = [t["time"] for t in everything]
     assert times == sorted(times, reverse=True)
-    assert sorted(t["quantity"] for t in chi_only) == [
+    assert sorted(count_of(t) for t in chi_only) == [
         q for q, (c, _) in expected.items() if c == "CHI"
     ]
-    assert sorted(t["quantity"] for t in no_side) == [
+    assert sorted(count_of(t) for t in no_side) == [
         q for q, (_, s) in expected.items() if s == "no"
     ]
     assert {t["city"] for t in chi_only} == {"CHI"}

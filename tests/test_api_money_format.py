@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from milkbot.analytics import AnalyticsInputError
-from milkbot.web.accounts import Links, check_sort, sort_rows
+from milkbot.web.accounts import Links, check_order
 from milkbot.web.format import contracts, money, tone
 from milkbot.web.overlay import Line, overlay_svg, pick_drawn
 
@@ -60,42 +60,13 @@ def test_links_carry_the_account_and_keep_the_other_parameters() -> None:
     assert 'name="days" value="90"' in inputs and 'name="account"' not in inputs
 
 
-def row(name: str, ret: float | None, fees: str, display: str | None = None) -> dict[str, object]:
-    return {
-        "account": {"name": name, "display_name": display or name.title(), "mode": "demo"},
-        "return_on_bankroll": ret,
-        "fees_dollars": fees,
-    }
-
-
-def test_comparison_sorts_exactly_with_undefined_figures_last() -> None:
-    rows = [row("a", 0.1, "9.75"), row("b", None, "10.5"), row("c", -0.2, "0.0012")]
-    assert [r["account"]["name"] for r in sort_rows(rows, "fees_dollars", "desc")] == [
-        "b",
-        "a",
-        "c",
-    ]  # "10.5" > "9.75": by value, not as text
-    assert [r["account"]["name"] for r in sort_rows(rows, "return_on_bankroll", "asc")] == [
-        "c",
-        "a",
-        "b",
-    ]
-    assert [r["account"]["name"] for r in sort_rows(rows, "return_on_bankroll", "desc")] == [
-        "a",
-        "c",
-        "b",
-    ]
-
-
-def test_comparison_sort_parameters_are_checked_by_name() -> None:
-    assert check_sort(None, None) == ("return_on_bankroll", "desc")
-    assert check_sort("account", None) == ("account", "asc")
-    with pytest.raises(AnalyticsInputError) as bad_sort:
-        check_sort("equity", None)
-    assert bad_sort.value.field == "sort" and "equity_dollars" in bad_sort.value.message
+def test_comparison_order_is_checked_by_name_with_a_natural_default() -> None:
+    assert check_order(None, None) == ("return_on_bankroll", True)
+    assert check_order("name", None) == ("name", False)
+    assert check_order("fees", "asc") == ("fees", False)
     with pytest.raises(AnalyticsInputError) as bad_order:
-        check_sort("trades", "up")
-    assert bad_order.value.field == "order"
+        check_order("trades", "up")
+    assert bad_order.value.field == "order" and "asc, desc" in bad_order.value.message
 
 
 def test_the_chart_draws_the_best_and_worst_and_the_selected_account() -> None:

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from milkbot.store.writes import record_trade, settle_event
 from milkbot.web import schemas
 from milkbot.web.summary import MIN_BIN_SIGNALS
 from milkbot.words import plural
-from tests.helpers import add_event, make_trade
+from tests.helpers import add_event, cents, make_trade, roomy_limits
 from tests.test_api import BANKROLL, api_client, get_valid, load_known_day
 from tests.test_security_headers import assert_page_headers
 
@@ -47,8 +48,8 @@ def lose(conn: psycopg.Connection, days_ago: int, cid: str, quantity: int, price
     day = today_utc() - timedelta(days=days_ago)
     tickers = add_event(conn, "NYC", day)
     at = climate_day_bounds("America/New_York", day)[0] + timedelta(hours=3)
-    record_trade(conn, make_trade(tickers[1], client_trade_id=cid, quantity=quantity,
-                                  price=price, executed_at=at))  # fmt: skip
+    record_trade(conn, make_trade(tickers[1], client_trade_id=cid, count=Decimal(quantity),
+                                  price_dollars=cents(price), executed_at=at))  # fmt: skip
     settle_event(conn, SettlementIn(event_ticker=tickers[0].rsplit("-", 1)[0], observed_high_f=48))
 
 
@@ -57,6 +58,7 @@ def drawdown_db(make_database: Callable[[], str]) -> str:
     """A big loss 60 days ago (outside a 30-day window) and a small one 5 days ago."""
     url = make_database()
     with psycopg.connect(url, autocommit=True) as conn:
+        roomy_limits(conn)  # a $90 loss is far beyond the 2 % a trade
         lose(conn, 60, "old", 100, 90)
         lose(conn, 5, "recent", 10, 40)
     return url
@@ -84,7 +86,7 @@ async def test_summary_drawdown_is_the_windows_and_all_time_is_its_own_figure(
         page = (await client.get("/?days=30")).text
     # The window's drawdown is the 30-day equity curve's: the small recent loss only.
     assert body["max_drawdown_pct"] == month["max_drawdown_pct"]
-    assert body["max_drawdown_cents"] == month["max_drawdown_cents"]
+    assert body["max_drawdown_dollars"] == month["max_drawdown_dollars"]
     assert 0 < body["max_drawdown_pct"] < 1
     # The all-time one includes the big loss of 60 days ago, and says which days it covers.
     assert body["all_time_max_drawdown_pct"] == ever["max_drawdown_pct"]
@@ -94,8 +96,9 @@ async def test_summary_drawdown_is_the_windows_and_all_time_is_its_own_figure(
         "start": first, "end": today_utc().isoformat(), "days": 61,
     }  # fmt: skip
     assert body["window"]["days"] == 30
-    assert body["total_pnl_cents"] == ever["total_pnl_cents"] < body["net_pnl_cents"] < 0
-    assert body["equity_cents"] == BANKROLL + body["total_pnl_cents"]
+    total = Decimal(body["total_pnl_dollars"])
+    assert total == Decimal(ever["total_pnl_dollars"]) < Decimal(body["net_pnl_dollars"]) < 0
+    assert Decimal(body["equity_dollars"]) == Decimal(BANKROLL) / 100 + total
     # The page puts each in its place: the window's in the 30-day card, all-time by the chart.
     assert text_of(page, "max-dd") == f"{body['max_drawdown_pct']:.1f}%"
     assert 'in <span class="span">30 days</span>' in page
@@ -117,7 +120,10 @@ async def test_the_overview_takes_a_window_and_labels_every_card_with_it(
 
 def test_every_summary_figure_says_its_window() -> None:
     fields = schemas.SummaryOut.model_fields
-    undated = {"as_of", "window", "all_time_window", "starting_bankroll_cents", "delay_minutes"}
+    undated = {
+        "as_of", "account", "window", "all_time_window", "starting_bankroll_dollars",
+        "delay_minutes",
+    }  # fmt: skip
     for name, info in fields.items():
         if name in undated:
             continue

@@ -12,14 +12,23 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from milkbot.analytics.window import today_utc
 from milkbot.generator import generate_dataset
-from milkbot.simulator import Simulator
+from milkbot.market import climate_day_bounds
+from milkbot.store.accounts import create_account
+from milkbot.store.models import AccountIn, HeartbeatIn, SettlementIn
+from milkbot.store.writes import post_heartbeat, record_trade, settle_event
+from tests.helpers import add_event
 from tests.net import await_status, free_port
+from tests.test_api import trade
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -62,16 +71,54 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+# Accounts besides the generated default one: (name, display name, mode, environment,
+# bankroll in dollars, public).
+EXTRA_ACCOUNTS = (
+    ("paper_a", "Paper A", "demo", "demo", "500", True),
+    ("replay_b", "Replay B", "replay", "simulated", "2000", True),
+    ("secret", "Secret bot", "demo", "demo", "1000", False),
+)
+
+
+def add_accounts(url: str) -> None:
+    """EXTRA_ACCOUNTS, each with a few settled trades in NYC on days before the generated
+    history (whose markets are settled and take no more trades)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, display, mode, environment, bankroll, public in EXTRA_ACCOUNTS:
+            create_account(
+                conn,
+                AccountIn(
+                    name=name, display_name=display, mode=mode,  # type: ignore[arg-type]
+                    environment=environment,  # type: ignore[arg-type]
+                    starting_bankroll_dollars=Decimal(bankroll), is_public=public,
+                    strategies=("daily_high_temp",),
+                ),
+            )  # fmt: skip
+        for back in range(3):
+            day = today_utc() - timedelta(days=DAYS + 5 + back)
+            nyc = add_event(conn, "NYC", day)
+            at = climate_day_bounds("America/New_York", day)[0] + timedelta(hours=3)
+            for i, (name, *_rest) in enumerate(EXTRA_ACCOUNTS):
+                side = "yes" if (i + back) % 2 == 0 else "no"
+                record_trade(conn, trade(nyc[1], f"{name}{back}", side, 3 + i, 30 + 5 * back, at,
+                                         account=name))  # fmt: skip
+            settle_event(conn, SettlementIn(event_ticker=nyc[0].rsplit("-", 1)[0],
+                                            observed_high_f=45 + back % 2 * 3))  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def dashboard_db(make_database: Callable[[], str]) -> str:
-    """A database with a seeded history and one simulator cycle now (fresh heartbeats)."""
+    """A database with a seeded history, accounts besides the default one (one private), and
+    the default account's heartbeats now."""
     url = make_database()
     generate_dataset(url, trades=TRADES, days=DAYS, seed=42)
-    sim = Simulator(url, seed=42)
-    try:
-        sim.cycle()
-    finally:
-        sim.close()
+    add_accounts(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        now = datetime.now(UTC)
+        for component in ("trader", "market_data"):
+            post_heartbeat(
+                conn, HeartbeatIn(account="default", component=component, observed_at=now)
+            )
     return url
 
 

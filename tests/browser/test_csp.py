@@ -33,9 +33,11 @@ def test_page_runs_under_its_policy_without_a_violation(
     assert response.headers["content-security-policy"] == PAGE_POLICY
     assert response.headers["x-frame-options"] == "DENY"
     assert_charts_drawn(v, name)
-    # One refresh from /api/v1 (connect-src 'self') happens under the policy too.
-    with v.page.expect_response(lambda r: "/api/v1/" in r.url, timeout=REFRESH_SECONDS * 5000):
-        pass
+    # One refresh from /api/v1 (connect-src 'self') happens under the policy too (every page
+    # but the comparison, which is drawn by the server and refreshed by reloading).
+    if name != "compare":
+        with v.page.expect_response(lambda r: "/api/v1/" in r.url, timeout=REFRESH_SECONDS * 5000):
+            pass
     assert v.page.evaluate("window.__cspViolations") == []
     assert not [e for e in v.errors if "Content Security Policy" in e], v.errors
     assert v.errors == []

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from milkbot.web.format import money
 from tests.browser.conftest import DAYS, REFRESH_SECONDS, Visit
 
 pytestmark = pytest.mark.browser
@@ -22,6 +23,7 @@ PAGES = {
     "strategies": "/strategies",
     "trades": "/trades",
     "status": "/status",
+    "compare": "/compare",
 }
 CHARTS = {
     "overview": ["spark"],
@@ -30,6 +32,7 @@ CHARTS = {
     "strategies": ["calibration-chart"],
     "trades": [],
     "status": [],
+    "compare": [],  # an inline SVG, drawn by the server
 }
 PAGE_WEIGHT_GOAL = 250_000  # bytes, every response of the first load
 
@@ -51,9 +54,11 @@ def test_page_loads_and_draws_without_console_errors(
     v.open(PAGES[name])
     assert_charts_drawn(v, name)
     nav = v.page.eval_on_selector_all("header nav a", "links => links.map(a => a.textContent)")
-    assert nav == ["Overview", "Cities", "Performance", "Strategies", "Trades", "Health"]
+    assert nav == [
+        "Overview", "Cities", "Performance", "Strategies", "Trades", "Health", "Compare",
+    ]  # fmt: skip
     current = v.page.get_attribute("nav a[aria-current='page']", "href")
-    assert current == PAGES[name]
+    assert current == PAGES[name] + "?account=default"  # every link keeps the account
     v.screenshot(name)
     assert v.errors == []
 
@@ -81,7 +86,7 @@ def test_first_response_has_the_numbers_before_any_script(
     v = visit(1280, 900, javascript=False)
     v.open("/")
     equity = v.page.text_content("#equity")
-    assert equity == f"${summary['equity_cents'] / 100:,.2f}"
+    assert equity == money(summary["equity_dollars"])
     assert v.page.text_content("#trades") == f"{summary['trades']:,}"
     assert v.page.locator("#city-table tbody tr").count() == 10
     assert v.page.text_content("#health-badge") in ("healthy", "degraded", "unhealthy")

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Query
@@ -93,59 +92,19 @@ def mode_badge(mode: str) -> Markup:
     return Markup('<span class="badge mode mode-{}">{}</span>').format(escape(mode), label)
 
 
-# Comparison columns the table and the API sort by, in display order: "account" (its display
-# name), "mode", or a figure of the row (AccountComparison's field names).
-SORT_FIELDS = (
-    "account",
-    "mode",
-    "equity_dollars",
-    "net_pnl_dollars",
-    "return_on_bankroll",
-    "max_drawdown_pct",
-    "sharpe",
-    "sortino",
-    "win_rate",
-    "fees_dollars",
-    "trades",
-    "open_risk_dollars",
-)
+# The comparison's default sort (the analytics' COMPARISON_SORTS names what it may be); the
+# account's name sorts A-Z by default, every figure highest first.
 DEFAULT_SORT = "return_on_bankroll"
 ORDERS = ("asc", "desc")
-_BY_NAME = ("account", "mode")
 
 
-def check_sort(sort: str | None, order: str | None) -> tuple[str, str]:
-    """The comparison's sort field and order (default: return on bankroll; descending for
-    figures, ascending for names); AnalyticsInputError naming the parameter and listing what
-    it may be."""
+def check_order(sort: str | None, order: str | None) -> tuple[str, bool]:
+    """The comparison's sort field (default: return on bankroll; the analytics check it) and
+    whether it is descending: ``order`` asc or desc, by default asc for the name and desc for
+    a figure; another order raises AnalyticsInputError('order')."""
     field = sort or DEFAULT_SORT
-    if field not in SORT_FIELDS:
-        raise AnalyticsInputError(
-            "sort", f"unknown sort {field!r}; known: {', '.join(SORT_FIELDS)}"
-        )
     if not order:
-        order = "asc" if field in _BY_NAME else "desc"
+        order = "asc" if field == "name" else "desc"
     if order not in ORDERS:
         raise AnalyticsInputError("order", f"unknown order {order!r}; known: asc, desc")
-    return field, order
-
-
-def _sort_value(row: dict[str, Any], field: str) -> Any:
-    if field == "account":
-        return str(row["account"]["display_name"]).lower()
-    if field == "mode":
-        return row["account"]["mode"]
-    value = row[field]
-    if value is not None and field.endswith("_dollars"):
-        return Decimal(value)  # exact: "10.5" > "9.75"
-    return value
-
-
-def sort_rows(rows: Sequence[dict[str, Any]], field: str, order: str) -> list[dict[str, Any]]:
-    """Comparison rows (their JSON dicts) by ``field`` in ``order``; undefined figures (None)
-    last in either order, ties by account name."""
-    by_name = sorted(rows, key=lambda r: str(r["account"]["name"]))
-    defined = [r for r in by_name if _sort_value(r, field) is not None]
-    undefined = [r for r in by_name if _sort_value(r, field) is None]
-    defined.sort(key=lambda r: _sort_value(r, field), reverse=order == "desc")
-    return defined + undefined
+    return field, order == "desc"

@@ -20,11 +20,11 @@ from starlette.responses import Response
 
 from milkbot.analytics import AnalyticsInputError, Window
 from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from milkbot.analytics.queries import MAX_POINTS_LIMIT
+from milkbot.analytics.queries import MAX_POINTS_LIMIT, MODES
 from milkbot.analytics.window import DEFAULT_DAYS, MAX_DATE, MAX_DAYS, MIN_DATE
 from milkbot.reference import load_reference
 from milkbot.web import schemas
-from milkbot.web.accounts import Account, AccountList, check_sort, sort_rows
+from milkbot.web.accounts import Account, AccountList, check_order
 from milkbot.web.deps import State, WebState
 from milkbot.web.responses import json_response
 from milkbot.web.summary import build_calibration, build_summary, read_summary_parts
@@ -81,7 +81,6 @@ Side = Annotated[
 ]
 
 
-MODES = ("live", "demo", "shadow", "replay")
 Mode = Annotated[
     str | None,
     Query(max_length=16, description="Only accounts of this mode: live, demo, shadow or replay."),
@@ -90,16 +89,16 @@ Sort = Annotated[
     str | None,
     Query(
         max_length=32,
-        description="Sort the accounts by this column: account (display name), mode, or one of "
-        "the figures (equity_dollars, return_on_bankroll, max_drawdown_pct, sharpe, ...); "
-        "default return_on_bankroll.",
+        description="Sort the accounts by: name, equity, net_pnl, return_on_bankroll, "
+        "max_drawdown_pct, sharpe, sortino, win_rate, fees, trades or open_risk; default "
+        "return_on_bankroll. Undefined figures sort last either way.",
     ),
 ]
 Order = Annotated[
     str | None,
     Query(
         max_length=8,
-        description="asc or desc; default desc for figures, asc for account and mode.",
+        description="asc or desc; default asc for name, desc for a figure.",
     ),
 ]
 
@@ -320,23 +319,11 @@ async def comparison(
     order: Order = None,
 ) -> Response:
     window = Window.resolve(days, from_date, to_date)
-    field, direction = check_sort(sort, order)
-    report = await state.analytics.comparison(window, mode=check_mode(mode))
-    body = state.encoded.encode(
-        f"comparison:{field}:{direction}",
-        (report,),
-        lambda: sorted_comparison(report.to_dict(), field, direction),
+    field, descending = check_order(sort, order)
+    report = await state.analytics.comparison(
+        window, mode=check_mode(mode), sort=field, descending=descending
     )
-    return json_response(body, cache=state.cache_header)
-
-
-def sorted_comparison(report: dict[str, Any], field: str, order: str) -> dict[str, Any]:
-    """The comparison's JSON with its accounts sorted by ``field`` in ``order``."""
-    return report | {
-        "accounts": sort_rows(report["accounts"], field, order),
-        "sort": field,
-        "descending": order == "desc",
-    }
+    return _cached_json(state, "comparison", report)
 
 
 @router.get(

@@ -6,44 +6,59 @@ a readable subset of them (:mod:`milkbot.web.overlay`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
 from milkbot.analytics import Window
-from milkbot.analytics.results import AccountSummary
-from milkbot.web.accounts import DEFAULT_SORT, check_sort, sort_rows
+from milkbot.analytics.results import AccountSummary, ComparisonReport
+from milkbot.web.accounts import check_order
 from milkbot.web.overlay import Line, legend, overlay_svg, pick_drawn
 
 if TYPE_CHECKING:
     from milkbot.analytics.service import Analytics
 
+# The table's columns: (sort name, label, CSS class); "opt" columns hide on a phone.
+COLUMNS = (
+    ("name", "Account", ""),
+    ("equity", "Equity", "num"),
+    ("net_pnl", "Net P&L", "num opt"),
+    ("return_on_bankroll", "Return", "num"),
+    ("max_drawdown_pct", "Max DD", "num"),
+    ("sharpe", "Sharpe", "num opt"),
+    ("sortino", "Sortino", "num opt"),
+    ("win_rate", "Win rate", "num"),
+    ("fees", "Fees", "num opt"),
+    ("trades", "Trades", "num"),
+    ("open_risk", "Open risk", "num opt"),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CompareView:
-    """What the comparison page shows: ``data`` is the API's JSON of the same request."""
+    """What the comparison page shows, from the analytics' (sorted) report."""
 
-    data: dict[str, Any]
-    sort: str
-    order: str
+    report: ComparisonReport
     chart: Markup
     legend: list[tuple[Line, str]]
     drawn: int
-    total: int
+
+    @property
+    def total(self) -> int:
+        return len(self.report.accounts)
 
     def next_order(self, field: str) -> str:
-        """The order a click on ``field``'s header asks for: the other one on the current
-        column, else the column's natural one (names A-Z, figures highest first)."""
-        if field == self.sort:
-            return "asc" if self.order == "desc" else "desc"
-        return check_sort(field, None)[1]
+        """The order a click on ``field``'s header asks for: the other one on the column
+        sorted by, else the column's natural one (names A-Z, figures highest first)."""
+        if field == self.report.sort:
+            return "asc" if self.report.descending else "desc"
+        return "desc" if check_order(field, None)[1] else "asc"
 
     def aria_sort(self, field: str) -> str | None:
         """``ascending`` / ``descending`` on the column sorted by, else None."""
-        if field != self.sort:
+        if field != self.report.sort:
             return None
-        return "ascending" if self.order == "asc" else "descending"
+        return "descending" if self.report.descending else "ascending"
 
 
 async def compare_view(
@@ -55,26 +70,21 @@ async def compare_view(
     selected: AccountSummary,
 ) -> CompareView:
     """The comparison of ``mode``'s accounts (every mode when None) over ``window``, sorted by
-    ``sort`` in ``order`` (validated: a bad value raises AnalyticsInputError naming it), with
-    ``selected`` highlighted in the table and always drawn in the chart."""
-    field, direction = check_sort(sort, order)
-    report = await analytics.comparison(window, mode=mode)
-    data = report.to_dict()
-    rows = sort_rows(data["accounts"], field, direction)
-    data |= {"accounts": rows, "sort": field, "descending": direction == "desc"}
-    by_return = [(r["account"]["name"], r[DEFAULT_SORT]) for r in rows]
-    names = pick_drawn(by_return, selected.name)
-    index = {r["account"]["name"]: r for r in rows}
+    ``sort`` in ``order`` (a bad value raises AnalyticsInputError naming it), with ``selected``
+    always drawn in the chart (and highlighted in the table by the template)."""
+    field, descending = check_order(sort, order)
+    report = await analytics.comparison(window, mode=mode, sort=field, descending=descending)
+    rows = report.accounts
+    names = pick_drawn([(r.account.name, r.return_on_bankroll) for r in rows], selected.name)
+    index = {r.account.name: r for r in rows}
     lines = [
         Line(
             name=name,
-            label=index[name]["account"]["display_name"],
-            points=[
-                (date.fromisoformat(p["date"]), float(p["value"])) for p in index[name]["curve"]
-            ],
+            label=index[name].account.display_name,
+            points=[(p.date, p.value) for p in index[name].curve],
             selected=name == selected.name,
         )
         for name in names
     ]
     chart = overlay_svg(lines, f"Equity of {len(lines)} accounts as a share of their bankroll")
-    return CompareView(data, field, direction, chart, legend(lines), len(lines), len(rows))
+    return CompareView(report, chart, legend(lines), len(lines))

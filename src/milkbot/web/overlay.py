@@ -19,6 +19,8 @@ from markupsafe import Markup
 WIDTH = 860
 HEIGHT = 320
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28
+# Intervals between the dates under the x axis.
+DATE_TICKS = 4
 # Lines drawn at most: best and worst EACH_END by return, and the selected account.
 EACH_END = 5
 # Distinct colours (Okabe-Ito, readable by colour-blind eyes, and a few more).
@@ -57,7 +59,7 @@ def pick_drawn(
 
 def _nice_step(span: float, ticks: int = 5) -> float:
     raw = span / ticks
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * power:
             return m * power
@@ -111,14 +113,17 @@ def overlay_svg(lines: Sequence[Line], title: str) -> Markup:
             ).format(cls, LEFT, WIDTH - RIGHT, y(tick), y(tick), LEFT - 6, y(tick) + 4, _pct(tick))
         )
         n += 1
-    first, last = date.fromordinal(lo_day).isoformat(), date.fromordinal(hi_day).isoformat()
+    # Dates under the axis: the first and last day, and evenly spaced ones between.
     base = HEIGHT - 8
-    out.append(
-        Markup(
-            '<text class="tick" x="{}" y="{}">{}</text>'
-            '<text class="tick" x="{}" y="{}" text-anchor="end">{}</text>'
-        ).format(LEFT, base, first, WIDTH - RIGHT, base, last)
-    )
+    span = hi_day - lo_day
+    for i in range(DATE_TICKS + 1 if span >= DATE_TICKS else 2):
+        day = lo_day + round(span * i / (DATE_TICKS if span >= DATE_TICKS else 1))
+        anchor = "start" if i == 0 else ("end" if day == hi_day else "middle")
+        out.append(
+            Markup('<text class="tick" x="{:.1f}" y="{}" text-anchor="{}">{}</text>').format(
+                x(day), base, anchor, date.fromordinal(day).isoformat()
+            )
+        )
     colours = iter(PALETTE * (len(lines) // len(PALETTE) + 1))
     # The selected account last, so it is drawn on top of the others.
     for line in sorted(lines, key=lambda ln: ln.selected):

@@ -29,11 +29,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from milkbot.analytics import Window
+from milkbot.analytics.queries import MODES
 from milkbot.analytics.results import AccountSummary
 from milkbot.reference import load_reference
 from milkbot.web.accounts import Account, Links, find_account, mode_badge
 from milkbot.web.api import (
-    MODES,
     SIDES,
     City,
     Days,
@@ -47,7 +47,7 @@ from milkbot.web.api import (
     check_side,
     check_strategy,
 )
-from milkbot.web.compare import compare_view
+from milkbot.web.compare import COLUMNS, compare_view
 from milkbot.web.dashboard import COMPARE_DAYS, EQUITY_MAX_POINTS, FEED_PAGE_SIZE, NAV, RANGES
 from milkbot.web.deps import State, WebState
 from milkbot.web.format import (
@@ -353,10 +353,13 @@ async def compare(
     ctx["account"] = None  # every account's figures: no one account's name above them
     # The page's data block: the table's figures; the curves are drawn already (hundreds of
     # accounts' would weigh megabytes), and /api/v1/comparison serves them.
-    data = view.data | {"accounts": [_without_curve(r) for r in view.data["accounts"]]}
+    data = view.report.to_dict()
+    data["accounts"] = [_without_curve(r) for r in data["accounts"]]
     return _render(
-        request, state, "compare", "Compare accounts", data, v=view, days=days,
-        ranges=RANGES, modes=MODES, mode=check_mode(mode), selected=chosen, **ctx,
+        request, state, "compare", "Compare accounts", data, v=view, r=view.report, days=days,
+        ranges=RANGES, modes=MODES, mode=check_mode(mode), selected=chosen, columns=COLUMNS,
+        refresh_seconds=0,  # drawn by the server: a reload refreshes it
+        **ctx,
     )  # fmt: skip
 
 

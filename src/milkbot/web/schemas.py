@@ -147,7 +147,7 @@ SparkPointOut = derive(SparkPoint)
 SummaryOut = derive(Summary)
 CurvePointOut = derive(CurvePoint)
 AccountComparisonOut = derive(AccountComparison)
-ComparisonReportOut = derive(ComparisonReport, "``GET /api/v1/comparison``.")
+ComparisonReportOut = derive(ComparisonReport)
 
 
 class LoadBalancerHealthOut(_Out):

@@ -179,6 +179,8 @@ async def read_summary_parts(
     window's equity curve (for the window's drawdown), the window's cities, health and the
     latest public trades."""
     window = Window.last(days)
+    # The feed's None means every account; every other part's, the primary one.
+    account = analytics.account_name(account)
     all_time, window_equity, cities, health, feed = await asyncio.gather(
         analytics.equity_curve(days=MAX_DAYS, max_points=SPARKLINE_POINTS, account=account),
         # Two points are enough: only the summary (computed on every day) is used.

@@ -43,13 +43,13 @@ from urllib.parse import quote
 
 from locust import FastHttpUser, LoadTestShape, between, constant, events, task
 
+from milkbot.analytics.queries import COMPARISON_SORTS
 from milkbot.perf import contract
 from milkbot.perf.histograms import Hold, RunSnapshot, snapshot_locust
 from milkbot.perf.scenarios import StressPlan, parse_weights
 from milkbot.perf.search import BreakpointSearch
 from milkbot.reference import load_reference
 from milkbot.web import dashboard
-from milkbot.web.accounts import SORT_FIELDS
 
 PHASE = os.environ.get("LOAD_TEST_PHASE", "scenario")
 WEIGHTS = parse_weights(os.environ.get("LOAD_TEST_WEIGHTS"))
@@ -144,7 +144,7 @@ class MilkbotUser(FastHttpUser):
         return None if body is None else body["next_cursor"]
 
     def comparison(self, days: int) -> None:
-        sort = random.choice(SORT_FIELDS)
+        sort = random.choice(COMPARISON_SORTS)
         order = random.choice(("", "&order=asc", "&order=desc"))
         self.get_json(
             f"/api/v1/comparison?days={days}&sort={sort}{order}",
@@ -185,7 +185,7 @@ class DashboardVisitor(MilkbotUser):
         if page in ("/performance", "/cities", "/strategies", "/compare"):
             url += f"?days={self.days}"
         if page == "/compare":
-            url += f"&sort={random.choice(SORT_FIELDS)}"
+            url += f"&sort={random.choice(COMPARISON_SORTS)}"
         with self.client.get(self.of_account(url), name=page, catch_response=True) as resp:
             text = resp.text or ""
             problem = contract.check_page(

@@ -105,10 +105,19 @@ def plan_nodes(node: dict) -> Iterator[dict]:
         yield from plan_nodes(child)
 
 
+# Besides the index a case names, what the planner may use instead: one city's page read newest
+# first through the whole feed's index, filtering (a tenth of the trades are a city's, so about
+# ten index rows per row shown). One account's page may not: an account has a few hundredths of
+# a percent of 10M trades, and filtering for them would read thousands of rows per page.
+ALSO_ACCEPTED = {"trades_city_created_idx": ("trades_created_idx",)}
+
+
 def test_query_plans_never_scan_the_raw_trades(perf_dataset: GeneratedDatabase) -> None:
     """EXPLAIN of every query on the generated data: the aggregates answer the metrics (no node
-    reads ops.trades or ops.signals), and the public feed is an index scan of trades_created_idx /
-    trades_city_created_idx, its cursor an index condition."""
+    reads ops.trades or ops.signals), and the public feed is one index scan of the index its
+    case names, its cursor an index condition; a city's page may instead walk trades_created_idx
+    newest first and filter (at 10M trades the planner does: 101 NYC rows after about 800
+    index rows, 0.5 ms)."""
     with psycopg.connect(perf_dataset.url, autocommit=True) as conn:
         for name, case in CASES.items():
             query, index = case.sql, case.index
@@ -117,10 +126,10 @@ def test_query_plans_never_scan_the_raw_trades(perf_dataset: GeneratedDatabase) 
             raw = [n for n in nodes if n.get("Relation Name") in ("trades", "signals")]
             shown = json.dumps(plan)[:2000]
             if index is None:
-                assert raw == [], f"reads raw rows:\n{query}\n{shown}"
+                assert raw == [], f"{name} reads raw rows:\n{query}\n{shown}"
             else:
-                assert [(n["Node Type"], n.get("Index Name")) for n in raw] == [
-                    ("Index Scan", index)
-                ], shown
+                scans = [(n["Node Type"], n.get("Index Name")) for n in raw]
+                assert len(scans) == 1 and scans[0][0] == "Index Scan", f"{name}: {shown}"
+                assert scans[0][1] in (index, *ALSO_ACCEPTED.get(index, ())), f"{name}: {shown}"
                 if "after_time" in query:
                     assert "(created_at, id) <" in raw[0]["Index Cond"].replace("ROW(", "(")

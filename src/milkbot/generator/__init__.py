@@ -1,11 +1,14 @@
 """The seeded, realistic data generator shared by the CLI, the tests and the benchmarks.
 
-:func:`generate_dataset` fills a migrated database with a history of Milkbot trading the ten
-cities' daily-high markets (docs/DOMAIN.md): daily highs from each city's climatology, one event
-per city and climate day with its bracket markets, the strategies' signals and the trades where
-their edge cleared the threshold, a few sales before settlement, settlements that follow from
-the drawn highs (so the P&L follows from the data), open positions at the end, heartbeats. The
-same arguments give the same rows, ids included.
+:func:`generate_dataset` fills a migrated database with a history of Milkbot accounts trading the
+ten cities' daily-high markets (docs/DOMAIN.md, "Generated data"): the flagship ``default``
+account and as many paper, replay, live and shadow accounts as the trade target needs
+(accounts.py), daily highs from each city's climatology, one event per city and climate day
+with its bracket markets (some on the tapered deci-cent grid, some with fractional counts),
+each account's signals and the trades where their edge cleared the threshold, sized within the
+account's risk limits day by day (trades.py), a few sales before settlement, settlements that
+follow from the drawn highs (so the P&L follows from the data), open positions at the end,
+deposits, heartbeats. The same arguments give the same rows, ids included.
 """
 
 from __future__ import annotations
@@ -155,12 +158,20 @@ class _Run:
 
         self.counts["ops.signals"] = self.counts["ops.trades"] = 0
         self.progress("trades", 0, plan.trades)
-        aggregates: dict[str, list[bytes]] = {table: [] for table in AGGREGATE_TABLES}
+        # ops.positions has neither keys nor triggers during the load (loader.BULK_TABLES) and
+        # a position never spans two blocks, so its rows go in with each block's; the analytics
+        # tables' triggers fill the roll-ups, once, after the last block.
+        aggregates: dict[str, list[bytes]] = {
+            table: [] for table in AGGREGATE_TABLES if table not in loader.BULK_TABLES
+        }
         produced = generate_blocks(plan, ref, listing, strategies, accounts, book, specs)
         for block in prefetch(produced):
             self._copy_block(conn, block)
             for table, rows in block.aggregates.rows.items():
-                aggregates[table].append(rows)
+                if table in aggregates:
+                    aggregates[table].append(rows)
+                else:
+                    loader.copy_rows(conn, table, AGGREGATE_TABLES[table], [rows])
                 self.counts[table] = self.counts.get(table, 0) + block.aggregates.counts[table]
         self.lap("load")
 

@@ -348,3 +348,12 @@ async def test_the_primary_account_is_the_default(
     comparison = await default.comparison(Window.last(30), mode="demo")
     assert [r.account.name for r in comparison.accounts] == ["paper"]
     assert comparison.total_trades == 1
+
+
+def test_the_primary_account_setting_is_an_account_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().primary_account == "default"
+    monkeypatch.setenv("MILKBOT_PRIMARY_ACCOUNT", "paper_bot_2")
+    assert Settings().primary_account == "paper_bot_2"
+    for bad in ("Paper Bot", "2bots", ""):
+        with pytest.raises(ValueError, match="primary_account"):
+            Settings(primary_account=bad)

@@ -3,8 +3,8 @@
 ``milkbot db explain NAME`` runs ``EXPLAIN (ANALYZE, BUFFERS)`` on them, and the query
 performance tests check their plans (no query may read the raw trades, except the public feed's
 index scans). Windows are the last 30 settlement days that have data; the feed's cursor is
-three days back, as a deep page would be. Per-account queries describe the primary account's
-id, 1 (``default``), which migration 0006 creates.
+three days back, as a deep page would be. Per-account queries describe account ``default``
+(id 1), which migration 0006 creates.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from milkbot.analytics.queries import (
 )
 
 LAST_DAY_SQL = "SELECT max(event_date) FROM analytics.pnl_by_day"
+ACCOUNT = "default"
 ACCOUNT_ID = 1
 
 
@@ -49,7 +50,7 @@ class ExplainCase:
 
 def _window(end: date) -> dict[str, Any]:
     return {
-        "account_id": ACCOUNT_ID,
+        "account": ACCOUNT,
         "start": end - timedelta(days=29),
         "end": end,
         "end_ts": datetime.combine(end + timedelta(days=1), time(), UTC),

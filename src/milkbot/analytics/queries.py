@@ -83,6 +83,10 @@ ACCOUNT_SQL: Final = """
 SELECT id, name, display_name, mode, starting_bankroll_micros
 FROM ops.accounts WHERE name = %s AND is_public
 """
+# The id of the public account named %(account)s (NULL for any other name). The per-account
+# queries read through it, so that they can be sent beside ACCOUNT_SQL in one round trip
+# (:func:`_read_for_account`); an index condition on it is a lookup by the account's key.
+ACCOUNT_ID: Final = "(SELECT id FROM ops.accounts WHERE name = %(account)s AND is_public)"
 
 ACCOUNTS_SQL: Final = """
 SELECT a.name, a.display_name, a.mode, a.environment, a.starting_bankroll_micros, a.description,
@@ -118,13 +122,14 @@ LEFT JOIN (
            sum(p.realized_cost_micros)::bigint AS realized_cost,
            sum(p.open_exposure_micros)::bigint AS open_exposure
     FROM {source} p
-    WHERE p.account_id = %(account_id)s
+    WHERE p.account_id = {account}
       AND p.event_date BETWEEN %(start)s AND %(end)s{strategy}
     GROUP BY p.city_code
 ) a ON a.city_code = c.code
 ORDER BY c.code
 """
 
+_CITY_TOTALS = _CITY_TOTALS.replace("{account}", ACCOUNT_ID)
 CITY_METRICS_SQL: Final = _CITY_TOTALS.replace("{source}", "analytics.pnl_city_day").replace(
     "{strategy}", ""
 )
@@ -142,11 +147,11 @@ SELECT m.first_day, m.before, m.transfers_before, m.transfer_days, m.transfer_am
        p.event_date, p.net_pnl_micros
 FROM (
     SELECT (SELECT min(event_date) FROM analytics.pnl_by_day
-            WHERE account_id = %(account_id)s) AS first_day,
+            WHERE account_id = {account}) AS first_day,
            (SELECT coalesce(sum(t.net_pnl_micros), 0)::bigint FROM analytics.account_totals t
-            WHERE t.account_id = %(account_id)s)
+            WHERE t.account_id = {account})
            - (SELECT coalesce(sum(net_pnl_micros), 0)::bigint FROM analytics.pnl_by_day
-              WHERE account_id = %(account_id)s AND event_date >= %(start)s) AS before,
+              WHERE account_id = {account} AND event_date >= %(start)s) AS before,
            f.transfers_before, f.transfer_days, f.transfer_amounts
     FROM (
         SELECT coalesce(sum(x.amount) FILTER (WHERE x.day < %(start)s), 0)::bigint
@@ -159,15 +164,15 @@ FROM (
             SELECT (transferred_at AT TIME ZONE 'UTC')::date AS day,
                    sum(amount_micros)::bigint AS amount
             FROM ops.account_transfers
-            WHERE account_id = %(account_id)s AND transferred_at < %(end_ts)s
+            WHERE account_id = {account} AND transferred_at < %(end_ts)s
             GROUP BY 1
         ) x
     ) f
 ) m
 LEFT JOIN analytics.pnl_by_day p
-  ON p.account_id = %(account_id)s AND p.event_date BETWEEN %(start)s AND %(end)s
+  ON p.account_id = {account} AND p.event_date BETWEEN %(start)s AND %(end)s
 ORDER BY p.event_date
-"""
+""".replace("{account}", ACCOUNT_ID)
 
 # Per strategy the account runs or has traded: its first settlement day ever, its signals in
 # the window, the window's totals and its net P&L per day (days without rows are filled with 0
@@ -182,14 +187,14 @@ SELECT s.name, f.first_day,
 FROM ops.strategies s
 CROSS JOIN LATERAL (
     SELECT min(f.event_date) AS first_day FROM analytics.pnl_strategy_day f
-    WHERE f.account_id = %(account_id)s AND f.strategy_id = s.id
+    WHERE f.account_id = {account} AND f.strategy_id = s.id
 ) f
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(g.signals), 0)::bigint AS signals,
            coalesce(sum(g.settled_n), 0)::bigint AS settled_n,
            coalesce(sum(g.sq_err_sum), 0)::float8 AS sq_err_sum
     FROM analytics.signal_strategy_day g
-    WHERE g.account_id = %(account_id)s AND g.strategy_id = s.id
+    WHERE g.account_id = {account} AND g.strategy_id = s.id
       AND g.event_date BETWEEN %(start)s AND %(end)s
 ) sig
 CROSS JOIN LATERAL (
@@ -207,14 +212,14 @@ CROSS JOIN LATERAL (
            coalesce(array_agg(p.event_date ORDER BY p.event_date), '{}') AS days,
            coalesce(array_agg(p.net_pnl_micros ORDER BY p.event_date), '{}') AS nets
     FROM analytics.pnl_strategy_day p
-    WHERE p.account_id = %(account_id)s AND p.strategy_id = s.id
+    WHERE p.account_id = {account} AND p.strategy_id = s.id
       AND p.event_date BETWEEN %(start)s AND %(end)s
 ) agg
 WHERE f.first_day IS NOT NULL
    OR EXISTS (SELECT 1 FROM ops.account_strategies x
-              WHERE x.account_id = %(account_id)s AND x.strategy_id = s.id)
+              WHERE x.account_id = {account} AND x.strategy_id = s.id)
 ORDER BY s.name
-"""
+""".replace("{account}", ACCOUNT_ID)
 
 _CALIBRATION_COLUMNS = """
 SELECT b.bucket,
@@ -223,9 +228,10 @@ SELECT b.bucket,
        coalesce(sum(g.outcome_sum), 0)::bigint
 FROM generate_series(0, 9) AS b(bucket)
 LEFT JOIN analytics.signal_daily g
-  ON g.account_id = %(account_id)s AND g.bucket = b.bucket
+  ON g.account_id = {account} AND g.bucket = b.bucket
  AND g.event_date BETWEEN %(start)s AND %(end)s"""
 
+_CALIBRATION_COLUMNS = _CALIBRATION_COLUMNS.replace("{account}", ACCOUNT_ID)
 CALIBRATION_SQL: Final = _CALIBRATION_COLUMNS + "\nGROUP BY b.bucket\nORDER BY b.bucket"
 CALIBRATION_BY_STRATEGY_SQL: Final = (
     _CALIBRATION_COLUMNS
@@ -322,8 +328,28 @@ async def resolve_account(conn: AsyncConnection[Any], name: str) -> Account:
     row = await cur.fetchone()
     if row is None:
         raise UnknownAccountError(name)
-    account_id, account_name, display_name, mode, bankroll = row
-    return Account(account_id, AccountRef(account_name, display_name, mode), bankroll)
+    return _account(row)
+
+
+def _account(row: Any) -> Account:
+    account_id, name, display_name, mode, bankroll = row
+    return Account(account_id, AccountRef(name, display_name, mode), bankroll)
+
+
+async def _read_for_account(
+    conn: AsyncConnection[Any], account: str, query: str, params: dict[str, object]
+) -> tuple[Account, list[Any]]:
+    """Find public ``account`` and run ``query`` (which names it through ACCOUNT_ID) in one
+    round trip (a pipeline); any other name raises UnknownAccountError."""
+    if not isinstance(account, str):
+        raise UnknownAccountError(repr(account))
+    async with conn.pipeline():
+        found = await conn.execute(ACCOUNT_SQL, [account])
+        cur = await conn.execute(query, {**params, "account": account})
+    row = await found.fetchone()
+    if row is None:
+        raise UnknownAccountError(account)
+    return _account(row), await cur.fetchall()
 
 
 async def read_accounts(conn: AsyncConnection[Any], primary: str) -> list[AccountSummary]:
@@ -369,17 +395,12 @@ async def read_city_metrics(
     buys (price x quantity); open exposure is the cost of contracts still held in unsettled
     markets. ``strategy`` limits it to one strategy's trades.
     """
-    found = await resolve_account(conn, account)
-    params: dict[str, object] = {
-        "account_id": found.id,
-        "start": window.start,
-        "end": window.end,
-    }
+    params: dict[str, object] = {"start": window.start, "end": window.end}
     query = CITY_METRICS_SQL
     if strategy is not None:
         params["strategy_id"] = await resolve_strategy(conn, strategy)
         query = CITY_METRICS_BY_STRATEGY_SQL
-    cur = await conn.execute(query, params)
+    found, rows = await _read_for_account(conn, account, query, params)
     cities = [
         CityMetrics(
             city=code,
@@ -397,9 +418,7 @@ async def read_city_metrics(
             roi=_ratio(net, cost),
             open_exposure_dollars=to_dollars(exposure),
         )
-        for code, trades, contracts, realized, gross, fees, net, wins, losses, cost, exposure in (
-            await cur.fetchall()
-        )
+        for code, trades, contracts, realized, gross, fees, net, wins, losses, cost, exposure in rows
     ]
     return CityMetricsReport(
         as_of=_now(), account=found.ref, window=window, strategy=strategy, cities=cities
@@ -452,17 +471,12 @@ async def read_equity_curve(
     """
     if max_points is not None and not 2 <= max_points <= MAX_POINTS_LIMIT:
         raise AnalyticsInputError("max_points", f"must be from 2 to {MAX_POINTS_LIMIT}")
-    found = await resolve_account(conn, account)
-    cur = await conn.execute(
+    found, rows = await _read_for_account(
+        conn,
+        account,
         EQUITY_SQL,
-        {
-            "account_id": found.id,
-            "start": window.start,
-            "end": window.end,
-            "end_ts": _end_ts(window),
-        },
+        {"start": window.start, "end": window.end, "end_ts": _end_ts(window)},
     )
-    rows = await cur.fetchall()
     inception, before, transfers_before, flow_days, flows = rows[0][:5]
     bankroll = found.starting_bankroll_micros
     opening = bankroll + transfers_before + before
@@ -520,12 +534,11 @@ async def read_strategy_metrics(
     - brier_score: mean squared error of the signals' model probabilities against the outcome
       (1 if the market settled YES) over signals on settled markets.
     """
-    found = await resolve_account(conn, account)
-    cur = await conn.execute(
-        STRATEGY_METRICS_SQL, {"account_id": found.id, "start": window.start, "end": window.end}
+    found, rows = await _read_for_account(
+        conn, account, STRATEGY_METRICS_SQL, {"start": window.start, "end": window.end}
     )
     strategies: list[StrategyMetrics] = []
-    for row in await cur.fetchall():
+    for row in rows:
         (
             name,
             first_day,
@@ -580,13 +593,12 @@ async def read_calibration(
     """Calibration of the model over ``account``'s signals on markets settled in ``window``:
     for each probability decile, the number of signals, their mean probability and the
     fraction whose market settled YES (``None`` for an empty decile). Ten bins, always."""
-    found = await resolve_account(conn, account)
-    params: dict[str, object] = {"account_id": found.id, "start": window.start, "end": window.end}
+    params: dict[str, object] = {"start": window.start, "end": window.end}
     query = CALIBRATION_SQL
     if strategy is not None:
         params["strategy_id"] = await resolve_strategy(conn, strategy)
         query = CALIBRATION_BY_STRATEGY_SQL
-    cur = await conn.execute(query, params)
+    _, rows = await _read_for_account(conn, account, query, params)
     return [
         CalibrationBin(
             bucket=bucket,
@@ -596,7 +608,7 @@ async def read_calibration(
             mean_prob=_ratio(prob_sum, n),
             observed_freq=_ratio(outcomes, n),
         )
-        for bucket, n, prob_sum, outcomes in await cur.fetchall()
+        for bucket, n, prob_sum, outcomes in rows
     ]
 
 

@@ -262,3 +262,15 @@ def test_headroom_is_the_largest_buy_the_checks_let_through(conn: psycopg.Connec
     _refused(conn, _buy(nyc[2], "b", "20.01", "0.50", account="deci"))
     record_trade(conn, _buy(nyc[2], "b", "20.00", "0.50", account="deci"))
     assert headroom(conn, account, "NYC", "NE", DAY).max_cost_micros == 0
+
+
+def test_an_old_unsettled_buy_still_counts_after_later_days_settle(
+    conn: psycopg.Connection,
+) -> None:
+    old = add_event(conn, day=DAY)
+    record_trade(conn, _buy(old[1], "old", 49))  # $19.60 open in NYC on the 10th
+    later = add_event(conn, day=DAY + timedelta(days=3))
+    record_trade(conn, _buy(later[1], "later", 1))
+    settle_event(conn, SettlementIn(event_ticker="KXHIGHNY-26MAR13", observed_high_f=46))
+    err = _refused(conn, _buy(add_event(conn, day=DAY + timedelta(days=4))[1], "new", 30))
+    assert "NYC open cost $31.60" in err.message

@@ -235,6 +235,7 @@ async def test_feed_health_and_metrics_move(db_url: str) -> None:
     assert newest <= now - timedelta(minutes=60)
     assert before["summary"]["trades"] == 0 and after["summary"]["trades"] > 0
     assert after["summary"]["wins"] + after["summary"]["losses"] > 0  # settled trades
+    assert after["summary"]["equity_dollars"] != before["summary"]["equity_dollars"]
 
 
 def test_thread_cycles_until_stopped(db_url: str) -> None:

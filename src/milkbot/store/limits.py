@@ -15,7 +15,10 @@ read from ``analytics.pnl_by_day``). For a buy of cost ``price x count``:
 
 Sales are never refused by a limit (they only reduce risk). The open cost is read from
 ``analytics.pnl_city_day.open_exposure_micros``, which the triggers keep exact in the same
-transaction as every trade, sale and settlement. Each refusal is a :class:`WriteError` with
+transaction as every trade, sale and settlement. Only the settlement days from the oldest
+unsettled market on are read (``markets_open_idx`` finds it at once): a buy is open only
+until its market settles, so older days hold no open cost, and the read stays a few days'
+rows however long the account's history. Each refusal is a :class:`WriteError` with
 code ``risk_limit`` whose message names the limit and the figures.
 """
 
@@ -171,8 +174,7 @@ def headroom(
     net realised P&L."""
     equity = equity_micros(conn, account)
     row = conn.execute(
-        "SELECT net_pnl_micros FROM analytics.pnl_by_day WHERE account_id = %s"
-        " AND event_date = %s",
+        "SELECT net_pnl_micros FROM analytics.pnl_by_day WHERE account_id = %s AND event_date = %s",
         [account.id, event_date - timedelta(days=1)],
     ).fetchone()
     rows = conn.execute(
@@ -180,6 +182,7 @@ def headroom(
         SELECT r.city_code, c.cluster, sum(r.open_exposure_micros)
         FROM analytics.pnl_city_day r JOIN ops.cities c ON c.code = r.city_code
         WHERE r.account_id = %s
+          AND r.event_date >= (SELECT min(event_date) FROM ops.markets WHERE result IS NULL)
         GROUP BY r.city_code, c.cluster
         """,
         [account.id],

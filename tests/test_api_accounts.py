@@ -295,3 +295,16 @@ async def test_the_response_cache_keys_by_account(accounts_db: str) -> None:
     assert paper_again.content == paper.content
     assert "Paper A" in page_paper.text and "Replay B" in page_replay.text
     assert "$503.17" in page_paper.text and "$503.17" not in page_replay.text
+
+
+@pytest.mark.parametrize("name", ["%00", "x%00y", "DEFAULT", "default%20", "1bot", "b-c"])
+async def test_a_name_no_account_can_have_is_an_unknown_account(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """Not a 500 from the database (NUL bytes): a 404 like any unknown name. (Over 63
+    characters is a 422, as every parameter's length is bounded.)"""
+    for route in (*ROUTES, "/"):
+        response = await client.get(f"{route}?account={name}")
+        assert response.status_code == 404, (route, response.text[:200])
+        if route.startswith("/api/"):
+            assert _error(response)["code"] == "unknown_account"

@@ -10,6 +10,7 @@ private account's existence does not leak.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -40,6 +41,19 @@ class AccountList(Result):
     """``GET /api/v1/accounts``: every public account, by mode then name."""
 
     accounts: list[AccountSummary]
+
+
+# What an account's name can be (ops.accounts' check): anything else names no account.
+ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def check_account(name: str | None) -> str | None:
+    """``name`` if it can be an account's name, ``None`` for the primary account (absent);
+    else UnknownAccountError, a 404 like any unknown name, before the database is asked
+    (it refuses some bytes, such as NUL, with an error of its own)."""
+    if name is not None and not ACCOUNT_NAME.fullmatch(name):
+        raise UnknownAccountError(name)
+    return name
 
 
 def find_account(accounts: Sequence[AccountSummary], name: str) -> AccountSummary:

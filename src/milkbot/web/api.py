@@ -24,7 +24,7 @@ from milkbot.analytics.queries import MAX_POINTS_LIMIT, MODES
 from milkbot.analytics.window import DEFAULT_DAYS, MAX_DATE, MAX_DAYS, MIN_DATE
 from milkbot.reference import load_reference
 from milkbot.web import schemas
-from milkbot.web.accounts import Account, AccountList, check_order
+from milkbot.web.accounts import Account, AccountList, check_account, check_order
 from milkbot.web.deps import State, WebState
 from milkbot.web.responses import json_response
 from milkbot.web.summary import build_calibration, build_summary, read_summary_parts
@@ -160,7 +160,7 @@ async def city_metrics(
         from_date=from_date,
         to_date=to_date,
         strategy=check_strategy(strategy),
-        account=account,
+        account=check_account(account),
     )
     return _cached_json(state, "cities", report)
 
@@ -178,7 +178,7 @@ async def strategy_metrics(
     account: Account = None,
 ) -> Response:
     report = await state.analytics.strategy_metrics(
-        days=days, from_date=from_date, to_date=to_date, account=account
+        days=days, from_date=from_date, to_date=to_date, account=check_account(account)
     )
     return _cached_json(state, "strategies", report)
 
@@ -204,7 +204,11 @@ async def equity(
     account: Account = None,
 ) -> Response:
     curve = await state.analytics.equity_curve(
-        days=days, from_date=from_date, to_date=to_date, max_points=max_points, account=account
+        days=days,
+        from_date=from_date,
+        to_date=to_date,
+        max_points=max_points,
+        account=check_account(account),
     )
     return _cached_json(state, "equity", curve)
 
@@ -229,7 +233,11 @@ async def public_trades(
     account: Account = None,
 ) -> Response:
     page = await state.analytics.public_trades(
-        limit=limit, cursor=cursor, city=check_city(city), side=check_side(side), account=account
+        limit=limit,
+        cursor=cursor,
+        city=check_city(city),
+        side=check_side(side),
+        account=check_account(account),
     )
     return _cached_json(state, "public_trades", page)
 
@@ -251,10 +259,13 @@ async def calibration(
     strategy = check_strategy(strategy)
     bins, report = await asyncio.gather(
         state.analytics.calibration(
-            from_date=window.start, to_date=window.end, strategy=strategy, account=account
+            from_date=window.start,
+            to_date=window.end,
+            strategy=strategy,
+            account=check_account(account),
         ),
         state.analytics.strategy_metrics(
-            from_date=window.start, to_date=window.end, account=account
+            from_date=window.start, to_date=window.end, account=check_account(account)
         ),
     )
 
@@ -272,7 +283,7 @@ async def calibration(
     summary="Every component's status and the age of its latest sign of life",
 )
 async def health(state: State, account: Account = None) -> Response:
-    report = await state.analytics.health(account=account)
+    report = await state.analytics.health(account=check_account(account))
     body = state.encoded.encode("health", (report,), report.to_dict)
     return json_response(body, cache=NO_STORE)
 
@@ -283,7 +294,7 @@ async def health(state: State, account: Account = None) -> Response:
     summary="What the overview page shows, in one call",
 )
 async def summary(state: State, days: Days = None, account: Account = None) -> Response:
-    parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS, account)
+    parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS, check_account(account))
     body = state.encoded.encode("summary", parts.sources(), lambda: build_summary(parts).to_dict())
     return json_response(body, cache=state.cache_header)
 

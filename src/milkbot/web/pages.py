@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -32,7 +33,7 @@ from milkbot.analytics import Window
 from milkbot.analytics.queries import MODES
 from milkbot.analytics.results import AccountSummary
 from milkbot.reference import load_reference
-from milkbot.web.accounts import Account, Links, find_account, mode_badge
+from milkbot.web.accounts import Account, Links, check_account, find_account, mode_badge
 from milkbot.web.api import (
     SIDES,
     City,
@@ -143,7 +144,7 @@ async def page_account(
     page's template gets for it: the account, the switcher's accounts by mode, and the links.
     An unknown or private name raises UnknownAccountError (a 404 page)."""
     accounts = await state.analytics.accounts()
-    chosen = find_account(accounts, name or state.settings.primary_account)
+    chosen = find_account(accounts, check_account(name) or state.settings.primary_account)
     groups = [
         (mode, [a for a in accounts if a.mode == mode])
         for mode in (*MODE_ORDER, *sorted({a.mode for a in accounts} - set(MODE_ORDER)))
@@ -353,15 +354,11 @@ async def compare(
     ctx["account"] = None  # every account's figures: no one account's name above them
     # The page's data block: the table's figures; the curves are drawn already (hundreds of
     # accounts' would weigh megabytes), and /api/v1/comparison serves them.
-    data = view.report.to_dict()
-    data["accounts"] = [_without_curve(r) for r in data["accounts"]]
+    report = view.report
+    data = replace(report, accounts=[replace(r, curve=[]) for r in report.accounts]).to_dict()
     return _render(
         request, state, "compare", "Compare accounts", data, v=view, r=view.report, days=days,
         ranges=RANGES, modes=MODES, mode=check_mode(mode), selected=chosen, columns=COLUMNS,
         refresh_seconds=0,  # drawn by the server: a reload refreshes it
         **ctx,
     )  # fmt: skip
-
-
-def _without_curve(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != "curve"}

@@ -65,7 +65,7 @@
         M.tone(c.gross_pnl_dollars) + "\">" + M.money(c.gross_pnl_dollars, true) +
         "</td><td class=\"num opt\">" + M.money(c.fees_dollars) + "</td><td class=\"num " +
         M.tone(c.net_pnl_dollars) + "\">" + M.money(c.net_pnl_dollars, true) +
-        "</td><td class=\"num opt\">" + c.wins + " / " + c.losses + "</td><td class=\"num\">" +
+        "</td><td class=\"num opt\">" + M.count(c.wins) + " / " + M.count(c.losses) + "</td><td class=\"num\">" +
         M.percent(c.win_rate) + "</td><td class=\"num opt\">" + M.percent(c.roi) +
         "</td><td class=\"num opt\">" + M.money(c.open_exposure_dollars) + "</td></tr>";
     }).join("");

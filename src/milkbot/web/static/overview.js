@@ -52,7 +52,7 @@
     M.setText("net-pnl", M.money(s.net_pnl_dollars, true), s.net_pnl_dollars);
     M.setText("exposure", M.money(s.open_exposure_dollars) + " open exposure");
     M.setText("win-rate", M.percent(s.win_rate));
-    M.setText("wins-losses", s.wins + " won · " + s.losses + " lost");
+    M.setText("wins-losses", M.count(s.wins) + " won · " + M.count(s.losses) + " lost");
     M.setText("trades", M.count(s.trades));
     M.setText("max-dd", M.number(s.max_drawdown_pct, 1) + "%");
     var all = s.all_time_window;

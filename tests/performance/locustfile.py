@@ -43,13 +43,13 @@ from urllib.parse import quote
 
 from locust import FastHttpUser, LoadTestShape, between, constant, events, task
 
-from milkbot.analytics.queries import COMPARISON_SORTS
 from milkbot.perf import contract
 from milkbot.perf.histograms import Hold, RunSnapshot, snapshot_locust
 from milkbot.perf.scenarios import StressPlan, parse_weights
 from milkbot.perf.search import BreakpointSearch
 from milkbot.reference import load_reference
 from milkbot.web import dashboard
+from milkbot.web.compare import COLUMNS
 
 PHASE = os.environ.get("LOAD_TEST_PHASE", "scenario")
 WEIGHTS = parse_weights(os.environ.get("LOAD_TEST_WEIGHTS"))
@@ -75,6 +75,7 @@ FEED_PAGE = dashboard.FEED_PAGE_SIZE  # the trade page's page size
 MAX_SCROLL = 3  # older pages a visitor scrolls through at most, per scroll
 EQUITY_POINTS = dashboard.EQUITY_MAX_POINTS  # the performance page's max_points
 JSON_HEADERS = {"Accept": "application/json"}
+SORTS = tuple(name for name, _, _ in COLUMNS)  # the comparison page's column sort links
 OTHER_ACCOUNT = 0.5  # the share of users who follow another account than the primary one
 SWITCH_ACCOUNT = 0.1  # how often a visitor opening a page picks another account first
 ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"')
@@ -144,7 +145,7 @@ class MilkbotUser(FastHttpUser):
         return None if body is None else body["next_cursor"]
 
     def comparison(self, days: int) -> None:
-        sort = random.choice(COMPARISON_SORTS)
+        sort = random.choice(SORTS)
         order = random.choice(("", "&order=asc", "&order=desc"))
         self.get_json(
             f"/api/v1/comparison?days={days}&sort={sort}{order}",
@@ -185,7 +186,7 @@ class DashboardVisitor(MilkbotUser):
         if page in ("/performance", "/cities", "/strategies", "/compare"):
             url += f"?days={self.days}"
         if page == "/compare":
-            url += f"&sort={random.choice(COMPARISON_SORTS)}"
+            url += f"&sort={random.choice(SORTS)}"
         with self.client.get(self.of_account(url), name=page, catch_response=True) as resp:
             text = resp.text or ""
             problem = contract.check_page(

@@ -202,8 +202,8 @@ def queries(
     trades: the per-account queries for the primary account (MILKBOT_PRIMARY_ACCOUNT) and a
     typical generated one, the comparison across all accounts, against the naive SQL over
     ops.trades and a SELECT 1 through the same pool, and their P95 growth from a
-    --baseline-trades database; then issue 12's goals (P95 within 5x the floor, comparison
-    within 20 ms, growth within 1.5x). Datasets are generated on the configured server once
+    --baseline-trades database; then whether each goal is met (P95 within 5x the floor,
+    comparison within 20 ms, growth within 1.5x). Datasets are generated on the configured server once
     and reused (milkbot_perf_<trades>_s<seed>)."""
     settings = get_settings()
     # Piped (CI logs, docs): wide enough that no column is cut.

@@ -10,17 +10,14 @@ import pytest
 
 from milkbot.perf import contract
 
-TRADE = {
-    "time": "2026-03-10T15:00:00Z",
-    "city": "NYC",
-    "ticker": "KXHIGHNY-26MAR10-B45.5",
-    "side": "yes",
-    "action": "buy",
-    "account": "default",
-    "contracts": "3.00",
-    "price_dollars": "0.42",
-}
+TRADE = dict.fromkeys(contract.TRADE_FIELDS, "x") | {"city": "NYC", "price_dollars": "0.42"}
 CITY = dict.fromkeys(contract.CITY_FIELDS, 0) | {"city": "NYC", "win_rate": None}
+ACCOUNT = {"name": "paper_017", "display_name": "Paper 17", "mode": "demo"}
+COMPARED = dict.fromkeys(contract.COMPARED_FIELDS, "0") | {"account": ACCOUNT}
+COMPARISON = {
+    "as_of": "x", "window": {}, "sort": "sharpe", "descending": True, "accounts": [COMPARED],
+    "total_fees_dollars": "1.25", "total_trades": 3,
+}  # fmt: skip
 FEED = {
     "delay_minutes": 60,
     "account": None,
@@ -55,11 +52,11 @@ def test_contract_bodies_pass() -> None:
         )
         is None
     )
-    summary = {
-        "as_of": "x", "equity_dollars": "1.00", "net_pnl_dollars": "0.00", "trades": 0,
-        "win_rate": None,
-    }  # fmt: skip
+    summary = dict.fromkeys(contract.SUMMARY_KEYS, "0") | {"win_rate": None}
     assert contract.check_summary(summary) is None
+    listed = {"accounts": [dict.fromkeys(contract.ACCOUNT_FIELDS, "x")]}
+    assert contract.check_accounts(listed) is None
+    assert contract.check_comparison(COMPARISON, sort="sharpe") is None
 
 
 def _without(body: dict[str, Any], *path: Any) -> dict[str, Any]:
@@ -95,7 +92,14 @@ def _without(body: dict[str, Any], *path: Any) -> dict[str, Any]:
         ),
         (contract.check_health, HEALTH | {"status": "fine"}, "unknown status"),
         (contract.check_health, [HEALTH], "expected a JSON object"),
-        (contract.check_summary, {"as_of": "x"}, "missing field 'equity_dollars'"),
+        (contract.check_summary, {"as_of": "x"}, "missing field 'account'"),
+        (contract.check_accounts, {"accounts": [{"name": "x"}]}, "missing field 'display_name'"),
+        (
+            contract.check_comparison,
+            _without(COMPARISON, "accounts", 0, "open_risk_dollars"),
+            "comparison.accounts[0]: missing field 'open_risk_dollars'",
+        ),
+        (contract.check_comparison, _without(COMPARISON, "total_fees_dollars"), "total_fees"),
     ],
 )
 def test_unusable_bodies_fail_with_a_reason(check: contract.Check, body: Any, reason: str) -> None:
@@ -126,3 +130,22 @@ def test_pages_must_be_complete_html() -> None:
     assert contract.check_page(500, "text/html", page) == "page: HTTP 500"
     assert "content type" in (contract.check_page(200, "application/json", page) or "")
     assert "cut short" in (contract.check_page(200, "text/html", page[:30]) or "")
+
+
+def test_the_comparison_must_be_sorted_as_asked() -> None:
+    problem = contract.check_comparison(COMPARISON, sort="fees_dollars")
+    assert problem == "comparison: sorted by 'sharpe', asked for 'fees_dollars'"
+
+
+def test_a_body_of_another_account_than_asked_for_fails() -> None:
+    report = {"as_of": "x", "window": {}, "cities": [CITY], "account": ACCOUNT}
+    asked = contract.of_account(contract.check_city_metrics, "paper_017")
+    assert asked(report) is None
+    other = contract.of_account(contract.check_city_metrics, "paper_018")
+    assert other(report) == "account: asked for 'paper_018', the body describes 'paper_017'"
+    # The feed names its account bare; the check of the body itself comes first.
+    feed = contract.of_account(contract.check_public_trades, "paper_018")
+    assert "describes 'paper_017'" in (feed(FEED | {"account": "paper_017"}) or "")
+    assert "next_cursor" in (feed(_without(FEED, "next_cursor")) or "")
+    # Without ?account= (the primary account) the check is the route's own.
+    assert contract.of_account(contract.check_city_metrics, None) is contract.check_city_metrics

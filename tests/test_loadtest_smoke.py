@@ -27,10 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 # Every route the locustfile may request; which ones a 15-second run reaches is up to its
 # random task choice, so the test asserts a spread over known routes, not a fixed set.
 ROUTES = {
-    "/", "/cities", "/performance", "/strategies", "/trades", "/status", "/health",
+    "/", "/cities", "/performance", "/strategies", "/trades", "/status", "/compare", "/health",
     "/static/[asset]",
     "/api/v1/summary", "/api/v1/trades/public", "/api/v1/metrics/cities",
     "/api/v1/metrics/strategies", "/api/v1/equity", "/api/v1/health", "/api/v1/calibration",
+    "/api/v1/accounts", "/api/v1/comparison",
 }  # fmt: skip
 
 

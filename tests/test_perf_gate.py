@@ -196,3 +196,32 @@ def test_the_guides_cp_of_current_txt_promotes_what_the_gate_compares(tmp_path: 
     write(tmp_path, "current.json", slower)
     mixed = [str(tmp_path / "baseline.txt"), str(tmp_path / "current.json")]
     assert runner.invoke(app, ["perf", "compare", *mixed]).exit_code == 0
+
+
+def accounts_record(typical: str = "paper_017") -> QueryBenchmark:
+    """A benchmark of issue 12's shape: the primary and a typical account, and the comparison."""
+    figures = {"city_metrics": (1.0, 2.0), "city_metrics@typical": (1.5, 3.0), "comparison": (4, 9)}
+    record = queries_record(
+        dataset=DATASET.model_copy(update={"accounts": 312}),
+        **figures,  # type: ignore[arg-type]
+    )
+    return record.model_copy(update={"accounts": {"primary": "default", "typical": typical}})
+
+
+def test_the_text_record_keeps_the_accounts_timed() -> None:
+    record = accounts_record()
+    text = render_query_text(record)
+    assert "accounts: 312" in text and "accounts timed: primary=default, typical=paper_017" in text
+    back = parse_query_text(text)
+    assert back.accounts == record.accounts
+    assert back.dataset == record.dataset
+    assert back.queries == record.queries
+
+
+def test_the_gate_refuses_runs_that_timed_other_accounts(tmp_path: Path) -> None:
+    base = write(tmp_path, "base.json", accounts_record())
+    same = write(tmp_path, "same.json", accounts_record())
+    other = write(tmp_path, "other.json", accounts_record(typical="paper_018"))
+    assert all(row.verdict == "ok" for row in compare(load_run(base), load_run(same)))
+    with pytest.raises(RefusedError, match="accounts"):
+        compare(load_run(base), load_run(other))

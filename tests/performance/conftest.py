@@ -2,6 +2,8 @@
 reused by name: milkbot_perf_<trades>_s42), the analytics service on it, the results files and
 the optional cProfile per test.
 
+The per-account queries are timed for the primary account and the dataset's typical generated
+account (:func:`milkbot.perf.query_bench.typical_account`), the comparison across all of them.
 Size: ``--perf-trades N``, else ``MILKBOT_PERF_TRADES``, else 1,000,000. Timed calls per query:
 ``MILKBOT_PERF_ITERATIONS`` (default 300). These tests run when asked for - by path
 (``pytest tests/performance/...``) or by marker (``-m perf``) - and are skipped in a plain
@@ -118,7 +120,8 @@ class Results:
 
         def alike(r: QueryBenchmark) -> Any:
             machine = r.machine.model_copy(update={"load_average": None})
-            return machine, r.dataset.model_copy(update={"database_mb": None}), r.fingerprint
+            dataset = r.dataset.model_copy(update={"database_mb": None})
+            return machine, dataset, r.fingerprint, r.accounts
 
         if alike(previous) == alike(self.record):
             queries = previous.queries | self.record.queries
@@ -127,6 +130,14 @@ class Results:
     def add(self, name: str, timing: Timing, iterations: int) -> None:
         queries = self.record.queries | {name: query_figures(name, timing, iterations)}
         self.record = self.record.model_copy(update={"queries": dict(sorted(queries.items()))})
+        self.save()
+
+    def add_floor(self, timing: Timing) -> None:
+        """The floor (``SELECT 1`` through the pool) as last measured, beside the queries."""
+        self.record = self.record.model_copy(update={"floor": timing})
+        self.save()
+
+    def save(self) -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.record.write(RESULTS / "current.json")
         (RESULTS / "current.txt").write_text(render_query_text(self.record), "utf-8")
@@ -145,9 +156,13 @@ class Results:
 
 
 @pytest.fixture(scope="session")
-async def perf_fingerprint(perf_analytics: Analytics, perf_dataset: GeneratedDatabase) -> str:
-    """Fingerprint of the analytics outputs over the dataset's last settled year."""
-    return await dataset_fingerprint(perf_analytics, perf_dataset.end_date)
+async def perf_fingerprint(
+    perf_analytics: Analytics, perf_dataset: GeneratedDatabase, perf_calls: QueryCalls
+) -> str:
+    """Fingerprint of the analytics outputs over the dataset's last settled year (each account
+    timed, and the comparison)."""
+    accounts = list(perf_calls.accounts.values())
+    return await dataset_fingerprint(perf_analytics, perf_dataset.end_date, accounts)
 
 
 BASELINE_NOTE = pytest.StashKey[str]()
@@ -155,19 +170,29 @@ BASELINE_NOTE = pytest.StashKey[str]()
 
 @pytest.fixture(scope="session")
 def perf_results(
-    perf_dataset: GeneratedDatabase, perf_fingerprint: str, pytestconfig: pytest.Config
+    perf_dataset: GeneratedDatabase,
+    perf_fingerprint: str,
+    perf_calls: QueryCalls,
+    pytestconfig: pytest.Config,
 ) -> Iterator[Results]:
     """Where the tests put their figures (tests/performance/results/current.*); at the end of
     the session, the baseline too when there is none yet."""
     machine = describe_machine()
     dataset = describe_dataset(perf_dataset.url, perf_dataset.seed)
-    results = Results(
-        QueryBenchmark(machine=machine, dataset=dataset, fingerprint=perf_fingerprint, queries={})
+    record = QueryBenchmark(
+        machine=machine,
+        dataset=dataset,
+        fingerprint=perf_fingerprint,
+        accounts=perf_calls.accounts,
+        queries={},
     )
+    results = Results(record)
     results.load_previous()
     print(
         f"\n{machine.cpu}, {machine.cores} cores, load average {list(machine.load_average or ())};"
-        f" PostgreSQL {dataset.postgres}; {dataset.trades:,} trades in {perf_dataset.name}"
+        f" PostgreSQL {dataset.postgres}; {dataset.trades:,} trades, {dataset.accounts or 0:,}"
+        f" accounts in {perf_dataset.name}; timed: "
+        + ", ".join(f"{role} = {name}" for role, name in perf_calls.accounts.items())
     )
     yield results
     note = results.make_baseline_if_none()

@@ -7,9 +7,15 @@ Headless, with a verdict:  ./deployment/scripts/run-load-test.sh   (or: milkbot 
 Users:
 - DashboardVisitor opens a page (fetching its scripts and styles once, as a browser cache
   would), then does what that page's script does: auto-refresh, pick a range, scroll the trade
-  feed through ``next_cursor``. Think time 2-5 s.
-- ApiClient polls the JSON API directly, following the feed's cursor now and then. Think
-  time 1-3 s.
+  feed through ``next_cursor``, re-sort the comparison page. Think time 2-5 s.
+- ApiClient polls the JSON API directly, following the feed's cursor now and then, and reads
+  the comparison across accounts. Think time 1-3 s.
+
+Accounts: each user first reads the account list (``/api/v1/accounts``, as the switcher does)
+and then follows one account: the primary one (no ``account=`` parameter) or, as often as not,
+another public account (``?account=NAME`` on every page and API call); a visitor switches
+account now and then. A response describing another account than the one asked for is a
+failure.
 
 Every request is named by its route (not the raw URL) so Locust's statistics group by route, and
 a response the page or client could not use (wrong status, body that is not JSON, missing
@@ -43,6 +49,7 @@ from milkbot.perf.scenarios import StressPlan, parse_weights
 from milkbot.perf.search import BreakpointSearch
 from milkbot.reference import load_reference
 from milkbot.web import dashboard
+from milkbot.web.compare import COLUMNS
 
 PHASE = os.environ.get("LOAD_TEST_PHASE", "scenario")
 WEIGHTS = parse_weights(os.environ.get("LOAD_TEST_WEIGHTS"))
@@ -68,6 +75,9 @@ FEED_PAGE = dashboard.FEED_PAGE_SIZE  # the trade page's page size
 MAX_SCROLL = 3  # older pages a visitor scrolls through at most, per scroll
 EQUITY_POINTS = dashboard.EQUITY_MAX_POINTS  # the performance page's max_points
 JSON_HEADERS = {"Accept": "application/json"}
+SORTS = tuple(name for name, _, _ in COLUMNS)  # the comparison page's column sort links
+OTHER_ACCOUNT = 0.5  # the share of users who follow another account than the primary one
+SWITCH_ACCOUNT = 0.1  # how often a visitor opening a page picks another account first
 ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"')
 CURSOR = re.compile(r'data-cursor="([^"]*)"')
 
@@ -78,6 +88,29 @@ class MilkbotUser(FastHttpUser):
     abstract = True
     network_timeout = 30.0
     connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.accounts: list[str] = []
+        self.account: str | None = None
+        body = self.get_json("/api/v1/accounts", "/api/v1/accounts", contract.check_accounts)
+        if body is not None:
+            self.accounts = [a["name"] for a in body["accounts"]]
+        self.pick_account()
+
+    def pick_account(self) -> None:
+        """Follow the primary account (no parameter) or another public one."""
+        others = self.accounts
+        self.account = random.choice(others) if others and random.random() < OTHER_ACCOUNT else None
+
+    def of_account(self, url: str) -> str:
+        """``url`` with the followed account's parameter (none for the primary account)."""
+        if self.account is None:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}account={quote(self.account, safe='')}"
+
+    def get_account_json(self, url: str, name: str, check: contract.Check) -> Any:
+        """GET ``url`` for the followed account; its body must describe that account."""
+        return self.get_json(self.of_account(url), name, contract.of_account(check, self.account))
 
     def get_json(self, url: str, name: str, check: contract.Check) -> Any:
         """GET ``url`` as request ``name``; the parsed body, or ``None`` after a failure."""
@@ -104,15 +137,24 @@ class MilkbotUser(FastHttpUser):
             url += f"&city={city}"
         if cursor:
             url += f"&cursor={quote(cursor, safe='')}"
-        body = self.get_json(
+        body = self.get_account_json(
             url,
             "/api/v1/trades/public",
             lambda b: contract.check_public_trades(b, limit=limit, city=city),
         )
         return None if body is None else body["next_cursor"]
 
-    def equity(self, days: int, max_points: int) -> None:
+    def comparison(self, days: int) -> None:
+        sort = random.choice(SORTS)
+        order = random.choice(("", "&order=asc", "&order=desc"))
         self.get_json(
+            f"/api/v1/comparison?days={days}&sort={sort}{order}",
+            "/api/v1/comparison",
+            lambda b: contract.check_comparison(b, sort=sort),
+        )
+
+    def equity(self, days: int, max_points: int) -> None:
+        self.get_account_json(
             f"/api/v1/equity?days={days}&max_points={max_points}",
             "/api/v1/equity",
             lambda b: contract.check_equity(b, max_points=max_points),
@@ -127,6 +169,7 @@ class DashboardVisitor(MilkbotUser):
     wait_time = between(2, 5) if THINK else constant(0)
 
     def on_start(self) -> None:
+        super().on_start()
         self.assets: set[str] = set()
         self.page = "/"
         self.days = 30
@@ -139,12 +182,12 @@ class DashboardVisitor(MilkbotUser):
         self.page = page
         self.days = random.choice(RANGES)
         self.city = None
-        url = (
-            f"{page}?days={self.days}"
-            if page in ("/performance", "/cities", "/strategies")
-            else page
-        )
-        with self.client.get(url, name=page, catch_response=True) as resp:
+        url = page
+        if page in ("/performance", "/cities", "/strategies", "/compare"):
+            url += f"?days={self.days}"
+        if page == "/compare":
+            url += f"&sort={random.choice(SORTS)}"
+        with self.client.get(self.of_account(url), name=page, catch_response=True) as resp:
             text = resp.text or ""
             problem = contract.check_page(
                 resp.status_code, resp.headers.get("content-type", ""), text
@@ -162,6 +205,8 @@ class DashboardVisitor(MilkbotUser):
 
     @task(2)
     def open_page(self) -> None:
+        if random.random() < SWITCH_ACCOUNT:
+            self.pick_account()  # the account switcher
         self.open(random.choices(list(PAGES), weights=list(PAGES.values()))[0])
         self.use_page()
 
@@ -171,9 +216,11 @@ class DashboardVisitor(MilkbotUser):
         if random.random() < 0.3:
             self.days = random.choice(RANGES)
         if self.page == "/":
-            self.get_json("/api/v1/summary", "/api/v1/summary", contract.check_summary)
+            self.get_account_json("/api/v1/summary", "/api/v1/summary", contract.check_summary)
+        elif self.page == "/compare":
+            self.open("/compare")  # a column's sort link reloads the page
         elif self.page == "/cities":
-            self.get_json(
+            self.get_account_json(
                 f"/api/v1/metrics/cities?days={self.days}",
                 "/api/v1/metrics/cities",
                 contract.check_city_metrics,
@@ -181,12 +228,12 @@ class DashboardVisitor(MilkbotUser):
         elif self.page == "/performance":
             self.equity(self.days, EQUITY_POINTS)
         elif self.page == "/strategies":
-            self.get_json(
+            self.get_account_json(
                 f"/api/v1/metrics/strategies?days={self.days}",
                 "/api/v1/metrics/strategies",
                 contract.check_strategy_metrics,
             )
-            self.get_json(
+            self.get_account_json(
                 f"/api/v1/calibration?days={self.days}",
                 "/api/v1/calibration",
                 contract.check_calibration,
@@ -194,7 +241,7 @@ class DashboardVisitor(MilkbotUser):
         elif self.page == "/trades":
             self.scroll()
         else:
-            self.get_json("/api/v1/health", "/api/v1/health", contract.check_health)
+            self.get_account_json("/api/v1/health", "/api/v1/health", contract.check_health)
 
     def scroll(self) -> None:
         """Scroll down the feed (older pages by cursor), or refresh it with a new filter."""
@@ -226,7 +273,7 @@ class ApiClient(MilkbotUser):
     @task(2)
     def cities(self) -> None:
         strategy = f"&strategy={random.choice(STRATEGIES)}" if random.random() < 0.2 else ""
-        self.get_json(
+        self.get_account_json(
             f"/api/v1/metrics/cities?days={random.choice(RANGES)}{strategy}",
             "/api/v1/metrics/cities",
             contract.check_city_metrics,
@@ -238,7 +285,7 @@ class ApiClient(MilkbotUser):
 
     @task(1)
     def strategies(self) -> None:
-        self.get_json(
+        self.get_account_json(
             f"/api/v1/metrics/strategies?days={random.choice(RANGES)}",
             "/api/v1/metrics/strategies",
             contract.check_strategy_metrics,
@@ -246,7 +293,11 @@ class ApiClient(MilkbotUser):
 
     @task(1)
     def health(self) -> None:
-        self.get_json("/api/v1/health", "/api/v1/health", contract.check_health)
+        self.get_account_json("/api/v1/health", "/api/v1/health", contract.check_health)
+
+    @task(1)
+    def compare_accounts(self) -> None:
+        self.comparison(random.choice(RANGES))
 
     @task(1)
     def load_balancer_health(self) -> None:
@@ -264,7 +315,7 @@ class ApiClient(MilkbotUser):
 
     @task(1)
     def summary(self) -> None:
-        self.get_json("/api/v1/summary", "/api/v1/summary", contract.check_summary)
+        self.get_account_json("/api/v1/summary", "/api/v1/summary", contract.check_summary)
 
 
 class BareEndpointUser(FastHttpUser):

@@ -1,11 +1,14 @@
 """The seeded, realistic data generator shared by the CLI, the tests and the benchmarks.
 
-:func:`generate_dataset` fills a migrated database with a history of Milkbot trading the ten
-cities' daily-high markets (docs/DOMAIN.md): daily highs from each city's climatology, one event
-per city and climate day with its bracket markets, the strategies' signals and the trades where
-their edge cleared the threshold, a few sales before settlement, settlements that follow from
-the drawn highs (so the P&L follows from the data), open positions at the end, heartbeats. The
-same arguments give the same rows, ids included.
+:func:`generate_dataset` fills a migrated database with a history of Milkbot accounts trading the
+ten cities' daily-high markets (docs/DOMAIN.md, "Generated data"): the flagship ``default``
+account and as many paper, replay, live and shadow accounts as the trade target needs
+(accounts.py), daily highs from each city's climatology, one event per city and climate day
+with its bracket markets (some on the tapered deci-cent grid, some with fractional counts),
+each account's signals and the trades where their edge cleared the threshold, sized within the
+account's risk limits day by day (trades.py), a few sales before settlement, settlements that
+follow from the drawn highs (so the P&L follows from the data), open positions at the end,
+deposits, heartbeats. The same arguments give the same rows, ids included.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import psycopg
 
 from milkbot.generator import loader
+from milkbot.generator.accounts import Accounts, plan_accounts
 from milkbot.generator.aggregates import AGGREGATE_TABLE_COLUMNS, AGGREGATE_TABLES
 from milkbot.generator.blocks import (
     SIGNAL_COLUMNS,
@@ -30,8 +34,9 @@ from milkbot.generator.blocks import (
 )
 from milkbot.generator.heartbeats import HEARTBEAT_COLUMNS, heartbeat_rows
 from milkbot.generator.listing import MARKET_COLUMNS, build_listing, market_columns
-from milkbot.generator.plan import GeneratorError, Plan, make_plan
+from milkbot.generator.plan import GeneratorError, Plan, day_number, make_plan
 from milkbot.generator.strategy import Strategies
+from milkbot.generator.trades import Book
 from milkbot.money import CENT_MICROS
 from milkbot.reference import load_reference
 from milkbot.settings import STARTING_BANKROLL_CENTS
@@ -99,6 +104,10 @@ def generate_dataset(
     return run.result()
 
 
+def _instant(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
 class _Run:
     """One generation: the phases of the load transaction and their timings."""
 
@@ -110,6 +119,7 @@ class _Run:
         self.sales = 0
         self.open_trades = 0
         self.version = ""
+        self.accounts = 0
         self.started = self._clock = time.perf_counter()
 
     def lap(self, phase: str) -> None:
@@ -124,7 +134,13 @@ class _Run:
         ids = loader.prepare(conn, reset, ref.strategy_names)
         loader.set_default_bankroll(conn, plan.bankroll_cents * CENT_MICROS)
         loader.check_columns(conn, AGGREGATE_TABLE_COLUMNS)
-        strategies = Strategies.of(ids, ref.strategy_names)
+        first_id = loader.clear_generated_accounts(conn)
+        accounts = plan_accounts(
+            plan, ref.strategy_names, first_id, np.random.default_rng([plan.seed, 4])
+        )
+        self._insert_accounts(conn, accounts, ids, ref.strategy_names)
+        strategies = Strategies.lanes(ids, ref.strategy_names, accounts)
+        book = Book.opening(accounts)
         listing = build_listing(
             plan, ref, np.random.default_rng([plan.seed, 0]), np.random.default_rng([plan.seed, 3])
         )
@@ -142,11 +158,20 @@ class _Run:
 
         self.counts["ops.signals"] = self.counts["ops.trades"] = 0
         self.progress("trades", 0, plan.trades)
-        aggregates: dict[str, list[bytes]] = {table: [] for table in AGGREGATE_TABLES}
-        for block in prefetch(generate_blocks(plan, ref, listing, strategies, specs)):
+        # ops.positions has neither keys nor triggers during the load (loader.BULK_TABLES) and
+        # a position never spans two blocks, so its rows go in with each block's; the analytics
+        # tables' triggers fill the roll-ups, once, after the last block.
+        aggregates: dict[str, list[bytes]] = {
+            table: [] for table in AGGREGATE_TABLES if table not in loader.BULK_TABLES
+        }
+        produced = generate_blocks(plan, ref, listing, strategies, accounts, book, specs)
+        for block in prefetch(produced):
             self._copy_block(conn, block)
             for table, rows in block.aggregates.rows.items():
-                aggregates[table].append(rows)
+                if table in aggregates:
+                    aggregates[table].append(rows)
+                else:
+                    loader.copy_rows(conn, table, AGGREGATE_TABLES[table], [rows])
                 self.counts[table] = self.counts.get(table, 0) + block.aggregates.counts[table]
         self.lap("load")
 
@@ -165,9 +190,31 @@ class _Run:
         loader.restore(conn, aside, lambda done, total: self.progress("indexes", done, total))
         self.lap("indexes")
 
+        loader.insert_rows(
+            conn,
+            "ops.account_transfers",
+            loader.TRANSFER_COLUMNS,
+            (
+                [
+                    int(accounts.ids[a]),
+                    f"gen-deposit-{int(accounts.ids[a])}-{when}",
+                    _instant(when),
+                    amount,
+                    "Generated deposit",
+                ]
+                for a, when, amount in book.deposits
+            ),
+        )
+        self.counts["ops.account_transfers"] = len(book.deposits)
         self.progress("heartbeats", 0, 1)
+        end = day_number(plan.end_date)
+        running = [
+            int(accounts.ids[a])
+            for a in range(1, len(accounts))
+            if accounts.modes[a] != "replay" and accounts.last_day[a] >= end
+        ]
         columns, latest = heartbeat_rows(
-            listing, plan.now_us, np.random.default_rng([plan.seed, 2])
+            listing, plan.now_us, np.random.default_rng([plan.seed, 2]), running
         )
         loader.copy_columns(conn, "ops.heartbeats", HEARTBEAT_COLUMNS, columns, freeze=reset)
         self.counts["ops.heartbeats"] = len(columns[0].values)
@@ -176,6 +223,47 @@ class _Run:
         loader.finish(conn)
         self.progress("heartbeats", 1, 1)
         self.lap("heartbeats")
+
+    def _insert_accounts(
+        self,
+        conn: psycopg.Connection,
+        accounts: Accounts,
+        strategy_ids: dict[str, int],
+        names: tuple[str, ...],
+    ) -> None:
+        rows = [
+            [
+                int(accounts.ids[a]),
+                accounts.names[a],
+                accounts.display_names[a],
+                accounts.modes[a],
+                accounts.environments[a],
+                int(accounts.bankroll[a]),
+                int(accounts.precision[a]),
+                bool(accounts.public[a]),
+                *(int(v) for v in accounts.limits[a]),
+                accounts.descriptions[a],
+                _instant((int(accounts.first_day[a]) - 1) * 86_400_000_000),
+            ]
+            for a in range(1, len(accounts))
+        ]
+        loader.insert_rows(conn, "ops.accounts", loader.ACCOUNT_COLUMNS, rows)
+        loader.insert_rows(
+            conn,
+            "ops.account_strategies",
+            ("account_id", "strategy_id"),
+            (
+                [int(accounts.ids[a]), strategy_ids[names[s]]]
+                for a in range(1, len(accounts))
+                for s in accounts.strategies[a]
+            ),
+        )
+        loader.add_default_strategies(
+            conn, [strategy_ids[names[s]] for s in accounts.strategies[0]]
+        )
+        loader.set_account_sequence(conn)
+        self.counts["ops.accounts"] = len(accounts)
+        self.accounts = len(accounts)
 
     def _copy_block(self, conn: psycopg.Connection, block: EncodedBlock) -> None:
         loader.copy_rows(conn, "ops.signals", SIGNAL_COLUMNS, [block.signal_rows])

@@ -269,8 +269,15 @@ def _group(*keys: Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Group rows by the key columns: each group's first row, and each row's group."""
     combined = np.zeros(len(keys[0]), np.int64)
     for key in keys:
-        values, codes = np.unique(key, return_inverse=True)
-        combined = combined * len(values) + codes.reshape(-1)
+        if len(key) and np.issubdtype(key.dtype, np.integer):
+            # Integer keys span a small range: offsets from the least need no sort.
+            low = int(key.min())
+            size = int(key.max()) - low + 1
+            codes = key.astype(np.int64) - low
+        else:
+            values, codes = np.unique(key, return_inverse=True)
+            size = len(values)
+        combined = combined * size + codes.reshape(-1)
     _, first, group = np.unique(combined, return_index=True, return_inverse=True)
     return first, group.reshape(-1)
 

@@ -11,20 +11,21 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
+from milkbot.generator.accounts import Accounts
 from milkbot.generator.aggregates import AggregateRows, aggregate_block
 from milkbot.generator.binary import Column, encode_rows
 from milkbot.generator.listing import Listing
 from milkbot.generator.plan import Plan
 from milkbot.generator.signals import DECISIONS, Looks, Pairs, draw_looks
 from milkbot.generator.strategy import Strategies, activity_weights
-from milkbot.generator.trades import Fees, Trades, build_trades
+from milkbot.generator.trades import CANDIDATE_SHARE, Book, Fees, Trades, build_trades
 from milkbot.reference import Reference
 
 log = structlog.get_logger(__name__)
@@ -36,8 +37,8 @@ PREFETCH = 2
 BLOCK_LOOKS = 300_000
 # When too few looks of a block qualify for its trade quota, draw this share more, up to
 # this many times (it takes unusual luck on tiny blocks to need it at all).
-TOP_UP_SHARE = 0.25
-MAX_TOP_UPS = 20
+TOP_UP_SHARE = 0.08
+MAX_TOP_UPS = 60
 
 SIGNAL_COLUMNS = (
     "id",
@@ -145,24 +146,38 @@ def _apportion(total: int, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.i
 
 
 def generate_blocks(
-    plan: Plan, ref: Reference, listing: Listing, strategies: Strategies, specs: list[BlockSpec]
+    plan: Plan,
+    ref: Reference,
+    listing: Listing,
+    strategies: Strategies,
+    accounts: Accounts,
+    book: Book,
+    specs: list[BlockSpec],
 ) -> Iterator[EncodedBlock]:
-    """Generate and encode each block in turn, ids continuing from block to block."""
+    """Generate and encode each block in turn, ids continuing from block to block and the
+    accounts' equity carried in ``book``."""
     fees = Fees(ref.taker_fee_rate, ref.maker_fee_rate)
+    names = sorted({c.cluster for c in listing.cities})
+    clusters = np.array([names.index(c.cluster) for c in listing.cities], dtype=np.int64)
     next_signal, next_trade = 1, 1
     for spec in specs:
         rng = np.random.default_rng([plan.seed, 1, spec.index])
         events = np.arange(spec.first_event, spec.stop_event, dtype=np.int64)
         pairs = Pairs.draw(listing, events, strategies, plan.now_us, rng)
-        looks = _looks_for(plan, ref, listing, strategies, pairs, spec, rng)
+        # Accounts stopped out (trades.STOP_OUT_BP) have gone quiet.
+        silent = np.tile(book.stopped[strategies.account], len(events))
+        pairs = replace(pairs, weight=np.where(silent, 0.0, pairs.weight))
+        looks = _looks_for(plan, ref, listing, strategies, pairs, spec, book.owed, rng)
         trades = build_trades(
             listing,
             strategies,
+            accounts,
+            clusters,
+            book,
             pairs,
             looks,
             spec.trades,
             fees,
-            plan.bankroll_cents,
             ref.model_sigma_f,
             plan.now_us,
             next_trade,
@@ -190,17 +205,23 @@ def _looks_for(
     strategies: Strategies,
     pairs: Pairs,
     spec: BlockSpec,
+    owed: int,
     rng: np.random.Generator,
 ) -> Looks:
-    """The block's looks, topped up while fewer qualify than the block has trades to fill."""
+    """The block's looks, topped up while fewer qualify than the block has trades to fill
+    (its own and ``owed``, those earlier blocks could not place), with a margin for the fills
+    the risk limits refuse."""
     if spec.looks == 0 or pairs.weight.sum() <= 0:
         return draw_looks(listing, strategies, pairs, 0, ref.model_sigma_f, ref.min_edge, rng)
     parts = [
         draw_looks(listing, strategies, pairs, spec.looks, ref.model_sigma_f, ref.min_edge, rng)
     ]
+    wanted = (spec.trades + owed) * CANDIDATE_SHARE
     for _ in range(MAX_TOP_UPS):
-        qualifying = sum(int((p.decision != 0).sum()) for p in parts)
-        if qualifying >= spec.trades:
+        qualifying = sum(
+            int(((p.decision != 0) & strategies.trades[p.strategy]).sum()) for p in parts
+        )
+        if qualifying >= wanted:
             break
         extra = math.ceil(spec.looks * TOP_UP_SHARE) + 10
         parts.append(

@@ -1,9 +1,12 @@
-"""Component heartbeats: an hourly log over the run for the trader and the market-data feed,
-each ending with a healthy beat seconds before ``now`` (ops.component_health's latest state).
+"""Component heartbeats: an hourly log for the trader and the market-data feed of each account
+that runs live components (the flagship over the whole run, the other live, paper and shadow
+bots still running over their last days), each ending with a healthy beat seconds before
+``now`` (ops.component_health's latest state). Replays have no components.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -42,39 +45,49 @@ class Latest:
 
 
 def heartbeat_rows(
-    listing: Listing, now_us: int, rng: np.random.Generator
+    listing: Listing,
+    now_us: int,
+    rng: np.random.Generator,
+    others: Sequence[int] = (),
+    recent_us: int = 48 * HOUR_US,
 ) -> tuple[list[Column], list[Latest]]:
-    """Columns of the hourly heartbeat log since the first market opened, and each
-    component's latest beat."""
-    since = int(listing.opened_us.min()) if listing.events else now_us - 24 * HOUR_US
+    """Columns of the hourly heartbeat log, and each component's latest beat: account 1's
+    since the first market opened, those of the accounts ``others`` (ids) over the last
+    ``recent_us``."""
+    first = int(listing.opened_us.min()) if listing.events else now_us - 24 * HOUR_US
+    owners: list[npt.NDArray[np.int64]] = []
     names: list[npt.NDArray[np.int64]] = []
     times: list[npt.NDArray[np.int64]] = []
     statuses: list[npt.NDArray[np.int64]] = []
     latest: list[Latest] = []
-    for index, (component, lag) in enumerate(COMPONENTS):
-        last = now_us - int(rng.integers(*lag))
-        beats = np.arange(last, since, -HOUR_US, dtype=np.int64)[::-1]
-        status = rng.choice(len(STATUSES), size=len(beats), p=STATUS_ODDS)
-        status[-1] = 0
-        names.append(np.full(len(beats), index, dtype=np.int64))
-        times.append(beats)
-        statuses.append(status)
-        latest.append(
-            Latest(
-                1,
-                component,
-                datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=last),
-                "healthy",
-                "",
+    for account_id in (1, *others):
+        since = first if account_id == 1 else max(first, now_us - recent_us)
+        for index, (component, lag) in enumerate(COMPONENTS):
+            last = now_us - int(rng.integers(*lag))
+            beats = np.arange(last, since, -HOUR_US, dtype=np.int64)[::-1]
+            status = rng.choice(len(STATUSES), size=len(beats), p=STATUS_ODDS)
+            status[-1] = 0
+            owners.append(np.full(len(beats), account_id, dtype=np.int64))
+            names.append(np.full(len(beats), index, dtype=np.int64))
+            times.append(beats)
+            statuses.append(status)
+            latest.append(
+                Latest(
+                    account_id,
+                    component,
+                    datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=last),
+                    "healthy",
+                    "",
+                )
             )
-        )
+    owner = np.concatenate(owners)
     who = np.concatenate(names)
     time = np.concatenate(times)
     status = np.concatenate(statuses)
-    order = np.argsort(time, kind="stable")
+    order = np.lexsort((who, owner, time))
     messages = np.concatenate([MESSAGES[c] for c, _ in COMPONENTS])
     columns = [
-        Column("int4", np.ones(len(who), dtype=np.int64)),
+        Column("int4", owner[order]),
         Column(
             "text",
             who[order],

@@ -40,6 +40,12 @@ CONSENSUS_ERROR_F = 2.5
 # moves series to both gradually; a city's events on a day share one draw per property).
 TAPERED_SHARE = 0.25
 FRACTIONAL_SHARE = 0.3
+# The accounts buy an event day's markets only once every city's previous event has settled
+# (so at most one event per city is open at any instant, and the equity the risk limits
+# measure is settled), and sell only after they have done buying for the day: buying runs
+# from a minute after the last possible settlement to BUYING_SHARE of the time to the first
+# close, sales from there to each market's close.
+BUYING_SHARE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,8 @@ class Listing:
     tickers: npt.NDArray[np.bytes_]  # per market
     event_tickers: npt.NDArray[np.bytes_]  # per event
     titles: npt.NDArray[np.bytes_]  # per market, UTF-8
+    buys_from_us: npt.NDArray[np.int64]  # per event: the day's buying starts
+    sales_from_us: npt.NDArray[np.int64]  # per event: buying ends, sales before the close start
     tapered: npt.NDArray[np.bool_]  # per event: tapered_deci_cent ($0.001 ticks in the tails)
     fractional: npt.NDArray[np.bool_]  # per event: fractional_trading_enabled
 
@@ -100,6 +108,8 @@ def build_listing(
     listed[-1] = (opened[-1] < now) & (now < closes[-1])  # the next day, if trading now
     day_of, city_of = np.nonzero(listed)
     n = len(day_of)
+    buys_from = start.max(axis=1) + SETTLE_DELAY_US[1] + 60_000_000
+    sales_from = buys_from + (BUYING_SHARE * (closes.min(axis=1) - buys_from)).astype(np.int64)
     delay = rng.integers(*SETTLE_DELAY_US, size=start.shape)
     settled_at = closes + delay
     settled = (np.arange(len(days))[:, None] < plan.days - 1) & (settled_at <= now)
@@ -124,6 +134,8 @@ def build_listing(
         tickers=tickers,
         event_tickers=event_tickers,
         titles=titles,
+        buys_from_us=buys_from[day_of],
+        sales_from_us=sales_from[day_of],
         tapered=grid_rng.random(n) < TAPERED_SHARE,
         fractional=grid_rng.random(n) < FRACTIONAL_SHARE,
     )

@@ -37,10 +37,13 @@ log = structlog.get_logger(__name__)
 
 # Tables whose keys, indexes and triggers are set aside while rows stream in, and tables that
 # only lose their foreign keys (checked row by row otherwise).
-BULK_TABLES = ("ops.markets", "ops.signals", "ops.trades")
-FOREIGN_KEY_TABLES = ("ops.positions",)
+# ops.positions has a row per account, strategy, market and side (millions at 10M trades),
+# so its key is rebuilt after the COPY too.
+BULK_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.positions")
+FOREIGN_KEY_TABLES: tuple[str, ...] = ()
 # What a run replaces. Cities, strategies and the migrations table stay.
 DATA_TABLES = (
+    "ops.account_transfers",
     "ops.trades",
     "ops.signals",
     "ops.orders",
@@ -54,7 +57,14 @@ HEALTH_TABLES = ("ops.heartbeats", "ops.component_health")
 # Analyzed before the keys are rebuilt, so checking the foreign keys plans with real sizes,
 # with every analytics table (roll-ups that triggers fill from the loaded aggregates too).
 LOADED_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.positions")
-IDENTITY_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.heartbeats")
+ACCOUNT_TABLES = ("ops.accounts", "ops.account_strategies", "ops.account_transfers")
+IDENTITY_TABLES = (
+    "ops.markets",
+    "ops.signals",
+    "ops.trades",
+    "ops.heartbeats",
+    "ops.account_transfers",
+)
 # Settings for this transaction only: index builds sort in memory, and so do the joins that
 # check the foreign keys.
 LOAD_SETTINGS = {"work_mem": "1GB", "maintenance_work_mem": "2GB"}
@@ -118,6 +128,33 @@ VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (account_id, component) DO UPDATE SET observed_at = EXCLUDED.observed_at,
     status = EXCLUDED.status, message = EXCLUDED.message
 """
+# Accounts a previous run generated (their names follow accounts.plan_accounts); others stay.
+GENERATED_ACCOUNTS_SQL = (
+    "DELETE FROM ops.accounts WHERE id <> 1"
+    " AND name ~ '^(paper|replay|live|shadow)_[a-z0-9_]+_[0-9]{3,}$'"
+)
+NEXT_ACCOUNT_SQL = "SELECT coalesce(max(id), 1) + 1 FROM ops.accounts"
+ACCOUNT_COLUMNS = (
+    "id",
+    "name",
+    "display_name",
+    "mode",
+    "environment",
+    "starting_bankroll_micros",
+    "balance_precision_micros",
+    "is_public",
+    "max_trade_bp",
+    "max_city_bp",
+    "max_cluster_bp",
+    "max_open_bp",
+    "daily_loss_bp",
+    "description",
+    "created_at",
+)
+ACCOUNT_SEQUENCE_SQL = (
+    "SELECT setval(pg_get_serial_sequence('ops.accounts', 'id'), max(id)) FROM ops.accounts"
+)
+TRANSFER_COLUMNS = ("account_id", "client_transfer_id", "transferred_at", "amount_micros", "note")
 DEFAULT_BANKROLL_SQL = "UPDATE ops.accounts SET starting_bankroll_micros = %s WHERE id = 1"
 # The markets' fee columns default to Kalshi's standard schedule; set only when the reference
 # differs (numeric has no simple binary COPY form).
@@ -330,6 +367,41 @@ def restore(conn: psycopg.Connection, aside: SetAside, step: Callable[[int, int]
         conn.execute(statement)
 
 
+def clear_generated_accounts(conn: psycopg.Connection) -> int:
+    """Delete the accounts an earlier run generated (their rows are already wiped) and return
+    the id the next generated account gets."""
+    conn.execute(GENERATED_ACCOUNTS_SQL)
+    row = conn.execute(NEXT_ACCOUNT_SQL).fetchone()
+    return int(row[0]) if row else 2
+
+
+def insert_rows(
+    conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
+) -> None:
+    """COPY a few hundred rows (accounts, their strategies, transfers) in text format."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        _ident(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+    with conn.cursor().copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def add_default_strategies(conn: psycopg.Connection, strategy_ids: Sequence[int]) -> None:
+    """Record that the flagship account runs ``strategy_ids`` (migration 0006 gave it the
+    strategies known then, none on a database migrated before the reference was loaded)."""
+    conn.cursor().executemany(
+        "INSERT INTO ops.account_strategies (account_id, strategy_id) VALUES (1, %s)"
+        " ON CONFLICT DO NOTHING",
+        [[i] for i in strategy_ids],
+    )
+
+
+def set_account_sequence(conn: psycopg.Connection) -> None:
+    """Point ops.accounts' id sequence past the generated ids."""
+    conn.execute(ACCOUNT_SEQUENCE_SQL)
+
+
 def set_default_bankroll(conn: psycopg.Connection, micros: int) -> None:
     """Make the flagship account's (``default``, id 1) starting bankroll the plan's."""
     conn.execute(DEFAULT_BANKROLL_SQL, [micros])
@@ -352,11 +424,10 @@ def mark_fresh(conn: psycopg.Connection) -> None:
 
 def record_health(conn: psycopg.Connection, latest: Sequence[Latest]) -> None:
     """Make each component's latest beat its current state (ops.component_health)."""
-    for beat in latest:
-        conn.execute(
-            HEALTH_SQL,
-            [beat.account_id, beat.component, beat.observed_at, beat.status, beat.message],
-        )
+    conn.cursor().executemany(
+        HEALTH_SQL,
+        [[b.account_id, b.component, b.observed_at, b.status, b.message] for b in latest],
+    )
 
 
 def analyze(conn: psycopg.Connection, tables: Sequence[str]) -> None:
@@ -374,4 +445,4 @@ def finish(conn: psycopg.Connection) -> None:
     """Point the id sequences past the loaded ids and ANALYZE the health tables."""
     for table in IDENTITY_TABLES:
         conn.execute(sql.SQL(SEQUENCE_SQL).format(table=sql.Literal(table), ident=_ident(table)))
-    analyze(conn, HEALTH_TABLES)
+    analyze(conn, [*HEALTH_TABLES, *ACCOUNT_TABLES])

@@ -22,7 +22,7 @@ MIN_DAYS = 30
 MAX_DEFAULT_DAYS = 1096
 MAX_DAYS = 3650
 # Signals per trade: most cycles look without trading (the 10M load's budget sets the ratio).
-SIGNALS_PER_TRADE = 2.0
+SIGNALS_PER_TRADE = 2.3
 _EPOCH = date(1970, 1, 1)
 
 

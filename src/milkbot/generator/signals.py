@@ -168,8 +168,12 @@ def draw_looks(
 ) -> Looks:
     """``count`` looks spread over the block's pairs by weight, each at a time within its
     pair's window, on a market near the strategy's forecast."""
-    weights = pairs.weight / pairs.weight.sum()
-    pair = np.repeat(np.arange(len(weights)), rng.multinomial(count, weights))
+    total = pairs.weight.sum()
+    if count == 0 or total <= 0:
+        pair = np.zeros(0, dtype=np.int64)
+    else:
+        pair = np.repeat(np.arange(len(pairs.weight)), rng.multinomial(count, pairs.weight / total))
+    count = len(pair)
     n_strategies = len(strategies)
     event = pairs.events[pair // n_strategies]
     strategy = pair % n_strategies

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from milkbot.generator.accounts import Accounts
 from milkbot.generator.listing import HOUR_US, Listing
 
 SECOND_US = 1_000_000
@@ -38,9 +39,9 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "daily_high_temp": Profile(0.40, 0.85, 1.4, 0.0, False, (1.6, 1.0)),
-    "mean_reversion": Profile(0.15, 1.0, 1.5, 0.25, False, (1.2, 1.2)),
-    "nowcast": Profile(0.15, 0.6, 1.2, 0.0, True, (1.3, 1.3)),
+    "daily_high_temp": Profile(0.40, 0.82, 1.25, 0.0, False, (1.6, 1.0)),
+    "mean_reversion": Profile(0.15, 0.8, 1.2, 0.05, False, (1.2, 1.2)),
+    "nowcast": Profile(0.15, 0.8, 1.25, 0.0, True, (1.3, 1.3)),
     "ensemble": Profile(0.30, 0.8, 1.2, 0.0, False, (1.5, 1.0)),
 }
 DEFAULT_PROFILE = Profile(0.10, 1.0, 1.0, 0.0, False, (1.4, 1.0))
@@ -59,6 +60,10 @@ class Strategies:
     timing_a: npt.NDArray[np.float64]
     timing_b: npt.NDArray[np.float64]
     account_id: npt.NDArray[np.int64]  # ops.accounts.id running it
+    account: npt.NDArray[np.int64]  # index into the run's accounts
+    first_day: npt.NDArray[np.int64]  # active over these days (since 1970-01-01)
+    last_day: npt.NDArray[np.int64]
+    trades: npt.NDArray[np.bool_]  # False: signals only (shadow accounts)
 
     @classmethod
     def of(cls, ids: dict[str, int], names: tuple[str, ...]) -> Strategies:
@@ -74,6 +79,39 @@ class Strategies:
             timing_a=np.array([p.timing[0] for p in profiles]),
             timing_b=np.array([p.timing[1] for p in profiles]),
             account_id=np.ones(len(names), dtype=np.int64),
+            account=np.zeros(len(names), dtype=np.int64),
+            first_day=np.zeros(len(names), dtype=np.int64),
+            last_day=np.full(len(names), 1 << 40, dtype=np.int64),
+            trades=np.ones(len(names), dtype=bool),
+        )
+
+    @classmethod
+    def lanes(cls, ids: dict[str, int], names: tuple[str, ...], accounts: Accounts) -> Strategies:
+        """One entry (a lane) per account and strategy it runs: the strategy's profile, its
+        share of the looks scaled by the account's activity (split between its strategies)
+        and its errors by the account's skill."""
+        base = cls.of(ids, names)
+        account = np.array(
+            [a for a, picked in enumerate(accounts.strategies) for _ in picked], dtype=np.int64
+        )
+        strategy = np.array([s for picked in accounts.strategies for s in picked], dtype=np.int64)
+        share = base.share[strategy] / base.share[strategy].sum()
+        per_account = np.bincount(account, share, minlength=len(accounts))[account]
+        skill = accounts.skill[account]
+        return cls(
+            ids=base.ids[strategy],
+            share=accounts.activity[account] * share / per_account,
+            public_error=np.minimum(base.public_error[strategy] * skill, 1.0),
+            own_error_sd=base.own_error_sd[strategy] * skill,
+            climatology_weight=base.climatology_weight[strategy],
+            intraday=base.intraday[strategy],
+            timing_a=base.timing_a[strategy],
+            timing_b=base.timing_b[strategy],
+            account_id=accounts.ids[account],
+            account=account,
+            first_day=accounts.first_day[account],
+            last_day=accounts.last_day[account],
+            trades=accounts.trading[account],
         )
 
     def __len__(self) -> int:
@@ -83,16 +121,19 @@ class Strategies:
 def trading_windows(
     listing: Listing, events: npt.NDArray[np.int64], strategies: Strategies, now_us: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Start and end (us) of each strategy's activity on each event, shape (events, strategies):
-    from the listing to the close (or ``now``), daytime of the climate day for intraday ones.
-    Empty windows have end <= start."""
-    opened = listing.opened_us[events][:, None]
-    limit = np.minimum(listing.closes_us[events], now_us)[:, None] - END_MARGIN_US
+    """Start and end (us) of each lane's buying on each event, shape (events, lanes): the
+    event day's buying window (:attr:`Listing.buys_from_us` to :attr:`Listing.sales_from_us`,
+    or ``now``), daytime of the climate day for intraday strategies, nothing on days the
+    lane's account is not active. Empty windows have end <= start."""
+    opened = listing.buys_from_us[events][:, None]
+    limit = np.minimum(listing.sales_from_us[events], now_us)[:, None] - END_MARGIN_US
     day_start = listing.start_us[events][:, None]
     intraday = strategies.intraday[None, :]
     start = np.where(intraday, np.maximum(opened, day_start + INTRADAY_HOURS[0] * HOUR_US), opened)
     end = np.where(intraday, np.minimum(limit, day_start + INTRADAY_HOURS[1] * HOUR_US), limit)
-    return start, end
+    day = listing.day[events][:, None]
+    active = (strategies.first_day[None, :] <= day) & (day <= strategies.last_day[None, :])
+    return start, np.where(active, end, start)
 
 
 def activity_weights(
@@ -102,7 +143,7 @@ def activity_weights(
     strategy's share times the part of its usual window it can trade (the last days are cut
     short by ``now``)."""
     start, end = trading_windows(listing, events, strategies, now_us)
-    full = (listing.closes_us[events] - listing.opened_us[events])[:, None]
+    full = (listing.sales_from_us[events] - listing.buys_from_us[events])[:, None]
     usual = np.where(strategies.intraday[None, :], INTRADAY_HOURS[1] - INTRADAY_HOURS[0], 0)
     usual = np.where(usual > 0, usual * HOUR_US, full)
     span = np.where(end - start >= MIN_WINDOW_US, end - start, 0)

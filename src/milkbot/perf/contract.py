@@ -18,8 +18,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from milkbot.analytics.results import (
+    AccountComparison,
+    AccountSummary,
     CityMetrics,
     CityMetricsReport,
+    ComparisonReport,
     ComponentStatus,
     EquityCurve,
     EquityPoint,
@@ -30,6 +33,7 @@ from milkbot.analytics.results import (
     StrategyMetricsReport,
 )
 from milkbot.vocabulary import HEALTH_STATUSES
+from milkbot.web.accounts import AccountList
 from milkbot.web.summary import Calibration, FlaggedBin, Summary
 
 Check = Callable[[Any], str | None]
@@ -56,10 +60,17 @@ EQUITY_KEYS = field_names(EquityCurve, "as_of", "points", "summary")
 FEED_KEYS = field_names(PublicTradePage)
 HEALTH_KEYS = field_names(HealthReport, "status", "components")
 SUMMARY_KEYS = field_names(
-    Summary, "as_of", "equity_dollars", "net_pnl_dollars", "trades", "win_rate"
+    Summary, "as_of", "account", "equity_dollars", "net_pnl_dollars", "trades", "win_rate"
 )
 CALIBRATION_KEYS = field_names(Calibration, "brier_score", "bins")
 CALIBRATION_BIN_KEYS = field_names(FlaggedBin, "mean_prob", "observed_freq")
+ACCOUNT_FIELDS = field_names(AccountSummary)
+ACCOUNT_LIST_KEYS = field_names(AccountList)
+COMPARISON_KEYS = field_names(
+    ComparisonReport, "as_of", "window", "sort", "descending", "accounts", "total_fees_dollars",
+    "total_trades",
+)  # fmt: skip
+COMPARED_FIELDS = field_names(AccountComparison)
 
 
 def missing(body: Any, fields: Iterable[str], where: str) -> str | None:
@@ -101,6 +112,40 @@ check_calibration = _report("calibration", CALIBRATION_KEYS, "bins", CALIBRATION
 _equity_points = _report("equity", EQUITY_KEYS, "points", EQUITY_POINT_FIELDS)
 _feed_trades = _report("trades", FEED_KEYS, "trades", TRADE_FIELDS)
 _health_components = _report("health", HEALTH_KEYS, "components", COMPONENT_FIELDS)
+# GET /api/v1/accounts: every public account.
+check_accounts = _report("accounts", ACCOUNT_LIST_KEYS, "accounts", ACCOUNT_FIELDS)
+_compared = _report("comparison", COMPARISON_KEYS, "accounts", COMPARED_FIELDS)
+
+
+def of_account(check: Check, account: str | None) -> Check:
+    """``check``, and with ``account`` (a request with ``?account=``) also that the body
+    describes that account (its ``account`` field, an object with a name or a bare name):
+    figures of another account are a failure, however well formed."""
+    if account is None:
+        return check
+
+    def checked(body: Any) -> str | None:
+        problem = check(body)
+        if problem or not isinstance(body, dict) or body.get("account") is None:
+            return problem
+        described = body["account"]
+        name = described.get("name") if isinstance(described, dict) else described
+        if name != account:
+            return f"account: asked for {account!r}, the body describes {name!r}"
+        return None
+
+    return checked
+
+
+def check_comparison(body: Any, sort: str | None = None) -> str | None:
+    """``GET /api/v1/comparison``: every account's row and the totals (fees and trades only),
+    sorted by ``sort`` when one was asked for."""
+    problem = _compared(body)
+    if problem:
+        return problem
+    if sort is not None and body["sort"] != sort:
+        return f"comparison: sorted by {body['sort']!r}, asked for {sort!r}"
+    return None
 
 
 def check_equity(body: Any, max_points: int | None = None) -> str | None:

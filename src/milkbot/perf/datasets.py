@@ -2,16 +2,19 @@
 
 A dataset is a database named after its size and seed (``milkbot_perf_1000000_s42``), built with
 the package's generator and reused while its completion marker (a JSON comment on the database)
-matches. ``milkbot bench queries`` and ``tests/performance`` share them.
+matches: same size, instant and generator (a digest of the generator's code and the
+migrations). ``milkbot bench queries`` and ``tests/performance`` share them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -38,6 +41,24 @@ class GeneratedDatabase:
     trades: int
     seed: int
     end_date: date
+
+
+def generator_version() -> str:
+    """A digest (12 hex digits) of what a dataset's rows follow from: the generator's code, the
+    rules it calls (money, market) and the migrations. A dataset built by other code is rebuilt,
+    not reused."""
+    package = Path(__file__).resolve().parent.parent  # src/milkbot
+    files = [
+        *(package / "generator").rglob("*.py"),
+        *(package / "db" / "migrations").glob("*.sql"),
+        package / "money.py",
+        package / "market.py",
+    ]
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def dataset_name(trades: int, seed: int) -> str:
@@ -68,6 +89,7 @@ def ensure_dataset(
 
     say = progress or (lambda _msg: None)
     name = dataset_name(trades, seed)
+    version = generator_version()
     url = make_conninfo(server_url, dbname=name)
     with psycopg.connect(server_url, autocommit=True) as admin:
         marker = _read_marker(admin, name)
@@ -76,6 +98,7 @@ def ensure_dataset(
             and marker.get("kind") == MARKER_KIND
             and marker.get("trades") == trades
             and marker.get("generated_for") == DATASET_NOW.isoformat()
+            and marker.get("generator") == version
         ):
             apply_migrations(url)
             end = date.fromisoformat(marker["end_date"])
@@ -102,6 +125,7 @@ def ensure_dataset(
         "seed": seed,
         "end_date": end.isoformat(),
         "generated_for": DATASET_NOW.isoformat(),
+        "generator": version,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(seconds, 1),
     }

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Final, Literal
 
@@ -45,7 +46,9 @@ from milkbot.perf.screen import criteria_table
 from milkbot.perf.server import private_platform
 from milkbot.perf.verdict import criterion, passed
 from milkbot.reference import load_reference
-from milkbot.store.models import HeartbeatIn, MarketIn, TradeIn
+from milkbot.settings import Settings
+from milkbot.store.accounts import create_account
+from milkbot.store.models import AccountIn, HeartbeatIn, MarketIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_market, record_trade
 
 SCHEMA_VERSION: Final = 2  # 2: machine is the typed description (milkbot.perf.records)
@@ -56,6 +59,14 @@ REQUEST_TIMEOUT_S = 10.0  # far above the 3 s goal: a hang shows as a slow answe
 ANSWER_GOAL_S = 3.0
 HEALTH_GOAL_S = 2.0
 WRITES = 5
+# The drill's trades go to an account of its own, private (shown nowhere), so that they fit its
+# risk limits whatever the generated accounts hold; the heartbeats are the primary account's
+# (the one the server's health check reads).
+DRILL_ACCOUNT = AccountIn(
+    name="fault_drill", display_name="Fault drill", mode="demo", environment="simulated",
+    starting_bankroll_dollars=Decimal(1000), is_public=False, strategies=("daily_high_temp",),
+    description="Trades the fault drill writes before it stops the database.",
+)  # fmt: skip
 _CODE_IN_PAGE = re.compile(r'data-code="([a-z_]+)"')
 
 
@@ -205,9 +216,10 @@ async def poll_health(base: str, stop: asyncio.Event, samples: list[Sample]) -> 
                     await asyncio.wait_for(stop.wait(), rest)
 
 
-def write_before_fault(url: str, run_id: str) -> list[str]:
-    """Record a drill market, ``WRITES`` trades on it and fresh trader / market-data
-    heartbeats through the write path; the trades' client ids."""
+def write_before_fault(url: str, run_id: str, primary: str) -> list[str]:
+    """Record a drill market, ``WRITES`` trades on it (the drill's own account) and fresh
+    trader / market-data heartbeats of account ``primary`` through the write path; the trades'
+    client ids."""
     city = load_reference().city("NYC")
     day = datetime.now(UTC).date() + timedelta(days=7)  # beyond the generated history
     event = event_ticker(city, day)
@@ -223,14 +235,17 @@ def write_before_fault(url: str, run_id: str) -> list[str]:
                 floor_f=bracket.floor_f, cap_f=bracket.cap_f, opened_at=start - timedelta(days=8), closes_at=end,
             ),
         )  # fmt: skip
+        create_account(conn, DRILL_ACCOUNT, exist_ok=True)
         for cid in ids:
             trade = TradeIn(
-                client_trade_id=cid, ticker=ticker, strategy="daily_high_temp", side="yes",
-                action="buy", quantity=1, price=40, executed_at=datetime.now(UTC),
+                account=DRILL_ACCOUNT.name, client_trade_id=cid, ticker=ticker, strategy="daily_high_temp",
+                side="yes", action="buy", count=Decimal(1), price_dollars=Decimal("0.40"),
+                executed_at=datetime.now(UTC),
             )  # fmt: skip
             record_trade(conn, trade)
         for component in ("trader", "market_data"):
-            post_heartbeat(conn, HeartbeatIn(component=component, message="fault drill"))
+            heartbeat = HeartbeatIn(account=primary, component=component, message="fault drill")
+            post_heartbeat(conn, heartbeat)
     return ids
 
 
@@ -363,7 +378,8 @@ async def _drill(
         row = conn.execute("SHOW server_version").fetchone()
     postgres = f"PostgreSQL {row[0] if row else '?'} (embedded)"
     machine = describe_machine()
-    ids = await asyncio.to_thread(write_before_fault, url, uuid.uuid4().hex[:12])
+    primary = Settings().primary_account  # the served account, as the server reads it
+    ids = await asyncio.to_thread(write_before_fault, url, uuid.uuid4().hex[:12], primary)
     server = EmbeddedPostgres(opts.home)
     stop = asyncio.Event()
     load_samples: list[Sample] = []

@@ -19,7 +19,8 @@ SELECT current_setting('server_version'),
        (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'ops.markets'::regclass),
        (SELECT min(event_date) FROM analytics.pnl_by_day),
        (SELECT max(event_date) FROM analytics.pnl_by_day),
-       pg_database_size(current_database())
+       pg_database_size(current_database()),
+       (SELECT count(*) FROM ops.accounts)
 """
 
 
@@ -56,11 +57,12 @@ def describe_machine() -> Machine:
 
 def describe_dataset(url: str, seed: int | None = None) -> Dataset:
     """The PostgreSQL version and the data volume of the database at ``url`` (exact trade
-    count, estimated signals and markets, settlement days, size in MB); ``seed`` as given."""
+    count, estimated signals and markets, settlement days, size in MB, accounts); ``seed`` as
+    given."""
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute(DATASET_FACTS).fetchone()
     assert row is not None  # a SELECT without FROM returns one row
-    version, trades, signals, markets, first, last, size = row
+    version, trades, signals, markets, first, last, size, accounts = row
     return Dataset(
         postgres=version,
         trades=trades,
@@ -70,4 +72,5 @@ def describe_dataset(url: str, seed: int | None = None) -> Dataset:
         first_day=first,
         last_day=last,
         database_mb=round(size / 2**20),
+        accounts=accounts,
     )

@@ -113,6 +113,9 @@ def load_run(path: Path) -> GateRun:
             "seed": str(d.seed),
             "days": f"{d.first_day}..{d.last_day}",
         }
+        if record.accounts:
+            # The per-account figures of other accounts are not comparable.
+            identity["accounts"] = ", ".join(f"{r}={n}" for r, n in record.accounts.items())
         return GateRun("queries", identity, record.fingerprint, figures, converted)
     figures = {}
     alike: dict[str, str] = {}

@@ -2,11 +2,12 @@
 
 The guide compares runs with ``diff baseline.txt current.txt`` and promotes one with ``cp
 current.txt baseline.txt``, so the text file is a full record, not a summary: one ``key: value``
-line per fact of the run (machine, PostgreSQL, data, analytics fingerprint) and one fixed-column
-line per query, with no timestamp, so two runs differ only where their figures do. It is
-written from a :class:`~milkbot.perf.records.QueryBenchmark` by :func:`render_query_text` and
-read back into one by :func:`parse_query_text` (the figures it keeps: P50/P95/P99, the
-thresholds and the status of each query), which is what the regression gate reads.
+line per fact of the run (machine, PostgreSQL, data, accounts timed, analytics fingerprint) and
+one fixed-column line per query (``<query>@typical``: the typical account's), with no
+timestamp, so two runs differ only where their figures do. It is written from a
+:class:`~milkbot.perf.records.QueryBenchmark` by :func:`render_query_text` and read back into
+one by :func:`parse_query_text` (the figures it keeps: P50/P95/P99, the thresholds and the
+status of each query), which is what the regression gate reads.
 """
 
 from __future__ import annotations
@@ -39,13 +40,19 @@ def render_query_text(record: QueryBenchmark) -> str:
         f"signals: ~{d.signals_estimate or 0:,}",
         f"markets: ~{d.markets_estimate or 0:,}",
         f"settlement days: {d.first_day}..{d.last_day}",
+        *([f"accounts: {d.accounts:,}"] if d.accounts is not None else []),
+        *(
+            ["accounts timed: " + ", ".join(f"{r}={n}" for r, n in record.accounts.items())]
+            if record.accounts
+            else []
+        ),
         TIMING,
         "",
-        f"{'query':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'target':>10}{'critical':>10}  status",
+        f"{'query':<28}{'p50':>10}{'p95':>10}{'p99':>10}{'target':>10}{'critical':>10}  status",
     ]
     for name, q in sorted(record.queries.items()):
         lines.append(
-            f"{name:<20}{q.p50:>10.3f}{q.p95:>10.3f}{q.p99:>10.3f}"
+            f"{name:<28}{q.p50:>10.3f}{q.p95:>10.3f}{q.p99:>10.3f}"
             f"{q.target_ms:>10g}{q.critical_ms:>10g}  {q.status}"
         )
     return "\n".join(lines) + "\n"
@@ -104,8 +111,13 @@ def parse_query_text(text: str) -> QueryBenchmark:
                 markets_estimate=_count(facts["markets"]),
                 first_day=date.fromisoformat(first),
                 last_day=date.fromisoformat(last),
+                # Files written before accounts existed have neither accounts line.
+                accounts=_count(facts["accounts"]) if "accounts" in facts else None,
             ),
             fingerprint=facts["analytics fingerprint"],
+            accounts=dict(
+                pair.split("=", 1) for pair in facts.get("accounts timed", "").split(", ") if pair
+            ),
             queries=queries,
         )
     except (KeyError, ValueError) as exc:

@@ -67,8 +67,8 @@ class Machine(Record):
 
 class Dataset(Record):
     """What was measured on: the PostgreSQL version and the data volume (exact trade count,
-    estimated signals and markets, settlement days covered, database size in MB), and the
-    generator seed when known."""
+    estimated signals and markets, settlement days covered, database size in MB, accounts), and
+    the generator seed when known."""
 
     postgres: str
     trades: int
@@ -78,6 +78,7 @@ class Dataset(Record):
     first_day: date | None = None
     last_day: date | None = None
     database_mb: int | None = None
+    accounts: int | None = None
 
 
 # --- query benchmarks ------------------------------------------------------------------------
@@ -138,13 +139,19 @@ class QueryBenchmark(ResultsFile):
     """A query benchmark: each query's figures (warm, cache bypassed, wall clock of one call
     through the pool), and with ``milkbot bench queries`` also the naive SQL over the raw trades,
     the ``SELECT 1`` floor and the growth from a smaller dataset. ``fingerprint``: of the
-    analytics outputs on the dataset (:func:`milkbot.perf.query_bench.dataset_fingerprint`)."""
+    analytics outputs on the dataset (:func:`milkbot.perf.query_bench.dataset_fingerprint`).
+
+    The per-account queries are timed for each account of ``accounts`` (by role: ``primary``,
+    the configured primary account, under the plain query names; ``typical``, the generated
+    account of median trade count, under names ending ``@typical``); ``comparison`` spans all
+    public accounts."""
 
     kind: Literal["queries"] = "queries"
     machine: Machine
     dataset: Dataset
     fingerprint: str | None
     days: int = 30
+    accounts: dict[str, str] = Field(default_factory=dict)
     queries: dict[str, QueryFigures]
     naive: dict[str, Timing] = Field(default_factory=dict)
     floor: Timing | None = None

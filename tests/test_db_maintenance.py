@@ -13,6 +13,16 @@ def test_declared_indexes_come_from_the_migrations() -> None:
     assert declared["ops.trades_market_idx"].startswith("CREATE INDEX IF NOT EXISTS")
 
 
+def test_declared_indexes_follow_later_migrations() -> None:
+    """0006 drops heartbeats_component_time_idx and re-creates pnl_daily_strategy_idx with the
+    account first: optimize must neither bring back the one nor rebuild the other's old form."""
+    declared = declared_indexes()
+    assert "ops.heartbeats_component_time_idx" not in declared
+    assert "ops.heartbeats_account_component_time_idx" in declared
+    assert "(account_id, strategy_id, event_date)" in declared["analytics.pnl_daily_strategy_idx"]
+    assert declared["ops.trades_account_created_idx"].startswith("CREATE INDEX IF NOT EXISTS")
+
+
 def test_optimize_recreates_a_dropped_index_and_is_idempotent(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("DROP INDEX ops.trades_created_idx")

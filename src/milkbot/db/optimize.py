@@ -17,8 +17,11 @@ from psycopg import sql
 
 from milkbot.db.migrate import list_migrations
 
+# CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table ...; and DROP INDEX [IF EXISTS] schema.name;
+# in the migrations' order (a later migration may drop an index or re-create it differently).
 _INDEX_STATEMENT = re.compile(
-    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)\s+ON\s+([\w.]+).*?;",
+    r"CREATE\s+(UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+ON\s+([\w.]+)(.*?);"
+    r"|DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?([\w.]+)\s*;",
     re.IGNORECASE | re.DOTALL,
 )
 SCHEMAS = ("ops", "analytics")
@@ -106,12 +109,20 @@ class OptimizeReport:
 
 
 def declared_indexes() -> dict[str, str]:
-    """Qualified index name -> the migration statement that creates it (IF NOT EXISTS)."""
+    """Qualified index name -> the statement that creates it as the migrations leave it
+    (``CREATE [UNIQUE] INDEX IF NOT EXISTS ...``); an index a later migration drops is not
+    declared, and one it re-creates is declared as re-created."""
     found: dict[str, str] = {}
     for migration in list_migrations():
         for match in _INDEX_STATEMENT.finditer(migration.sql):
-            schema = match[2].split(".")[0] if "." in match[2] else "public"
-            found[f"{schema}.{match[1]}"] = match[0]
+            unique, name, table, rest, dropped = match.groups()
+            if dropped is not None:
+                found.pop(dropped if "." in dropped else f"public.{dropped}", None)
+                continue
+            schema = table.split(".")[0] if "." in table else "public"
+            found[f"{schema}.{name}"] = (
+                f"CREATE {unique or ''}INDEX IF NOT EXISTS {name} ON {table}{rest};"
+            )
     return found
 
 

@@ -355,7 +355,7 @@ def _size(
         # Keep the day's share of the target among the fills the limits leave (sales count
         # too: leave room for them).
         owed += quota * (hi - lo) / n
-        goal = max(int(owed) - len(s), 0)
+        goal = max(int(owed + 1e-6) - len(s), 0)
         made = np.flatnonzero(centi > 0)
         if len(made) > goal:
             made = made[np.argsort(r["priority"][b][made], kind="stable")[:goal]]

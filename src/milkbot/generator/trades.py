@@ -67,7 +67,7 @@ SALE_END_MARGIN_US = 60 * SECOND_US
 LATENCY_US = (50_000, 1_500_000)
 RECORD_DELAY_US = (20_000, 400_000)
 # Looks filled beyond the quota, as candidates for fills the limits refuse or round away.
-CANDIDATE_SHARE = 1.12
+CANDIDATE_SHARE = 1.02
 # On fractional markets, the share of fills for a fraction of a contract.
 FRACTIONAL_FILL_SHARE = 0.6
 # Deposits arrive this long before the day's buying starts.

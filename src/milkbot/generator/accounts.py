@@ -42,6 +42,8 @@ MODE_ODDS = (0.55, 0.30, 0.05, 0.10)
 FIRST_MODES = ("demo", "demo", "replay", "shadow", "live", "demo", "replay")
 BANKROLL_DOLLARS = {"live": (2_000, 15_000), "other": (1_000, 25_000)}
 SHADOW_ACTIVITY = 0.3
+# The flagship runs the platform's best-tuned models: it keeps a little less forecast error.
+FLAGSHIP_SKILL = 0.93
 PRIVATE_SHARE = 0.15
 DIRECT_MEMBER_SHARE = 0.1
 TIGHT_LIMITS_SHARE = 0.25
@@ -194,7 +196,7 @@ def plan_accounts(
         first_day=np.concatenate([[first], first_day[pick]]).astype(np.int64),
         last_day=np.concatenate([[last], last_day[pick]]).astype(np.int64),
         activity=np.concatenate([[1.0], activity[pick]]),
-        skill=np.concatenate([[1.0], skill[pick]]),
+        skill=np.concatenate([[FLAGSHIP_SKILL], skill[pick]]),
         stake=np.concatenate([[1.0], stake[pick]]),
         strategies=strategies,
         deposit_day=np.concatenate([[-1], deposit_day[pick]]).astype(np.int64),

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from milkbot.generator.binary import Column
 from milkbot.generator.climate import draw_highs, normal_highs
-from milkbot.generator.plan import Plan
+from milkbot.generator.plan import BUYING_LAG_US, SETTLE_DELAY_US, Plan
 from milkbot.market import (
     NO_CAP,
     NO_FLOOR,
@@ -31,8 +31,6 @@ from milkbot.market import (
 from milkbot.reference import City, Reference
 
 HOUR_US = 3_600_000_000
-# The NWS climate report, and so settlement, arrives the next morning.
-SETTLE_DELAY_US = (6 * HOUR_US, 10 * HOUR_US)
 # Spread (F) of the public forecast, which the market's consensus follows, around the
 # eventual high when listed.
 CONSENSUS_ERROR_F = 2.5
@@ -108,7 +106,7 @@ def build_listing(
     listed[-1] = (opened[-1] < now) & (now < closes[-1])  # the next day, if trading now
     day_of, city_of = np.nonzero(listed)
     n = len(day_of)
-    buys_from = start.max(axis=1) + SETTLE_DELAY_US[1] + 60_000_000
+    buys_from = start.max(axis=1) + BUYING_LAG_US
     sales_from = buys_from + (BUYING_SHARE * (closes.min(axis=1) - buys_from)).astype(np.int64)
     delay = rng.integers(*SETTLE_DELAY_US, size=start.shape)
     settled_at = closes + delay

@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from milkbot.market import trading_hours
+import numpy as np
+
+from milkbot.market import climate_day_starts_us, trading_hours
 from milkbot.reference import load_reference
 from milkbot.settings import STARTING_BANKROLL_CENTS
 
@@ -24,6 +26,13 @@ MAX_DAYS = 3650
 # Signals per trade: most cycles look without trading (the 10M load's budget sets the ratio).
 SIGNALS_PER_TRADE = 2.3
 _EPOCH = date(1970, 1, 1)
+HOUR_US = 3_600_000_000
+# The NWS climate report, and so settlement, arrives the next morning: this long after the
+# close. The accounts buy an event day only from a minute after the latest settlement of the
+# day before (listing.BUYING_SHARE), so a day's buying starts BUYING_LAG_US after its latest
+# climate-day start.
+SETTLE_DELAY_US = (6 * HOUR_US, 10 * HOUR_US)
+BUYING_LAG_US = SETTLE_DELAY_US[1] + 60_000_000
 
 
 class GeneratorError(ValueError):
@@ -89,7 +98,7 @@ def make_plan(
         raise GeneratorError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
     if end_date is None:
-        end_date = now.date()
+        end_date = _last_day_bought(now)
     last_open = max(trading_hours(c.timezone, end_date)[0] for c in load_reference().cities)
     if last_open >= now:
         raise GeneratorError(
@@ -109,6 +118,16 @@ def make_plan(
         now=now,
         bankroll_cents=bankroll_cents,
     )
+
+
+def _last_day_bought(now: datetime) -> date:
+    """The latest settlement day whose buying has started at ``now``: today once every city's
+    yesterday has settled (late morning on the west coast), yesterday before that."""
+    today = now.date()
+    zones = [c.timezone for c in load_reference().cities]
+    starts = climate_day_starts_us(np.array([day_number(today)], dtype=np.int64), zones)
+    buying = int(starts.max()) + BUYING_LAG_US
+    return today if buying < to_us(now) else today - timedelta(days=1)
 
 
 def _days_for(trades: int) -> int:

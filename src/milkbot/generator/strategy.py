@@ -39,10 +39,10 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "daily_high_temp": Profile(0.40, 0.82, 1.25, 0.0, False, (1.6, 1.0)),
-    "mean_reversion": Profile(0.15, 0.8, 1.2, 0.05, False, (1.2, 1.2)),
-    "nowcast": Profile(0.15, 0.8, 1.25, 0.0, True, (1.3, 1.3)),
-    "ensemble": Profile(0.30, 0.8, 1.2, 0.0, False, (1.5, 1.0)),
+    "daily_high_temp": Profile(0.40, 0.8, 1.2, 0.0, False, (1.6, 1.0)),
+    "mean_reversion": Profile(0.15, 0.82, 1.25, 0.05, False, (1.2, 1.2)),
+    "nowcast": Profile(0.15, 0.82, 1.25, 0.0, True, (1.3, 1.3)),
+    "ensemble": Profile(0.30, 0.81, 1.22, 0.0, False, (1.5, 1.0)),
 }
 DEFAULT_PROFILE = Profile(0.10, 1.0, 1.0, 0.0, False, (1.4, 1.0))
 

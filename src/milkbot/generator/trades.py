@@ -67,7 +67,7 @@ SALE_END_MARGIN_US = 60 * SECOND_US
 LATENCY_US = (50_000, 1_500_000)
 RECORD_DELAY_US = (20_000, 400_000)
 # Looks filled beyond the quota, as candidates for fills the limits refuse or round away.
-CANDIDATE_SHARE = 1.12
+CANDIDATE_SHARE = 1.02
 # On fractional markets, the share of fills for a fraction of a contract.
 FRACTIONAL_FILL_SHARE = 0.6
 # Deposits arrive this long before the day's buying starts.
@@ -355,7 +355,7 @@ def _size(
         # Keep the day's share of the target among the fills the limits leave (sales count
         # too: leave room for them).
         owed += quota * (hi - lo) / n
-        goal = max(int(owed) - len(s), 0)
+        goal = max(int(owed + 1e-6) - len(s), 0)
         made = np.flatnonzero(centi > 0)
         if len(made) > goal:
             made = made[np.argsort(r["priority"][b][made], kind="stable")[:goal]]

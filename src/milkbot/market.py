@@ -1,9 +1,8 @@
 """The rules of Kalshi's daily high-temperature markets (docs/DOMAIN.md), each written once.
 
 Tickers and titles, the brackets and tails of an event, when its markets trade, which market
-settles YES and the climate day (prices, counts and the trading fee: :mod:`milkbot.money`; the
-old whole-cent fee stays here as a delegate for callers not yet in micros). The store, the simulator, the generator and the
-tests all call this module. Where the generator needs a rule over numpy arrays, its vectorised
+settles YES and the climate day (prices, counts and the trading fee: :mod:`milkbot.money`). The
+store, the simulator, the generator and the tests all call this module. Where the generator needs a rule over numpy arrays, its vectorised
 twin sits beside the scalar definition (names ending ``_array`` or ``_us``), and
 tests/test_market.py checks every pair exhaustively.
 
@@ -16,12 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
-from milkbot import money
 from milkbot.reference import City, standard_offset
 
 # Spelt out rather than strftime's %b, whose spelling follows the process's locale.
@@ -172,31 +169,3 @@ def event_brackets_array(
     floors = np.concatenate([np.full_like(lower_cap, NO_FLOOR), floor, upper_floor], axis=-1)
     caps = np.concatenate([lower_cap, floor + width_f - 1, np.full_like(upper_floor, NO_CAP)], -1)
     return floors, caps
-
-
-# -- The whole-cent fee (before fixed point) -----------------------------------------------------
-
-
-def fee_cents(quantity: int, price_cents: int, rate: Decimal) -> int:
-    """Kalshi's fee for a whole-cent fill rounded up to a whole cent, as Milkbot charged it
-    before fixed point (migration 0006); kept for callers not yet in micros.
-
-    It delegates to :func:`milkbot.money.trade_fee_micros`: rounding up to $0.0001 and then
-    up to $0.01 is rounding up to $0.01 once, so the result is exactly the old one."""
-    if quantity <= 0:
-        raise ValueError("quantity must be > 0")
-    if not 1 <= price_cents <= 99:
-        raise ValueError("price must be 1..99 cents")
-    micros = money.trade_fee_micros(
-        price_cents * money.CENT_MICROS, quantity * money.CENTI_PER_CONTRACT, rate
-    )
-    return -(-micros // money.CENT_MICROS)
-
-
-def fee_cents_array(quantity: Int64s, price_cents: Int64s, rate: Decimal) -> Int64s:
-    """:func:`fee_cents` over arrays (delegating to :func:`milkbot.money.trade_fee_micros_array`)."""
-    micros = money.trade_fee_micros_array(
-        price_cents * money.CENT_MICROS, quantity * money.CENTI_PER_CONTRACT, rate
-    )
-    fees: Int64s = -((-micros) // money.CENT_MICROS)
-    return fees

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from itertools import chain
 from typing import Any, Final
 
 import numpy as np
@@ -655,9 +656,11 @@ def sort_comparison(
     """``rows`` by ``sort`` (a COMPARISON_SORTS name), ties by account name; an undefined
     value (None) sorts last either way."""
     by_name = sorted(rows, key=lambda r: r.account.name)
-    defined = [r for r in by_name if _sort_key(r, sort) is not None]
-    undefined = [r for r in by_name if _sort_key(r, sort) is None]
-    return sorted(defined, key=lambda r: _sort_key(r, sort), reverse=descending) + undefined
+    keyed = [(_sort_key(r, sort), r) for r in by_name]
+    defined = [(k, r) for k, r in keyed if k is not None]
+    undefined = [r for k, r in keyed if k is None]
+    ordered = sorted(defined, key=lambda kr: kr[0], reverse=descending)
+    return [r for _, r in ordered] + undefined
 
 
 async def read_comparison(
@@ -693,12 +696,17 @@ async def read_comparison(
     opening = np.zeros(n, np.int64)
     first = np.full(n, n_days, np.int64)
     bankrolls = np.ones(n, np.int64)
+    # The window's net P&L per day, every account's at once (row index i once per day of i).
+    lengths = [len(row[14]) for row in found]
+    pnls[
+        np.repeat(np.arange(n), lengths),
+        np.fromiter(chain.from_iterable(row[14] for row in found), np.int64, sum(lengths)),
+    ] = np.fromiter(chain.from_iterable(row[15] for row in found), np.int64, sum(lengths))
     for i, row in enumerate(found):
         bankroll, total_net, _, inception, later = row[4:9]
-        window_net, offsets, nets, transfers_before, flow_days, amounts = row[13:19]
+        window_net = row[13]
+        transfers_before, flow_days, amounts = row[16:19]
         bankrolls[i] = bankroll
-        if offsets:
-            pnls[i, offsets] = nets
         if inception is not None:
             first[i] = min(max(inception, 0), n_days)
         early = transfers_before

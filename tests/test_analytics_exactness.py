@@ -40,6 +40,7 @@ from milkbot.analytics import (
     read_equity_curve,
     read_strategy_metrics,
 )
+from milkbot.analytics.results import Result
 from milkbot.generator import generate_dataset
 from milkbot.store.accounts import create_account, record_transfer
 from milkbot.store.models import AccountIn, SettlementIn, SignalIn, TradeIn, TransferIn
@@ -485,12 +486,21 @@ async def check_comparison(db_url: str, w: Window, mode: str | None = None) -> C
             assert close(row.sharpe, ref.sharpe) and close(row.sortino, ref.sortino)
             assert close(row.max_drawdown_pct, ref.max_dd_pct)
             assert row.max_drawdown_dollars == curve.summary.max_drawdown_dollars
-            assert [(p.date, p.value) for p in row.curve] == [
-                (p.date, float(p.equity_dollars) * MICROS / bankroll) for p in curve.points
-            ] or all(
-                close(p.value, float(q.equity_dollars) * MICROS / bankroll)
-                for p, q in zip(row.curve, curve.points, strict=True)
+            # The curve: one value per day of the report's days, null before the account's
+            # first day and only there, then its own equity curve over its bankroll.
+            shown = [
+                (d, v) for d, v in zip(report.curve_days, row.curve, strict=True) if v is not None
+            ]
+            blank = len(row.curve) - len(shown)
+            assert row.curve[:blank] == [None] * blank
+            assert [d for d, _ in shown] == [p.date for p in curve.points]
+            assert all(
+                close(v, float(q.equity_dollars) * MICROS / bankroll)
+                for (_, v), q in zip(shown, curve.points, strict=True)
             )
+    assert report.curve_days == [w.start + timedelta(days=k) for k in range(w.days)]
+    # The report's own JSON conversion gives what the generic one gives.
+    assert report.to_dict() == Result.to_dict(report)
     assert report.total_trades == sum(r.trades for r in report.accounts)
     assert report.total_fees_dollars == sum(r.fees_dollars for r in report.accounts)
     return report
@@ -920,7 +930,7 @@ async def test_comparison_of_accounts(db_url: str, conn: psycopg.Connection) -> 
     assert (idle.trades, idle.equity_dollars, idle.curve, idle.sharpe) == (
         0,
         Decimal("2000.00"),
-        [],
+        [None] * MARCH.days,
         None,
     )
     demo = await check_comparison(db_url, MARCH, "demo")
@@ -941,7 +951,11 @@ async def test_comparison_of_accounts(db_url: str, conn: psycopg.Connection) -> 
         thin = await read_comparison(
             aconn, Window(date(2026, 3, 1), date(2026, 3, 31)), max_points=2
         )
-        assert all(len(r.curve) <= 2 for r in thin.accounts)
+        assert thin.curve_days == [date(2026, 3, 1), date(2026, 3, 31)]
+        assert all(len(r.curve) == 2 for r in thin.accounts)
+        whole = Window(date(2026, 3, 1), date(2026, 3, 31))
+        five = await read_comparison(aconn, whole, max_points=5)
+        assert [d.day for d in five.curve_days] == [1, 9, 16, 23, 31]  # evenly, both ends
         for bad in ({"mode": "paper"}, {"sort": "equity_cents"}, {"max_points": 1}):
             with pytest.raises(AnalyticsInputError) as err:
                 await read_comparison(aconn, MARCH, **bad)  # type: ignore[arg-type]

@@ -196,7 +196,10 @@ async def test_the_comparison_sorts_and_totals_only_fees_and_trades(
     demo = await get_valid(client, "/api/v1/comparison?mode=demo", schemas.ComparisonReportOut)
     assert [r["account"]["name"] for r in demo["accounts"]] == ["paper_a"]
     curve = by_return["accounts"][1]["curve"]
-    assert curve[-1]["value"] == pytest.approx(503.17 / 500)  # equity / starting bankroll
+    assert curve[-1] == pytest.approx(503.17 / 500)  # equity / starting bankroll
+    days = by_return["curve_days"]  # the window's 30 days, shared by every account's curve
+    assert len(days) == 30 and days[-1] == by_return["window"]["end"]
+    assert all(len(r["curve"]) == 30 for r in by_return["accounts"])
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,13 @@ def test_parse_and_format() -> None:
     for bad in ("1.005", "x", "inf"):
         with pytest.raises(MoneyError):
             parse_count(bad)
+
+
+def test_to_dollars_is_the_decimal_of_format_dollars_exhaustively() -> None:
+    # Every micro from -$1.00 to $1.00 (every shape of trailing zeros and both signs), and
+    # the far ends of int64 and beyond, where to_dollars takes the string's way.
+    far = [2**63 - 1, -(2**63), 10**27 - 1, -(10**27) + 1, 10**27, -(10**27), 10**40 + 7]
+    for micros in [*range(-1_000_001, 1_000_002), *far]:
+        got = to_dollars(micros)
+        assert str(got) == format_dollars(micros), micros
+        assert got == Decimal(format_dollars(micros)), micros

@@ -32,7 +32,6 @@ _HOMES = {
     "ComponentStatus": "results",
     "DatabaseBusyError": "pool",
     "DatabaseUnavailableError": "pool",
-    "CurvePoint": "results",
     "DayPnl": "results",
     "EquityCurve": "results",
     "EquityPoint": "results",
@@ -90,7 +89,6 @@ if TYPE_CHECKING:
     from milkbot.analytics.results import CityMetricsReport as CityMetricsReport
     from milkbot.analytics.results import ComparisonReport as ComparisonReport
     from milkbot.analytics.results import ComponentStatus as ComponentStatus
-    from milkbot.analytics.results import CurvePoint as CurvePoint
     from milkbot.analytics.results import DayPnl as DayPnl
     from milkbot.analytics.results import EquityCurve as EquityCurve
     from milkbot.analytics.results import EquityPoint as EquityPoint

@@ -275,6 +275,16 @@ def keep_indices(equity: Ints, high: Ints, down: Ints, pct: Floats, max_points: 
     return sorted(keep)
 
 
+def even_indices(n: int, max_points: int) -> Ints:
+    """Indices of ``n`` days to draw with at most ``max_points`` (>= 2) points, ascending:
+    every day when there are that few, else ``max_points`` evenly spaced ones, the first and
+    the last included (the same for every curve over those days, so they share one axis)."""
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64)
+    spaced: Ints = np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(np.int64))
+    return spaced
+
+
 class Curves(NamedTuple):
     """Many accounts' equity curves over the same days, as (accounts x days) arrays (micros;
     ``pct`` NaN where the high-water mark is not positive, ``valid`` False on the days before

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from itertools import chain
 from typing import Any, Final
 
 import numpy as np
@@ -37,7 +38,7 @@ from milkbot.analytics.equity import (
     Day,
     build_days,
     downsample,
-    keep_indices,
+    even_indices,
     many_curves,
     max_drawdown,
     sharpe_ratio,
@@ -52,7 +53,6 @@ from milkbot.analytics.results import (
     CityMetrics,
     CityMetricsReport,
     ComparisonReport,
-    CurvePoint,
     EquityCurve,
     StrategyMetrics,
     StrategyMetricsReport,
@@ -239,50 +239,55 @@ CALIBRATION_BY_STRATEGY_SQL: Final = (
 )
 
 # Per public account (of one mode, or all): who it is; its running totals (0007); its first
-# settlement day; in one pass over its days from the window's start on, the window's sums,
-# its net P&L per day with a row (as days after the window's start) and the net of the days
-# after the window (to take off the total); its transfers up to the window's end. Every part
-# reads an index of the account's own rows: accounts x window days in all, whatever the
-# history.
+# settlement day (as days after the window's start); the window's sums, its net P&L per day
+# with a row (as days after the window's start) and the net of the days after the window (to
+# take off the total); its transfers up to the window's end (the days in the window as days
+# after its start). The window's days of every account are read in one pass over the index
+# pnl_by_day_window_idx (0010: event_date first, the summed columns included, so no heap
+# fetches); each account's first day is one probe of pnl_by_day's primary key. Rows, then,
+# are the window's days x accounts active in them, whatever the history before.
 COMPARISON_SQL: Final = """
-SELECT a.name, a.display_name, a.mode, a.environment, a.starting_bankroll_micros,
-       coalesce(t.net_pnl_micros, 0), coalesce(t.open_exposure_micros, 0),
-       (SELECT min(f.event_date) FROM analytics.pnl_by_day f WHERE f.account_id = a.id),
-       w.later, w.trades, w.fees, w.wins, w.losses, w.net, w.days, w.nets,
-       x.before, x.days, x.amounts
-FROM ops.accounts a
-LEFT JOIN analytics.account_totals t ON t.account_id = a.id
-CROSS JOIN LATERAL (
-    SELECT coalesce(sum(p.net_pnl_micros) FILTER (WHERE p.event_date > %(end)s), 0)::bigint
+WITH w AS (
+    SELECT p.account_id,
+           coalesce(sum(p.net_pnl_micros) FILTER (WHERE p.event_date > %(end)s), 0)::bigint
                AS later,
-           coalesce(sum(p.trades) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint AS trades,
-           coalesce(sum(p.fees_micros) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint
-               AS fees,
-           coalesce(sum(p.wins) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint AS wins,
-           coalesce(sum(p.losses) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint AS losses,
-           coalesce(sum(p.net_pnl_micros) FILTER (WHERE p.event_date <= %(end)s), 0)::bigint
-               AS net,
-           coalesce(array_agg(p.event_date - %(start)s) FILTER (WHERE p.event_date <= %(end)s),
-                    '{}') AS days,
-           coalesce(array_agg(p.net_pnl_micros) FILTER (WHERE p.event_date <= %(end)s), '{}')
-               AS nets
+           sum(p.trades) FILTER (WHERE p.event_date <= %(end)s)::bigint AS trades,
+           sum(p.fees_micros) FILTER (WHERE p.event_date <= %(end)s)::bigint AS fees,
+           sum(p.wins) FILTER (WHERE p.event_date <= %(end)s)::bigint AS wins,
+           sum(p.losses) FILTER (WHERE p.event_date <= %(end)s)::bigint AS losses,
+           sum(p.net_pnl_micros) FILTER (WHERE p.event_date <= %(end)s)::bigint AS net,
+           array_agg(p.event_date - %(start)s) FILTER (WHERE p.event_date <= %(end)s) AS days,
+           array_agg(p.net_pnl_micros) FILTER (WHERE p.event_date <= %(end)s) AS nets
     FROM analytics.pnl_by_day p
-    WHERE p.account_id = a.id AND p.event_date >= %(start)s
-) w
-CROSS JOIN LATERAL (
-    SELECT coalesce(sum(y.amount) FILTER (WHERE y.day < %(start)s), 0)::bigint AS before,
-           coalesce(array_agg(y.day ORDER BY y.day) FILTER (WHERE y.day >= %(start)s), '{}')
+    WHERE p.event_date >= %(start)s
+    GROUP BY p.account_id
+), x AS (
+    SELECT y.account_id,
+           coalesce(sum(y.amount) FILTER (WHERE y.day < %(start)s), 0)::bigint AS before,
+           array_agg(y.day - %(start)s ORDER BY y.day) FILTER (WHERE y.day >= %(start)s)
                AS days,
-           coalesce(array_agg(y.amount ORDER BY y.day) FILTER (WHERE y.day >= %(start)s), '{}')
-               AS amounts
+           array_agg(y.amount ORDER BY y.day) FILTER (WHERE y.day >= %(start)s) AS amounts
     FROM (
-        SELECT (z.transferred_at AT TIME ZONE 'UTC')::date AS day,
+        SELECT z.account_id, (z.transferred_at AT TIME ZONE 'UTC')::date AS day,
                sum(z.amount_micros)::bigint AS amount
         FROM ops.account_transfers z
-        WHERE z.account_id = a.id AND z.transferred_at < %(end_ts)s
-        GROUP BY 1
+        WHERE z.transferred_at < %(end_ts)s
+        GROUP BY 1, 2
     ) y
-) x
+    GROUP BY y.account_id
+)
+SELECT a.name, a.display_name, a.mode, a.environment, a.starting_bankroll_micros,
+       coalesce(t.net_pnl_micros, 0), coalesce(t.open_exposure_micros, 0),
+       (SELECT min(f.event_date) FROM analytics.pnl_by_day f WHERE f.account_id = a.id)
+           - %(start)s,
+       coalesce(w.later, 0), coalesce(w.trades, 0), coalesce(w.fees, 0),
+       coalesce(w.wins, 0), coalesce(w.losses, 0), coalesce(w.net, 0),
+       coalesce(w.days, '{}'), coalesce(w.nets, '{}'),
+       coalesce(x.before, 0), coalesce(x.days, '{}'), coalesce(x.amounts, '{}')
+FROM ops.accounts a
+LEFT JOIN analytics.account_totals t ON t.account_id = a.id
+LEFT JOIN w ON w.account_id = a.id
+LEFT JOIN x ON x.account_id = a.id
 WHERE a.is_public AND (%(mode)s::text IS NULL OR a.mode = %(mode)s::text)
 ORDER BY a.name
 """
@@ -624,21 +629,25 @@ def check_comparison(mode: str | None, sort: str, max_points: int) -> None:
         raise AnalyticsInputError("max_points", f"must be from 2 to {MAX_POINTS_LIMIT}")
 
 
+# The attribute of AccountComparison each COMPARISON_SORTS name sorts by ("name": the account's).
+_SORT_FIELDS: Final = {
+    "equity": "equity_dollars",
+    "net_pnl": "net_pnl_dollars",
+    "return_on_bankroll": "return_on_bankroll",
+    "max_drawdown_pct": "max_drawdown_pct",
+    "sharpe": "sharpe",
+    "sortino": "sortino",
+    "win_rate": "win_rate",
+    "fees": "fees_dollars",
+    "trades": "trades",
+    "open_risk": "open_risk_dollars",
+}
+
+
 def _sort_key(row: AccountComparison, sort: str) -> Any:
-    values: dict[str, Any] = {
-        "name": row.account.name,
-        "equity": row.equity_dollars,
-        "net_pnl": row.net_pnl_dollars,
-        "return_on_bankroll": row.return_on_bankroll,
-        "max_drawdown_pct": row.max_drawdown_pct,
-        "sharpe": row.sharpe,
-        "sortino": row.sortino,
-        "win_rate": row.win_rate,
-        "fees": row.fees_dollars,
-        "trades": row.trades,
-        "open_risk": row.open_risk_dollars,
-    }
-    return values[sort]
+    if sort == "name":
+        return row.account.name
+    return getattr(row, _SORT_FIELDS[sort])
 
 
 def sort_comparison(
@@ -647,9 +656,11 @@ def sort_comparison(
     """``rows`` by ``sort`` (a COMPARISON_SORTS name), ties by account name; an undefined
     value (None) sorts last either way."""
     by_name = sorted(rows, key=lambda r: r.account.name)
-    defined = [r for r in by_name if _sort_key(r, sort) is not None]
-    undefined = [r for r in by_name if _sort_key(r, sort) is None]
-    return sorted(defined, key=lambda r: _sort_key(r, sort), reverse=descending) + undefined
+    keyed = [(_sort_key(r, sort), r) for r in by_name]
+    defined = [(k, r) for k, r in keyed if k is not None]
+    undefined = [r for k, r in keyed if k is None]
+    ordered = sorted(defined, key=lambda kr: kr[0], reverse=descending)
+    return [r for _, r in ordered] + undefined
 
 
 async def read_comparison(
@@ -678,49 +689,52 @@ async def read_comparison(
     )
     found = await cur.fetchall()
     n_days = window.days
+    n = len(found)
     # Every account's days in (accounts x days) arrays, computed at once (equity.many_curves).
-    pnls = np.zeros((len(found), n_days), np.int64)
-    flows = np.zeros((len(found), n_days), np.int64)
-    opening = np.zeros(len(found), np.int64)
-    first = np.full(len(found), n_days, np.int64)
+    pnls = np.zeros((n, n_days), np.int64)
+    flows = np.zeros((n, n_days), np.int64)
+    opening = np.zeros(n, np.int64)
+    first = np.full(n, n_days, np.int64)
+    bankrolls = np.ones(n, np.int64)
+    # The window's net P&L per day, every account's at once (row index i once per day of i).
+    lengths = [len(row[14]) for row in found]
+    pnls[
+        np.repeat(np.arange(n), lengths),
+        np.fromiter(chain.from_iterable(row[14] for row in found), np.int64, sum(lengths)),
+    ] = np.fromiter(chain.from_iterable(row[15] for row in found), np.int64, sum(lengths))
     for i, row in enumerate(found):
         bankroll, total_net, _, inception, later = row[4:9]
-        window_net, offsets, nets, transfers_before, flow_days, amounts = row[13:19]
-        if offsets:
-            pnls[i, offsets] = nets
+        window_net = row[13]
+        transfers_before, flow_days, amounts = row[16:19]
+        bankrolls[i] = bankroll
         if inception is not None:
-            first[i] = min(max((inception - window.start).days, 0), n_days)
+            first[i] = min(max(inception, 0), n_days)
         early = transfers_before
-        for day, amount in zip(flow_days, amounts, strict=True):
-            k = (day - window.start).days
+        for k, amount in zip(flow_days, amounts, strict=True):
             if k < first[i]:
                 early += amount
             else:
                 flows[i, k] += amount
         opening[i] = bankroll + early + total_net - later - window_net
     curves = many_curves(opening, pnls, flows, first)
-    dates = [window.start + timedelta(days=k) for k in range(n_days)]
+    # The curves: the same days for every account, as ratios to its bankroll; the days before
+    # an account's first are null (cut per row: numpy's NaN is no JSON).
+    kept = even_indices(n_days, max_points)
+    ratios = (curves.equity[:, kept] / bankrolls[:, None]).tolist()
+    blanks = np.searchsorted(kept, first).tolist()
     rows: list[AccountComparison] = []
     total_fees = total_trades = 0
     for i, row in enumerate(found):
         name, display_name, account_mode, environment, bankroll, total_net, open_risk = row[:7]
         later, trades, fees, wins, losses, window_net = row[8:14]
         transfers_before, amounts = row[16], row[18]
-        start = int(first[i])
-        kept = [
-            start + k
-            for k in keep_indices(
-                curves.equity[i, start:],
-                curves.high[i, start:],
-                curves.down[i, start:],
-                curves.pct[i, start:],
-                max_points,
-            )
-        ]
-        values = (curves.equity[i, kept] / bankroll).tolist()
         figures = curves.risks[i]
         total_fees += fees
         total_trades += trades
+        blank = blanks[i]
+        curve: list[float | None] = ratios[i]
+        if blank:
+            curve[:blank] = [None] * blank
         rows.append(
             AccountComparison(
                 account=AccountRef(name, display_name, account_mode),
@@ -739,15 +753,17 @@ async def read_comparison(
                 fees_dollars=to_dollars(fees),
                 trades=trades,
                 open_risk_dollars=to_dollars(open_risk),
-                curve=[CurvePoint(dates[k], v) for k, v in zip(kept, values, strict=True)],
+                curve=curve,
             )
         )
+    start = window.start
     return ComparisonReport(
         as_of=_now(),
         window=window,
         mode=mode,
         sort=sort,
         descending=descending,
+        curve_days=[start + timedelta(days=k) for k in kept.tolist()],
         accounts=sort_comparison(rows, sort, descending),
         total_fees_dollars=to_dollars(total_fees),
         total_trades=total_trades,

@@ -273,15 +273,6 @@ class CalibrationBin(Result):
 
 
 @dataclass(frozen=True, slots=True)
-class CurvePoint(Result):
-    """Equity at the close of a settlement day divided by the account's starting bankroll
-    (1.0 = the starting bankroll), so that accounts of any size share one axis."""
-
-    date: date
-    value: float
-
-
-@dataclass(frozen=True, slots=True)
 class AccountComparison(Result):
     """One account in the comparison over a window. Equity and open risk are at the window's
     end; the ratios and drawdown are those of its equity curve over the window."""
@@ -312,8 +303,35 @@ class AccountComparison(Result):
         Decimal, Field(description="Cost of the contracts it holds in unsettled markets, now.")
     ]
     curve: Annotated[
-        list[CurvePoint], Field(description="Equity / starting bankroll per day, thinned.")
+        list[float | None],
+        Field(
+            description="Equity at the close of each of the report's curve_days divided by the "
+            "starting bankroll (1.0 = the bankroll); null on the days before the account's first "
+            "settlement day."
+        ),
     ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """This row as JSON types (the generic conversion, spelled out: the comparison
+        converts hundreds of rows per call)."""
+        ref = self.account
+        return {
+            "account": {"name": ref.name, "display_name": ref.display_name, "mode": ref.mode},
+            "environment": self.environment,
+            "starting_bankroll_dollars": str(self.starting_bankroll_dollars),
+            "equity_dollars": str(self.equity_dollars),
+            "net_pnl_dollars": str(self.net_pnl_dollars),
+            "return_on_bankroll": self.return_on_bankroll,
+            "max_drawdown_pct": self.max_drawdown_pct,
+            "max_drawdown_dollars": str(self.max_drawdown_dollars),
+            "sharpe": self.sharpe,
+            "sortino": self.sortino,
+            "win_rate": self.win_rate,
+            "fees_dollars": str(self.fees_dollars),
+            "trades": self.trades,
+            "open_risk_dollars": str(self.open_risk_dollars),
+            "curve": list(self.curve),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +344,28 @@ class ComparisonReport(Result):
     mode: Annotated[str | None, Field(description="The mode compared; null for every mode.")]
     sort: Annotated[str, Field(description="The field the accounts are sorted by.")]
     descending: bool
+    curve_days: Annotated[
+        list[date],
+        Field(
+            description="The settlement days of every account's curve: the window's days, "
+            "evenly thinned (the first and last kept) when there are more than the curves' "
+            "points."
+        ),
+    ]
     accounts: list[AccountComparison]
     total_fees_dollars: Dollars
     total_trades: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """This report as JSON types, row by row through :meth:`AccountComparison.to_dict`."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "window": self.window.to_dict(),
+            "mode": self.mode,
+            "sort": self.sort,
+            "descending": self.descending,
+            "curve_days": [d.isoformat() for d in self.curve_days],
+            "accounts": [row.to_dict() for row in self.accounts],
+            "total_fees_dollars": str(self.total_fees_dollars),
+            "total_trades": self.total_trades,
+        }

@@ -81,7 +81,11 @@ async def compare_view(
         Line(
             name=name,
             label=index[name].account.display_name,
-            points=[(p.date, p.value) for p in index[name].curve],
+            points=[
+                (day, value)
+                for day, value in zip(report.curve_days, index[name].curve, strict=True)
+                if value is not None
+            ],
             selected=name == selected.name,
         )
         for name in names

@@ -355,7 +355,9 @@ async def compare(
     # The page's data block: the table's figures; the curves are drawn already (hundreds of
     # accounts' would weigh megabytes), and /api/v1/comparison serves them.
     report = view.report
-    data = replace(report, accounts=[replace(r, curve=[]) for r in report.accounts]).to_dict()
+    data = replace(
+        report, curve_days=[], accounts=[replace(r, curve=[]) for r in report.accounts]
+    ).to_dict()
     return _render(
         request, state, "compare", "Compare accounts", data, v=view, r=view.report, days=days,
         ranges=RANGES, modes=MODES, mode=check_mode(mode), selected=chosen, columns=COLUMNS,

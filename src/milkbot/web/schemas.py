@@ -32,7 +32,6 @@ from milkbot.analytics.results import (
     CityMetricsReport,
     ComparisonReport,
     ComponentStatus,
-    CurvePoint,
     DayPnl,
     EquityCurve,
     EquityPoint,
@@ -145,7 +144,6 @@ CalibrationBinOut = derive(FlaggedBin, name="CalibrationBinOut")
 CalibrationOut = derive(Calibration)
 SparkPointOut = derive(SparkPoint)
 SummaryOut = derive(Summary)
-CurvePointOut = derive(CurvePoint)
 AccountComparisonOut = derive(AccountComparison)
 ComparisonReportOut = derive(ComparisonReport)
 

@@ -243,7 +243,7 @@ CALIBRATION_BY_STRATEGY_SQL: Final = (
 # with a row (as days after the window's start) and the net of the days after the window (to
 # take off the total); its transfers up to the window's end (the days in the window as days
 # after its start). The window's days of every account are read in one pass over the index
-# pnl_by_day_window_idx (0010: event_date first, the summed columns included, so no heap
+# pnl_by_day_window_idx (0008: event_date first, the summed columns included, so no heap
 # fetches); each account's first day is one probe of pnl_by_day's primary key. Rows, then,
 # are the window's days x accounts active in them, whatever the history before.
 COMPARISON_SQL: Final = """

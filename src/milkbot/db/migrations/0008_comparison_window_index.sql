@@ -1,4 +1,4 @@
--- 0010: the comparison reads a window's days of every account in one pass.
+-- 0008: the comparison reads a window's days of every account in one pass.
 --
 -- The comparison of accounts (analytics.queries COMPARISON_SQL) sums, per account, its rows of
 -- analytics.pnl_by_day from the window's first day on. Through the primary key (account_id,

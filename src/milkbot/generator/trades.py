@@ -334,7 +334,11 @@ def _size(
         cap = equity * limits[a, 0] // BP
         # At least one contract when one fits the per-trade limit (the city, cluster and open
         # limits below may still scale it away).
-        cost = np.floor(r["stake"][b].astype(np.float64) * equity)
+        # Stakes are sized on the lesser of equity and the money put in: a bot sizes down after
+        # losses but does not size up from its profits (which would compound a lucky year into
+        # a hundredfold one); the limits below still apply to the whole equity.
+        base = np.minimum(equity, book.funded[a])
+        cost = np.floor(r["stake"][b].astype(np.float64) * base)
         cost = np.where(price[b] <= cap, np.maximum(cost, price[b]), cost)
         cost = np.minimum(cost, cap).astype(np.float64)
         cost[book.paused[a]] = 0.0

@@ -137,7 +137,7 @@ def plan_accounts(
     activity = np.exp(rng.normal(0.0, 0.35, POOL)) * np.where(
         mode == MODES.index("shadow"), SHADOW_ACTIVITY, 1.0
     )
-    skill = np.exp(rng.normal(0.0, 0.05, POOL))
+    skill = np.exp(rng.normal(0.0, 0.025, POOL))
     stake = np.exp(rng.normal(0.0, 0.3, POOL))
     deposit = (rng.random(POOL) < DEPOSIT_SHARE) & ~replay & (mode != MODES.index("shadow"))
     deposit_day = np.where(

@@ -5,10 +5,10 @@ tables are truncated in that transaction (even when already empty), which lets C
 rows and, with ``wal_level=minimal``, skip the WAL. Their keys, indexes and aggregate triggers
 are set aside during the COPY and rebuilt from their own catalog definitions after it
 (``pg_get_constraintdef`` / ``pg_get_indexdef``), so the migrations stay their only source.
-The pre-aggregates and their roll-ups arrive by COPY too (see aggregates.py), so the triggers
-have nothing to do and are disabled, the roll-up triggers of the pre-aggregates included
-(TRIGGER_TABLES); :func:`check_columns` first makes sure the generator and the catalogue name
-the same columns.
+The pre-aggregates and their roll-ups arrive by COPY too (see aggregates.py), so their keys
+are set aside like the raw tables' and the triggers, the roll-up triggers of the pre-aggregates
+included, have nothing to do; :func:`check_columns` first makes sure the generator and the
+catalogue name the same columns.
 
 A server may be reading the same database. Before it touches any table the load locks every
 table it will lock at all (:func:`lock_tables`), in one statement, in a fixed order, each
@@ -40,12 +40,22 @@ log = structlog.get_logger(__name__)
 # Tables whose keys, indexes and triggers are set aside while rows stream in, and tables that
 # only lose their foreign keys (checked row by row otherwise).
 # ops.positions has a row per account, strategy, market and side (millions at 10M trades),
-# so its key is rebuilt after the COPY too.
-BULK_TABLES = ("ops.markets", "ops.signals", "ops.trades", "ops.positions")
+# so its key is rebuilt after the COPY too; so are the pre-aggregates' and roll-ups' (millions
+# of rows at 10M trades, arriving block by block: kept up row by row, their keys cost more than
+# building them once, ~8 s for pnl_daily alone), and their roll-up triggers are disabled.
+BULK_TABLES = (
+    "ops.markets",
+    "ops.signals",
+    "ops.trades",
+    "ops.positions",
+    "analytics.pnl_daily",
+    "analytics.pnl_by_day",
+    "analytics.signal_daily",
+    "analytics.pnl_city_day",
+    "analytics.pnl_strategy_day",
+    "analytics.signal_strategy_day",
+)
 FOREIGN_KEY_TABLES: tuple[str, ...] = ()
-# Tables that keep their keys but whose triggers (the roll-ups, which the generator computes
-# itself) are disabled during the load.
-TRIGGER_TABLES = ("analytics.pnl_daily", "analytics.signal_daily")
 # What a run replaces. Cities, strategies and the migrations table stay.
 DATA_TABLES = (
     "ops.account_transfers",
@@ -299,8 +309,7 @@ def lock_tables(conn: psycopg.Connection, deadline_s: float = LOCK_DEADLINE_S) -
 
 def set_aside(conn: psycopg.Connection) -> SetAside:
     """Drop the bulk tables' keys and indexes, and every foreign key into or out of them,
-    disable their triggers and those of TRIGGER_TABLES, and remember how to put each back
-    exactly as the catalog had it."""
+    disable their triggers, and remember how to put each back exactly as the catalog had it."""
     aside = SetAside()
     foreign: list[sql.Composed | sql.SQL] = []
     params = {"bulk": list(BULK_TABLES), "fk_only": list(FOREIGN_KEY_TABLES)}
@@ -312,11 +321,10 @@ def set_aside(conn: psycopg.Connection) -> SetAside:
         )
         (foreign if kind == "f" else aside.restore_keys).append(restore)
     for table in BULK_TABLES:
+        ident = _ident(table)
         for schema, name, definition in conn.execute(INDEXES_SQL, [table]).fetchall():
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
             aside.restore_keys.append(_catalog_sql(definition))
-    for table in (*BULK_TABLES, *TRIGGER_TABLES):
-        ident = _ident(table)
         for (name,) in conn.execute(TRIGGERS_SQL, [table]).fetchall():
             trigger = sql.Identifier(name)
             conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(ident, trigger))

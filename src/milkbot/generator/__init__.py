@@ -23,7 +23,13 @@ import psycopg
 
 from milkbot.generator import loader
 from milkbot.generator.accounts import Accounts, plan_accounts
-from milkbot.generator.aggregates import AGGREGATE_TABLE_COLUMNS, AGGREGATE_TABLES
+from milkbot.generator.aggregates import (
+    AGGREGATE_TABLE_COLUMNS,
+    AGGREGATE_TABLES,
+    RUN_AGGREGATES,
+    Grouped,
+    merge,
+)
 from milkbot.generator.blocks import (
     SIGNAL_COLUMNS,
     TRADE_COLUMNS,
@@ -158,27 +164,27 @@ class _Run:
 
         self.counts["ops.signals"] = self.counts["ops.trades"] = 0
         self.progress("trades", 0, plan.trades)
-        # ops.positions has neither keys nor triggers during the load (loader.BULK_TABLES) and
-        # a position never spans two blocks, so its rows go in with each block's; the analytics
-        # tables' triggers fill the roll-ups, once, after the last block.
-        aggregates: dict[str, list[bytes]] = {
-            table: [] for table in AGGREGATE_TABLES if table not in loader.BULK_TABLES
-        }
+        # No group of an aggregate spans two blocks but account_totals', and the aggregates'
+        # triggers are disabled during the load (loader.set_aside), so each block's rows go in
+        # with the block's; account_totals' partial sums are added up after the last block.
+        partial: dict[str, list[Grouped]] = {a.table: [] for a in RUN_AGGREGATES}
         produced = generate_blocks(plan, ref, listing, strategies, accounts, book, specs)
         for block in prefetch(produced):
             self._copy_block(conn, block)
             for table, rows in block.aggregates.rows.items():
-                if table in aggregates:
-                    aggregates[table].append(rows)
-                else:
-                    loader.copy_rows(conn, table, AGGREGATE_TABLES[table], [rows])
+                loader.copy_rows(conn, table, AGGREGATE_TABLES[table], [rows])
                 self.counts[table] = self.counts.get(table, 0) + block.aggregates.counts[table]
+            for table, part in block.aggregates.partial.items():
+                partial[table].append(part)
         self.lap("load")
 
-        self.progress("aggregates", 0, len(aggregates))
-        for done, (table, blocks) in enumerate(aggregates.items(), 1):
-            loader.copy_rows(conn, table, AGGREGATE_TABLES[table], blocks)
-            self.progress("aggregates", done, len(aggregates))
+        self.progress("aggregates", 0, len(partial))
+        for done, (table, parts) in enumerate(partial.items(), 1):
+            if parts:
+                totals = merge(parts)
+                loader.copy_rows(conn, table, AGGREGATE_TABLES[table], [totals.encode()])
+                self.counts[table] = totals.count
+            self.progress("aggregates", done, len(partial))
         loader.mark_fresh(conn)
         self.lap("aggregates")
 

@@ -5,8 +5,12 @@ each trade and signal contributes a pure function of its own row, grouped by set
 city, strategy, market or probability decile. Rebuilding them in SQL after a 10M-trade load
 costs 60-80 s on a small machine, half the whole load's time or more (docs/PERFORMANCE.md),
 so the generator computes the same sums from its arrays while PostgreSQL is busy loading, and
-COPYs the results. Their roll-ups (0003) have no copy here: the roll-up triggers fill them as
-the COPY lands.
+COPYs the results. Their roll-ups (0003's pnl_city_day, pnl_strategy_day and
+signal_strategy_day, 0007's account_totals) are sums of those rows over coarser keys, which are
+the same sums of the trades and signals over those keys: they are computed here too and COPYed
+while the roll-up triggers are disabled (letting the triggers roll up a 10M-trade load took
+~40 s). A block holds whole settlement days, so only account_totals (one row per account, over
+every day) spans blocks: each block yields its partial sums and :func:`merge` adds them up.
 
 Each table is an :class:`Aggregate` whose key columns and measures are keyed by their column
 names, each measure written once as the function of one row that the SQL sums. Two checks keep
@@ -19,7 +23,7 @@ fresh ``analytics.rebuild_aggregates()``. Money in micros, counts in hundredths 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, Literal, TypeVar
 
@@ -68,8 +72,8 @@ class Aggregate(Generic[R]):
         """Every column the table must have: those COPYed and those left to their DEFAULT."""
         return frozenset((*self.columns, *self.defaults))
 
-    def encode(self, rows: R) -> tuple[bytes, int]:
-        """Binary COPY tuples of the grouped ``rows`` (see :attr:`columns`), and their count."""
+    def group(self, rows: R) -> Grouped:
+        """The grouped ``rows``: one row per key, its sums (columns in :attr:`columns` order)."""
         keys = [key(rows) for key in self.keys.values()]
         first, group = _group(*(key.values for key in keys))
         n = len(first)
@@ -77,7 +81,49 @@ class Aggregate(Generic[R]):
         for measure in self.sums.values():
             total = _SUMS[measure.kind](group, n, measure.of(rows))
             columns.append(Column(measure.kind, total))
-        return encode_rows(columns), n
+        return Grouped(len(keys), columns)
+
+    def encode(self, rows: R) -> tuple[bytes, int]:
+        """Binary COPY tuples of the grouped ``rows`` (see :attr:`columns`), and their count."""
+        grouped = self.group(rows)
+        return grouped.encode(), grouped.count
+
+
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """Grouped rows of an aggregate: ``columns`` in COPY order, the first ``keys`` of them
+    its key."""
+
+    keys: int
+    columns: list[Column]
+
+    @property
+    def count(self) -> int:
+        return len(self.columns[0].values)
+
+    def encode(self) -> bytes:
+        return encode_rows(self.columns)
+
+
+def merge(parts: Sequence[Grouped]) -> Grouped:
+    """Partial sums of one aggregate (one per block) added up per key: the sums over every
+    block. Integer sums stay exact (int64 additions)."""
+    if not parts:
+        raise ValueError("merge needs at least one part")
+    first = parts[0]
+    columns = [
+        replace(c, values=np.concatenate([p.columns[i].values for p in parts]))
+        for i, c in enumerate(first.columns)
+    ]
+    key_columns = columns[: first.keys]
+    head, group = _group(*(c.values for c in key_columns))
+    n = len(head)
+    merged = [replace(c, values=c.values[head]) for c in key_columns]
+    for c in columns[first.keys :]:
+        total = np.zeros(n, c.values.dtype)
+        np.add.at(total, group, c.values)
+        merged.append(Column(c.kind, total))
+    return Grouped(first.keys, merged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,9 +294,82 @@ SIGNAL_DAILY: Aggregate[SignalRows] = Aggregate(
         "sq_err_sum": Sum("float8", lambda r: np.where(r.known, r.error * r.error, 0.0)),
     },
 )
-TRADE_AGGREGATES = (PNL_DAILY, PNL_BY_DAY, POSITIONS)
-SIGNAL_AGGREGATES = (SIGNAL_DAILY,)
-AGGREGATES = (*TRADE_AGGREGATES, *SIGNAL_AGGREGATES)
+# The roll-ups of pnl_daily and signal_daily: the same measures over coarser keys (0003's
+# pnl_rollup_sql and signal_rollup_sql as 0006 re-made them, 0007's account_totals_sql).
+PNL_CITY_DAY: Aggregate[TradeRows] = Aggregate(
+    "analytics.pnl_city_day",
+    keys={
+        "account_id": _trade_account,
+        "event_date": _trade_day,
+        "city_code": lambda r: Column("text", r.city, labels=r.city_codes),
+    },
+    sums={
+        name: TRADE_SUMS[name]
+        for name in (
+            "trades",
+            "contracts_centi",
+            "realized_trades",
+            "realized_cost_micros",
+            "gross_pnl_micros",
+            "fees_micros",
+            "net_pnl_micros",
+            "wins",
+            "losses",
+            "open_exposure_micros",
+        )
+    },
+)
+PNL_STRATEGY_DAY: Aggregate[TradeRows] = Aggregate(
+    "analytics.pnl_strategy_day",
+    keys={"account_id": _trade_account, "strategy_id": _trade_strategy, "event_date": _trade_day},
+    sums={
+        name: TRADE_SUMS[name]
+        for name in (
+            "trades",
+            "realized_trades",
+            "net_pnl_micros",
+            "wins",
+            "losses",
+            "gross_profit_micros",
+            "gross_loss_micros",
+            "edge_sum",
+            "edge_n",
+            "settled_edge_micros",
+            "settled_edge_n",
+        )
+    },
+)
+SIGNAL_STRATEGY_DAY: Aggregate[SignalRows] = Aggregate(
+    "analytics.signal_strategy_day",
+    keys={
+        "account_id": SIGNAL_DAILY.keys["account_id"],
+        "strategy_id": SIGNAL_DAILY.keys["strategy_id"],
+        "event_date": SIGNAL_DAILY.keys["event_date"],
+    },
+    sums={name: SIGNAL_DAILY.sums[name] for name in ("signals", "settled_n", "sq_err_sum")},
+)
+# Per account over every day: the one table whose groups span blocks (see merge).
+ACCOUNT_TOTALS: Aggregate[TradeRows] = Aggregate(
+    "analytics.account_totals",
+    keys={"account_id": _trade_account},
+    sums={
+        name: TRADE_SUMS[name]
+        for name in (
+            "trades",
+            "realized_trades",
+            "fees_micros",
+            "net_pnl_micros",
+            "wins",
+            "losses",
+            "open_exposure_micros",
+        )
+    },
+)
+TRADE_AGGREGATES = (PNL_DAILY, PNL_BY_DAY, POSITIONS, PNL_CITY_DAY, PNL_STRATEGY_DAY)
+SIGNAL_AGGREGATES = (SIGNAL_DAILY, SIGNAL_STRATEGY_DAY)
+# Aggregates summed over the whole run: each block gives partial sums (AggregateRows.partial).
+RUN_AGGREGATES = (ACCOUNT_TOTALS,)
+AGGREGATES = (*TRADE_AGGREGATES, *SIGNAL_AGGREGATES, *RUN_AGGREGATES)
 # Table -> the columns the generator COPYs into it, in load order.
 AGGREGATE_TABLES = {a.table: a.columns for a in AGGREGATES}
 # Table -> every column its catalogue entry must have (the load-time check).
@@ -259,10 +378,13 @@ AGGREGATE_TABLE_COLUMNS = {a.table: a.table_columns for a in AGGREGATES}
 
 @dataclass(frozen=True, slots=True)
 class AggregateRows:
-    """Encoded COPY rows per aggregate table (see AGGREGATE_TABLES for the columns)."""
+    """Encoded COPY rows per aggregate table (see AGGREGATE_TABLES for the columns), and the
+    block's partial sums of the RUN_AGGREGATES (to :func:`merge`, then encode, after the last
+    block)."""
 
     rows: dict[str, bytes]
     counts: dict[str, int]
+    partial: dict[str, Grouped]
 
 
 def _group(*keys: Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
@@ -300,9 +422,10 @@ _SUMS: dict[str, Callable[[npt.NDArray[np.intp], int, Array], Array]] = {
 def aggregate_block(
     listing: Listing, strategies: Strategies, looks: Looks, trades: Trades
 ) -> AggregateRows:
-    """The block's rows of analytics.pnl_daily, pnl_by_day, signal_daily and ops.positions.
+    """The block's rows of ops.positions and every analytics aggregate.
 
-    Blocks hold whole settlement days, so no group spans two blocks."""
+    Blocks hold whole settlement days, so no group spans two blocks except those of the
+    RUN_AGGREGATES (account_totals), which come as partial sums."""
     trade_rows = TradeRows.of(listing, strategies, trades)
     signal_rows = SignalRows.of(listing, strategies, looks)
     encoded = {a.table: a.encode(trade_rows) for a in TRADE_AGGREGATES}
@@ -310,4 +433,5 @@ def aggregate_block(
     return AggregateRows(
         rows={table: rows for table, (rows, _) in encoded.items()},
         counts={table: count for table, (_, count) in encoded.items()},
+        partial={a.table: a.group(trade_rows) for a in RUN_AGGREGATES},
     )

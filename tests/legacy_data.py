@@ -6,6 +6,14 @@ per table a ``-- schema.table col,col,...`` line, the rows in COPY text format, 
 ``v0005_seed42_3k.json`` holds every analytics figure that version's code computed from it
 (city metrics, equity curve, strategy metrics and calibration over four windows, overall and
 per strategy) and the row count of every table.
+
+How they were made, with the 0005-era code (commit ec66124) on PostgreSQL 15: migrate an empty
+database, sync the reference data, ``generate_dataset(url, trades=3000, seed=42,
+end_date=date(2026, 11, 20), now=2026-11-20T18:00Z)``; then ``read_city_metrics`` (overall and
+per strategy), ``read_equity_curve`` (bankroll 99,210 cents), ``read_strategy_metrics`` and
+``read_calibration`` (overall and per strategy) over the four windows of
+``tests/test_migrations.py``'s ``V0005_WINDOWS``, each ``to_dict()`` without ``as_of``; and
+each table's rows as ``COPY (SELECT <columns but generated ones> ... ORDER BY 1, 2) TO STDOUT``.
 """
 
 from __future__ import annotations

@@ -292,7 +292,7 @@ def test_migrations_from_0006_run_again_without_changing_anything(
 
 # --- data written under 0005, migrated -------------------------------------------------------
 
-# The windows and strategies the 0005 figures were computed for (/work/i12/capture.py).
+# The windows and strategies the 0005 figures were computed for (how: tests/legacy_data.py).
 V0005_WINDOWS = [
     Window(date(2026, 10, 22), date(2026, 11, 20)),
     Window(date(2026, 11, 14), date(2026, 11, 21)),

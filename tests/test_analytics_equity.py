@@ -18,6 +18,7 @@ from milkbot.analytics import AnalyticsInputError, Window
 from milkbot.analytics.equity import (
     build_days,
     downsample,
+    drawdown_extremes,
     many_curves,
     max_drawdown,
     risk,
@@ -242,3 +243,30 @@ def test_many_curves_equal_one_curve_at_a_time(seed: int) -> None:
         assert got.max_drawdown == want.max_drawdown
         for a, b in zip(got[1:], want[1:], strict=True):
             assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-9), (i, got, want)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_summary_drawdown_dates_equal_the_array_rule(seed: int) -> None:
+    """The summary finds the max drawdown's peak and trough in one loop over its days; the
+    downsampling finds them with numpy (drawdown_extremes). Both give the same days: coarse
+    steps for ties, transfers, and openings at or below zero (percent undefined)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    pnl = [int(x) * 1_000 for x in rng.integers(-3, 4, n)]
+    flows = [int(x) * 500 if rng.random() < 0.05 else 0 for x in rng.integers(-5, 6, n)]
+    opening = int(rng.integers(-5_000, 30_000)) if seed % 3 else 0
+    points = build_days(DAY0, pnl, opening, flows)
+    arrays = (
+        np.array([p.equity for p in points], dtype=np.int64),
+        np.array([p.high for p in points], dtype=np.int64),
+        np.array([p.down for p in points], dtype=np.int64),
+        np.array([np.nan if p.pct is None else p.pct for p in points]),
+    )
+    want = drawdown_extremes(*arrays)
+    summary = summarise(DAY0, points, opening)
+    if want is None:
+        assert (summary.peak_date, summary.trough_date) == (None, None)
+    else:
+        peak, trough = want
+        assert summary.trough_date == points[trough].date
+        assert summary.peak_date == (points[peak].date if peak >= 0 else DAY0 - timedelta(days=1))

@@ -357,3 +357,51 @@ def test_the_primary_account_setting_is_an_account_name(monkeypatch: pytest.Monk
     for bad in ("Paper Bot", "2bots", ""):
         with pytest.raises(ValueError, match="primary_account"):
             Settings(primary_account=bad)
+
+
+async def test_the_account_directory_bounds_staleness_and_lookups(
+    make_service: Callable[..., Analytics], conn: psycopg.Connection
+) -> None:
+    """Accounts are resolved from a copy kept for the cache TTL (even when a call bypasses the
+    result cache): a private account is refused at the latest one TTL after the change, a new
+    one is found within the directory's retry interval, and a flood of made-up names reloads
+    the copy at most once per interval."""
+    clock = Clock()
+    add_account(conn, "paper")
+    service = make_service(clock=clock, cache_ttl=5.0)
+    await service.open()
+    directory = service.accounts_directory
+    assert (await service.city_metrics(account="paper", bypass_cache=True)).account.name == "paper"
+    loads = directory.loads
+    conn.execute("UPDATE ops.accounts SET is_public = false WHERE name = 'paper'")
+    clock.now += 4.9
+    assert (await service.equity_curve(account="paper", bypass_cache=True)).account.name == "paper"
+    assert directory.loads == loads  # answered from the copy
+    clock.now += 0.1
+    with pytest.raises(UnknownAccountError):
+        await service.equity_curve(account="paper", bypass_cache=True)
+    loads = directory.loads
+    for i in range(200):
+        with pytest.raises(UnknownAccountError):
+            await service.city_metrics(account=f"nobody_{i}", bypass_cache=True)
+    assert directory.loads == loads  # the copy is fresh: no reload for names it lacks
+    add_account(conn, "fresh")
+    clock.now += 0.5
+    with pytest.raises(UnknownAccountError):
+        await service.city_metrics(account="fresh", bypass_cache=True)
+    clock.now += 0.5
+    assert (await service.city_metrics(account="fresh", bypass_cache=True)).account.name == "fresh"
+    assert directory.loads == loads + 1
+
+
+async def test_without_a_cache_each_call_resolves_its_account(
+    make_service: Callable[..., Analytics], conn: psycopg.Connection
+) -> None:
+    add_account(conn, "paper")
+    service = make_service(cache_ttl=0)
+    await service.open()
+    assert (await service.strategy_metrics(account="paper")).account.name == "paper"
+    conn.execute("UPDATE ops.accounts SET is_public = false WHERE name = 'paper'")
+    with pytest.raises(UnknownAccountError):
+        await service.strategy_metrics(account="paper")
+    assert service.accounts_directory.loads == 0

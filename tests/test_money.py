@@ -159,3 +159,32 @@ def test_to_dollars_is_the_decimal_of_format_dollars_exhaustively() -> None:
         got = to_dollars(micros)
         assert str(got) == format_dollars(micros), micros
         assert got == Decimal(format_dollars(micros)), micros
+
+
+def test_mean_rounds_half_even_like_a_fraction() -> None:
+    rng = np.random.default_rng(7)
+    cases = [(5, 2), (7, 2), (-5, 2), (-7, 2), (3, 6), (9, 6), (-3, 6), (0, 4), (1, 3), (-1, 3)]
+    cases += [
+        (int(t), int(n))
+        for t, n in zip(
+            rng.integers(-(10**12), 10**12, 2_000), rng.integers(1, 500, 2_000), strict=True
+        )
+    ]
+    cases += [
+        (int(n) * k + int(n) // 2, int(n))
+        for k, n in zip(range(-50, 50), rng.integers(2, 40, 100) * 2, strict=True)
+    ]
+    for total, n in cases:
+        assert money.mean_micros(total, n) == round(Fraction(total, n)), (total, n)
+
+
+def test_to_count_is_the_decimal_of_format_count() -> None:
+    for centi in (0, 1, 50, 100, 250, 1_000_000, -250, 2**62):
+        assert money.to_count(centi) == Decimal(money.format_count(centi))
+        assert str(money.to_count(centi)) == money.format_count(centi)
+
+
+def test_price_dollars_is_to_dollars() -> None:
+    for micros in [*range(0, 1_000_001, 1_000), 1, 999_999, 1_500, 450_100, -1_000, 1_001_000]:
+        got = money.price_dollars(micros)
+        assert got == money.to_dollars(micros) and str(got) == str(money.to_dollars(micros))

@@ -196,23 +196,34 @@ def rounding_fee_micros_array(
 def to_dollars(micros: int) -> Decimal:
     """Micros as an exact Decimal number of dollars (at least 2 decimals, at most 6): the
     Decimal of :func:`format_dollars`' string, built without the string (reports convert
-    thousands of figures per call)."""
-    if not -_EXACT_SCALEB < micros < _EXACT_SCALEB:
+    thousands of figures per call; a product with a power of ten costs half a scaleb)."""
+    if not -_EXACT < micros < _EXACT:
         return Decimal(format_dollars(micros))
     if micros % 10_000 == 0:
-        return Decimal(micros // 10_000).scaleb(-2)
+        return Decimal(micros // 10_000) * _E2
     if micros % 1_000 == 0:
-        return Decimal(micros // 1_000).scaleb(-3)
+        return Decimal(micros // 1_000) * _E3
     if micros % 100 == 0:
-        return Decimal(micros // 100).scaleb(-4)
+        return Decimal(micros // 100) * _E4
     if micros % 10 == 0:
-        return Decimal(micros // 10).scaleb(-5)
-    return Decimal(micros).scaleb(-6)
+        return Decimal(micros // 10) * _E5
+    return Decimal(micros) * _E6
 
 
-# Decimal.scaleb rounds to the context's precision (28 digits by default): below this it is
-# exact, and every int64 of micros is.
-_EXACT_SCALEB: Final = 10**27
+def to_count(centi: int) -> Decimal:
+    """Hundredths of a contract as an exact Decimal count with two decimals (the Decimal of
+    :func:`format_count`' string, built without the string)."""
+    if not -_EXACT < centi < _EXACT:
+        return Decimal(format_count(centi))
+    return Decimal(centi) * _E2
+
+
+# A product rounds to the context's precision (28 digits by default): below this it is exact,
+# and every int64 is. 10**-n, exactly.
+_EXACT: Final = 10**27
+_E2, _E3, _E4, _E5, _E6 = (Decimal(1).scaleb(-n) for n in range(2, 7))
+# price_dollars' table.
+_GRID_PRICES: Final = tuple(to_dollars(m) for m in range(0, MICROS_PER_DOLLAR + 1, 1_000))
 
 
 def format_dollars(micros: int) -> str:
@@ -224,6 +235,23 @@ def format_dollars(micros: int) -> str:
     if len(digits) < 2:
         digits = digits.ljust(2, "0")
     return f"{sign}{whole}.{digits}"
+
+
+def price_dollars(micros: int) -> Decimal:
+    """:func:`to_dollars` of a price, from a table for the prices of the finest tick grid
+    ($0.001 steps from $0 to $1: every price a market's grid allows), else computed."""
+    if micros % 1_000 == 0 and 0 <= micros <= MICROS_PER_DOLLAR:
+        return _GRID_PRICES[micros // 1_000]
+    return to_dollars(micros)
+
+
+def mean_micros(total: int, n: int) -> int:
+    """``total / n`` (``n`` > 0) rounded half-even to an integer, as ``round(Fraction(total,
+    n))`` gives it, in integer arithmetic (a Fraction costs microseconds)."""
+    quotient, remainder = divmod(total, n)  # floor: 0 <= remainder < n
+    if 2 * remainder > n or (2 * remainder == n and quotient % 2):
+        quotient += 1
+    return quotient
 
 
 def format_count(centi: int) -> str:

@@ -155,8 +155,21 @@ def _arrays(points: Sequence[Day]) -> tuple[Ints, Ints, Ints, Floats]:
 
 
 def _drawdown_extremes(points: Sequence[Day]) -> tuple[int, int] | None:
-    """:func:`drawdown_extremes` of ``points``."""
-    return drawdown_extremes(*_arrays(points)) if points else None
+    """:func:`drawdown_extremes` of ``points``, in one pass over them (a report's curve is a
+    few dozen days, too few for numpy's arrays to pay for themselves)."""
+    trough = -1
+    best: tuple[float, int] = (0.0, 0)
+    for i, p in enumerate(points):
+        # A drawdown whose percent is undefined never counts; the first of equals wins.
+        if p.down > 0 and p.pct is not None and (p.pct, p.down) > best:
+            trough, best = i, (p.pct, p.down)
+    if trough < 0:
+        return None
+    mark = points[trough].high
+    for i in range(trough - 1, -1, -1):
+        if points[i].equity == mark:
+            return i, trough
+    return -1, trough
 
 
 class Risk(NamedTuple):

@@ -34,7 +34,6 @@ from milkbot.analytics.queries import (
 )
 
 LAST_DAY_SQL = "SELECT max(event_date) FROM analytics.pnl_by_day"
-ACCOUNT = "default"
 ACCOUNT_ID = 1
 
 
@@ -50,7 +49,7 @@ class ExplainCase:
 
 def _window(end: date) -> dict[str, Any]:
     return {
-        "account": ACCOUNT,
+        "account_id": ACCOUNT_ID,
         "start": end - timedelta(days=29),
         "end": end,
         "end_ts": datetime.combine(end + timedelta(days=1), time(), UTC),

@@ -6,8 +6,9 @@ ids, strategy or model internals; the query adds the caller's delay on top, so t
 the two holds. Every public account's trades, or one account's. Newest first (the view's own
 order), paged by a keyset on (executed_at, seq) that seeks into the index
 ``trades_created_idx`` (``trades_city_created_idx`` with a city, ``trades_account_created_idx``
-with an account), so page 1,000 costs what page 1 does. Each trade names its account (a
-lookup by primary key per returned row, which keeps the view's order).
+with an account), so page 1,000 costs what page 1 does. Each trade names its account: the
+query returns the account's id, and the page's few ids are named afterwards (by the service's
+account directory, else one lookup by primary key for the page).
 """
 
 from __future__ import annotations
@@ -16,25 +17,24 @@ import base64
 import binascii
 import re
 import struct
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from milkbot.analytics.queries import resolve_account
+from milkbot.analytics.queries import Account, resolve_account
 from milkbot.analytics.results import AccountRef, PublicTrade, PublicTradePage
 from milkbot.analytics.window import AnalyticsInputError
-from milkbot.money import format_count, to_dollars
+from milkbot.money import price_dollars, to_count
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 
 _SELECT = """
-SELECT executed_at, seq, time,
-       (SELECT a.name FROM ops.accounts a WHERE a.id = v.account_id),
-       city, ticker, side, action, quantity_centi, price_micros
-FROM analytics.public_trades v
+SELECT executed_at, seq, time, account_id, city, ticker, side, action, quantity_centi,
+       price_micros
+FROM analytics.public_trades
 WHERE executed_at <= now() - make_interval(mins => %(delay)s)
   AND (%(side)s::text IS NULL OR side = %(side)s::text)"""
 _ACCOUNT = "\n  AND account_id = %(account_id)s"
@@ -68,6 +68,17 @@ _SHAPES: Final = {
 }
 
 SYNC_DISCLOSURE_SQL: Final = "UPDATE analytics.disclosure SET delay_minutes = %s"
+ACCOUNT_NAMES_SQL: Final = "SELECT id, name FROM ops.accounts WHERE id = ANY(%s)"
+
+AccountNames = Callable[[AsyncConnection[Any], Collection[int]], Awaitable[Mapping[int, str]]]
+"""``names(conn, ids)``: the names of accounts ``ids`` (every one of them)."""
+
+
+async def account_names(conn: AsyncConnection[Any], ids: Collection[int]) -> dict[int, str]:
+    """The names of accounts ``ids``, read from ops.accounts."""
+    cur = await conn.execute(ACCOUNT_NAMES_SQL, [list(ids)])
+    return {int(i): str(name) for i, name in await cur.fetchall()}
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -125,19 +136,20 @@ async def read_public_trades(
     city: str | None = None,
     side: str | None = None,
     *,
-    account: str | None = None,
+    account: str | Account | None = None,
+    names: AccountNames = account_names,
 ) -> PublicTradePage:
     """One page (``limit`` 1..500, default 100) of trades executed at least ``delay_minutes``
     ago (and at least the database's disclosure delay), newest first, times rounded down to the
-    minute (UTC); ``account`` (a public account's name; None: every public account), ``city``
-    (code) and ``side`` ('yes'/'no') filter it. Pass the returned ``next_cursor`` to get the
+    minute (UTC); ``account`` (a public account's name, or the account resolved; None: every
+    public account), ``city`` (code) and ``side`` ('yes'/'no') filter it. Pass the returned ``next_cursor`` to get the
     following page; it is ``None`` on the last page. An unknown or private account raises
-    UnknownAccountError."""
+    UnknownAccountError. ``names`` names the page's accounts (default: from ops.accounts)."""
     code = _check(delay_minutes, limit, city, side)
     params: dict[str, object] = {"delay": delay_minutes, "side": side, "limit": limit + 1}
     ref: AccountRef | None = None
     if account is not None:
-        found = await resolve_account(conn, account)
+        found = account if isinstance(account, Account) else await resolve_account(conn, account)
         params["account_id"], ref = found.id, found.ref
     if cursor is not None:
         params["after_time"], params["after_seq"] = decode_cursor(cursor)
@@ -150,13 +162,14 @@ async def read_public_trades(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
+    named = await names(conn, {row[3] for row in rows}) if rows else {}
     # Positional: a frozen dataclass's keyword __init__ costs several times more per row.
     trades = [
         PublicTrade(
-            time.astimezone(UTC), name, row_city, ticker, row_side, action,
-            Decimal(format_count(quantity)), to_dollars(price),
+            time.astimezone(UTC), named[account_id], row_city, ticker, row_side, action,
+            to_count(quantity), price_dollars(price),
         )
-        for _, _, time, name, row_city, ticker, row_side, action, quantity, price in rows
+        for _, _, time, account_id, row_city, ticker, row_side, action, quantity, price in rows
     ]  # fmt: skip
     return PublicTradePage(
         delay_minutes=delay_minutes, account=ref, trades=trades, next_cursor=next_cursor

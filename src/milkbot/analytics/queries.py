@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from itertools import chain
 from typing import Any, Final
 
@@ -58,7 +57,7 @@ from milkbot.analytics.results import (
     StrategyMetricsReport,
 )
 from milkbot.analytics.window import AnalyticsInputError, UnknownAccountError, Window
-from milkbot.money import format_count, to_dollars
+from milkbot.money import mean_micros, to_count, to_dollars
 
 MAX_POINTS_LIMIT = 10_000
 # The comparison's curves: at most this many points per account by default.
@@ -83,10 +82,9 @@ ACCOUNT_SQL: Final = """
 SELECT id, name, display_name, mode, starting_bankroll_micros
 FROM ops.accounts WHERE name = %s AND is_public
 """
-# The id of the public account named %(account)s (NULL for any other name). The per-account
-# queries read through it, so that they can be sent beside ACCOUNT_SQL in one round trip
-# (:func:`_read_for_account`); an index condition on it is a lookup by the account's key.
-ACCOUNT_ID: Final = "(SELECT id FROM ops.accounts WHERE name = %(account)s AND is_public)"
+# The id of the account the query reads (resolved first: :func:`resolve_account`, or the
+# service's :class:`~milkbot.analytics.directory.AccountDirectory`).
+ACCOUNT_ID: Final = "%(account_id)s"
 
 ACCOUNTS_SQL: Final = """
 SELECT a.name, a.display_name, a.mode, a.environment, a.starting_bankroll_micros, a.description,
@@ -307,12 +305,13 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def _mean_dollars(total_micros: int, n: int) -> Decimal | None:
-    """``total_micros / n`` in dollars, rounded half-even to the micro; None when n is 0."""
-    return to_dollars(round(Fraction(total_micros, n))) if n else None
+    """``total_micros / n`` (``n`` >= 0) in dollars, rounded half-even to the micro; None when
+    n is 0."""
+    return to_dollars(mean_micros(total_micros, n)) if n else None
 
 
 def _contracts(centi: int) -> Decimal:
-    return Decimal(format_count(centi))
+    return to_count(centi)
 
 
 def _now() -> datetime:
@@ -333,28 +332,25 @@ async def resolve_account(conn: AsyncConnection[Any], name: str) -> Account:
     row = await cur.fetchone()
     if row is None:
         raise UnknownAccountError(name)
-    return _account(row)
+    return account_from_row(row)
 
 
-def _account(row: Any) -> Account:
+def account_from_row(row: Any) -> Account:
+    """The :class:`Account` of a row of ACCOUNT_SQL's columns."""
     account_id, name, display_name, mode, bankroll = row
     return Account(account_id, AccountRef(name, display_name, mode), bankroll)
 
 
 async def _read_for_account(
-    conn: AsyncConnection[Any], account: str, query: str, params: dict[str, object]
+    conn: AsyncConnection[Any], account: str | Account, query: str, params: dict[str, object]
 ) -> tuple[Account, list[Any]]:
-    """Find public ``account`` and run ``query`` (which names it through ACCOUNT_ID) in one
-    round trip (a pipeline); any other name raises UnknownAccountError."""
-    if not isinstance(account, str):
-        raise UnknownAccountError(repr(account))
-    async with conn.pipeline():
-        found = await conn.execute(ACCOUNT_SQL, [account])
-        cur = await conn.execute(query, {**params, "account": account})
-    row = await found.fetchone()
-    if row is None:
-        raise UnknownAccountError(account)
-    return _account(row), await cur.fetchall()
+    """Run ``query`` (which names its account through ACCOUNT_ID) for ``account``: resolved
+    already, or a name that :func:`resolve_account` finds first (any name but a public
+    account's raises UnknownAccountError)."""
+    if not isinstance(account, Account):
+        account = await resolve_account(conn, account)
+    cur = await conn.execute(query, {**params, "account_id": account.id})
+    return account, await cur.fetchall()
 
 
 async def read_accounts(conn: AsyncConnection[Any], primary: str) -> list[AccountSummary]:
@@ -389,7 +385,11 @@ async def resolve_strategy(conn: AsyncConnection[Any], name: str) -> int:
 
 
 async def read_city_metrics(
-    conn: AsyncConnection[Any], window: Window, strategy: str | None = None, *, account: str
+    conn: AsyncConnection[Any],
+    window: Window,
+    strategy: str | None = None,
+    *,
+    account: str | Account,
 ) -> CityMetricsReport:
     """Per city (every known city, by code), the trades of ``account`` whose market settles in
     ``window``.
@@ -460,7 +460,7 @@ async def read_equity_curve(
     window: Window,
     max_points: int | None = None,
     *,
-    account: str,
+    account: str | Account,
 ) -> EquityCurve:
     """Equity of ``account`` at the close of each settlement day of ``window``: its starting
     bankroll, plus its transfers up to the day (by UTC date), plus the cumulative net realised
@@ -518,7 +518,7 @@ def _daily_series(
 
 
 async def read_strategy_metrics(
-    conn: AsyncConnection[Any], window: Window, *, account: str
+    conn: AsyncConnection[Any], window: Window, *, account: str | Account
 ) -> StrategyMetricsReport:
     """Per strategy of ``account`` (those it runs, and any other it has traded, by name), over
     the settlement days of ``window``.
@@ -593,7 +593,11 @@ async def read_strategy_metrics(
 
 
 async def read_calibration(
-    conn: AsyncConnection[Any], window: Window, strategy: str | None = None, *, account: str
+    conn: AsyncConnection[Any],
+    window: Window,
+    strategy: str | None = None,
+    *,
+    account: str | Account,
 ) -> list[CalibrationBin]:
     """Calibration of the model over ``account``'s signals on markets settled in ``window``:
     for each probability decile, the number of signals, their mean probability and the

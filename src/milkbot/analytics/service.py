@@ -31,6 +31,7 @@ import structlog
 from psycopg import AsyncConnection
 
 from milkbot.analytics.cache import CacheStats, TTLCache
+from milkbot.analytics.directory import AccountDirectory
 from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, read_public_trades, sync_disclosure_delay
 from milkbot.analytics.health import HealthThresholds, read_health, unreachable_report
 from milkbot.analytics.pool import (
@@ -42,6 +43,7 @@ from milkbot.analytics.pool import (
 )
 from milkbot.analytics.queries import (
     COMPARISON_POINTS,
+    Account,
     check_comparison,
     read_accounts,
     read_calibration,
@@ -94,6 +96,8 @@ class Analytics:
         self.bypass_cache = bypass_cache
         self.pool = AnalyticsPool.from_settings(settings, target)
         self.cache: TTLCache[Any] = TTLCache(settings.cache_ttl, clock=clock)
+        # Kept even when a call bypasses the result cache: it holds accounts, not results.
+        self.accounts_directory = AccountDirectory(settings.cache_ttl, clock=clock)
         # TTL 0: nothing stored, but concurrent health checks share one flight.
         self._health_flights: TTLCache[HealthReport] = TTLCache(0, clock=clock)
         self.on_query = on_query
@@ -120,6 +124,17 @@ class Analytics:
     def account_name(self, account: str | None) -> str:
         """``account``, or the configured primary account when it is None."""
         return self.settings.primary_account if account is None else account
+
+    def _for_account(
+        self, name: str, read: Callable[[AsyncConnection[Any], Account], Awaitable[T]]
+    ) -> Callable[[AsyncConnection[Any]], Awaitable[T]]:
+        """A pool callback that resolves public account ``name`` (through the directory) and
+        runs ``read`` for it."""
+
+        async def run(conn: AsyncConnection[Any]) -> T:
+            return await read(conn, await self.accounts_directory.resolve(conn, name))
+
+        return run
 
     def cache_stats(self) -> CacheStats:
         """Cache hit / miss / coalesced counters."""
@@ -189,7 +204,7 @@ class Analytics:
         return await self._run(
             "city_metrics",
             params,
-            lambda c: read_city_metrics(c, window, strategy, account=name),
+            self._for_account(name, lambda c, a: read_city_metrics(c, window, strategy, account=a)),
             bypass_cache,
         )
 
@@ -216,7 +231,9 @@ class Analytics:
         return await self._run(
             "equity_curve",
             params,
-            lambda c: read_equity_curve(c, window, max_points, account=name),
+            self._for_account(
+                name, lambda c, a: read_equity_curve(c, window, max_points, account=a)
+            ),
             bypass_cache,
         )
 
@@ -244,10 +261,26 @@ class Analytics:
             "side": side,
             "delay": delay,
         }
+
+        async def page(conn: AsyncConnection[Any]) -> PublicTradePage:
+            found = None
+            if account is not None:
+                found = await self.accounts_directory.resolve(conn, account)
+            return await read_public_trades(
+                conn,
+                delay,
+                limit,
+                cursor,
+                city,
+                side,
+                account=found,
+                names=self.accounts_directory.names,
+            )
+
         return await self._run(
             "public_trades",
             params,
-            lambda c: read_public_trades(c, delay, limit, cursor, city, side, account=account),
+            page,
             bypass_cache,
         )
 
@@ -321,7 +354,7 @@ class Analytics:
         return await self._run(
             "strategy_metrics",
             params,
-            lambda c: read_strategy_metrics(c, window, account=name),
+            self._for_account(name, lambda c, a: read_strategy_metrics(c, window, account=a)),
             bypass_cache,
         )
 
@@ -343,7 +376,7 @@ class Analytics:
         return await self._run(
             "calibration",
             params,
-            lambda c: read_calibration(c, window, strategy, account=name),
+            self._for_account(name, lambda c, a: read_calibration(c, window, strategy, account=a)),
             bypass_cache,
         )
 

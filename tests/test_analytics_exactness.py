@@ -933,6 +933,11 @@ async def test_comparison_of_accounts(db_url: str, conn: psycopg.Connection) -> 
         [None] * MARCH.days,
         None,
     )
+    # Windows that start before, on and after the accounts' first settlement days (Mar 5 and
+    # 6), with and without a row on their first day, and that end before the last one.
+    for first in range(1, 9):
+        for last in range(max(first, 5), 11):
+            await check_comparison(db_url, Window(date(2026, 3, first), date(2026, 3, last)))
     demo = await check_comparison(db_url, MARCH, "demo")
     assert [r.account.name for r in demo.accounts] == ["paper_one"]
     assert demo.total_trades == 4

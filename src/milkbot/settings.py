@@ -103,7 +103,11 @@ class Settings(BaseSettings):
         ),
     )
     cache_ttl: Annotated[float, Field(ge=0, le=3600)] = Field(
-        default=5.0, description="Seconds an analytics result stays cached (0 disables the cache)."
+        default=5.0,
+        description=(
+            "Seconds an analytics result stays cached, and the list of public accounts the"
+            " queries resolve names from (0 keeps neither)."
+        ),
     )
     public_delay_minutes: Annotated[int, Field(ge=0, le=10_080)] = Field(
         default=60, description="Minutes before a trade appears in the public feed."

@@ -41,6 +41,8 @@ FLAGS = {
     "client_transfer_id": "--id",
     "transferred_at": "--at",
     "note": "--note",
+    "label": "--label",
+    "prefix": "PREFIX",
 }
 
 
@@ -258,3 +260,67 @@ def transfer(
     typer.echo(
         f"transfer {client_id} {what}; {name}'s equity is {_dollars(recorded.equity_micros)}"
     )
+
+
+keys = typer.Typer(
+    help="The bots' API keys: each writes to its own account only; shown once when made.",
+    no_args_is_help=True,
+)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def create_key(
+    name: str = NameArg,
+    label: str = typer.Option("", "--label", help="What the key is for (e.g. the bot's host)."),
+) -> None:
+    """Make an API key for the account and print it: it is stored only as a hash, so copy it
+    now (to a 0600 file or the bot's secret store)."""
+    import psycopg
+
+    from milkbot.store.credentials import create_api_key
+
+    settings = get_settings()
+    with database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        issued = _write(create_api_key, conn, name, label)
+    typer.echo(issued.key)
+    typer.secho(
+        f"key {issued.prefix} writes to {issued.account}; it is shown only this once",
+        err=True,
+    )
+
+
+@keys.command("list")
+def list_keys(
+    name: str | None = typer.Argument(None, help="Only this account's keys."),
+) -> None:
+    """List the keys (prefix, account, label, made, last used, revoked), never the keys."""
+    import psycopg
+
+    from milkbot.cli.common import utc_minute
+    from milkbot.store.credentials import list_api_keys
+
+    settings = get_settings()
+    with database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        found = _write(list_api_keys, conn, name)
+    for k in found:
+        state = f"revoked {utc_minute(k.revoked_at)}" if k.revoked_at else "active"
+        typer.echo(
+            f"{k.prefix}  {k.account}  {k.label or '-'!s}  made {utc_minute(k.created_at)}  "
+            f"last used {utc_minute(k.last_used_at)}  {state}"
+        )
+
+
+@keys.command("revoke")
+def revoke_key(
+    prefix: str = typer.Argument(..., help="The key's prefix (the 8 characters after mk_)."),
+) -> None:
+    """Revoke a key: it stops working at once."""
+    import psycopg
+
+    from milkbot.store.credentials import revoke_api_key
+
+    settings = get_settings()
+    with database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        revoked = _write(revoke_api_key, conn, prefix)
+    typer.echo(f"revoked key {revoked.prefix} of {revoked.account}")

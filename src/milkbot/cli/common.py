@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 import typer
@@ -43,3 +44,8 @@ def database(settings: Settings, migrate: bool = True) -> Iterator[str]:
         where = "MILKBOT_DATABASE_URL" if settings.database_url else "the embedded server"
         typer.secho(f"cannot reach the database ({where}): {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
+
+
+def utc_minute(when: datetime | None) -> str:
+    """``when`` in UTC to the minute, for listings ("-" for never)."""
+    return "-" if when is None else f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from milkbot.cli import accounts, alerts, bench, db, gate, generate, perf, serve
+from milkbot.cli import accounts, alerts, bench, db, gate, generate, perf, serve, users
 
 app = typer.Typer(
     name="milkbot",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(users.app, name="users")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(bench.app, name="bench")
 app.add_typer(perf.app, name="perf")

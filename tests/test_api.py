@@ -4,10 +4,12 @@ figures are worked out by hand here, responses validated against the documented 
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +20,7 @@ from pydantic import BaseModel
 from milkbot.analytics.window import today_utc
 from milkbot.market import climate_day_bounds
 from milkbot.settings import Settings
+from milkbot.store.credentials import add_operator
 from milkbot.store.models import HeartbeatIn, SettlementIn, SignalIn, TradeIn
 from milkbot.store.writes import post_heartbeat, record_signal, record_trade, settle_event
 from milkbot.web import schemas
@@ -50,6 +53,47 @@ async def api_client(url: str, **overrides: object) -> AsyncIterator[httpx.Async
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://milkbot.test") as c:
             yield c
+
+
+OPERATOR = "ops"
+OPERATOR_PASSWORD = "operator password"
+METRICS_TOKEN = "m" * 40
+# The header that reads /metrics on an app built with metrics_token_file (tests/conftest.py).
+BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def write_metrics_token(directory: Path) -> Path:
+    """A 0600 file holding METRICS_TOKEN, for the metrics_token_file setting."""
+    path = directory / "metrics-token"
+    path.write_text(METRICS_TOKEN + "\n")
+    path.chmod(0o600)
+    return path
+
+
+async def sign_in(client: httpx.AsyncClient, url: str) -> None:
+    """Sign ``client`` in as the operator OPERATOR (made in database ``url`` if missing), the
+    way a browser does: the form's page, then the form."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM ops.operators WHERE name = %s", [OPERATOR]).fetchone():
+            add_operator(conn, OPERATOR, OPERATOR_PASSWORD)
+    page = await client.get("/login")
+    found = CSRF_FIELD.search(page.text)
+    assert found is not None, page.text
+    done = await client.post(
+        "/login",
+        data={"csrf_token": found.group(1), "name": OPERATOR, "password": OPERATOR_PASSWORD},
+    )
+    assert done.status_code == 303, done.text
+    assert "milkbot_session" in client.cookies
+
+
+@asynccontextmanager
+async def operator_client(url: str, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    """:func:`api_client`, signed in as an operator."""
+    async with api_client(url, **overrides) as client:
+        await sign_in(client, url)
+        yield client
 
 
 def trade(
@@ -290,8 +334,10 @@ async def test_ping_needs_no_database(client: httpx.AsyncClient) -> None:
     assert await get_valid(client, "/api/v1/ping", schemas.PingOut) == {"status": "ok"}
 
 
-async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> None:
-    spec = (await client.get("/openapi.json")).json()
+async def test_openapi_documents_every_endpoint(known_db: str) -> None:
+    async with operator_client(known_db) as client:
+        spec = (await client.get("/openapi.json")).json()
+        docs = await client.get("/docs")
     for path in (
         "/api/v1/metrics/cities",
         "/api/v1/metrics/strategies",
@@ -309,7 +355,6 @@ async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> No
     params = {p["name"] for p in spec["paths"]["/api/v1/trades/public"]["get"]["parameters"]}
     assert params == {"limit", "cursor", "city", "side", "account"}
     assert "/" not in spec["paths"]  # pages are not part of the API
-    docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 

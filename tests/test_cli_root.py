@@ -69,7 +69,8 @@ def test_no_command_prints_a_warning_without_xdg_runtime_dir(
         done = milkbot(env, *args)
         said += [done.stdout, done.stderr]
     # `up`: the embedded server, demo data, the web worker (a process of its own) and the
-    # simulator, at the default log level; one page and the API docs served.
+    # simulator, at the default log level; one page and the sign-in page served, the API docs
+    # kept for operators.
     port = free_port()
     out = tmp_path / "up.log"
     with out.open("w") as log:
@@ -84,7 +85,8 @@ def test_no_command_prints_a_warning_without_xdg_runtime_dir(
             base = f"http://127.0.0.1:{port}"
             await_status(proc, f"{base}/api/v1/ping", timeout_s=180, log=out)
             assert http_status(f"{base}/status") == 200
-            assert http_status(f"{base}/docs") == 200
+            assert http_status(f"{base}/login") == 200
+            assert http_status(f"{base}/docs") == 401  # for signed-in operators only
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)

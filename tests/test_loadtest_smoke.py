@@ -22,6 +22,7 @@ from milkbot.perf.records import LoadTestResults, LoadTestSummary, ServerFacts
 from milkbot.perf.resources import listening_pid
 from milkbot.perf.server import server_facts
 from tests.net import free_port
+from tests.test_api import METRICS_TOKEN, write_metrics_token
 
 REPO = Path(__file__).resolve().parents[1]
 # Every route the locustfile may request; which ones a 15-second run reaches is up to its
@@ -66,16 +67,20 @@ def serve(db: str, port: int, log: Path, **settings: str) -> subprocess.Popen[by
 @pytest.fixture(scope="module")
 def server(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
-    """(base URL, database URL) of `milkbot serve` on a database of 3,000 generated trades."""
+) -> Iterator[tuple[str, str, str]]:
+    """(base URL, database URL, metrics token file) of `milkbot serve` on a database of 3,000
+    generated trades."""
     db = make_database()
     generate_dataset(db, trades=3000, seed=11)
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    proc = serve(db, port, log)
+    home = tmp_path_factory.mktemp("serve")
+    log = home / "serve.log"
+    # The load test reads the server's /metrics with its token, as an operator's would.
+    token = str(write_metrics_token(home))
+    proc = serve(db, port, log, MILKBOT_METRICS_TOKEN_FILE=token)
     try:
         wait_for(f"http://127.0.0.1:{port}/health", proc, log)
-        yield f"http://127.0.0.1:{port}", db
+        yield f"http://127.0.0.1:{port}", db, token
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -92,13 +97,19 @@ def test_the_pool_judged_is_the_servers_own(
     monkeypatch.setenv("MILKBOT_WORKERS", "4")
     monkeypatch.setenv("MILKBOT_POOL_SIZE", "50")
     pool = {"MILKBOT_WORKERS": "2", "MILKBOT_POOL_SIZE": "3", "MILKBOT_MAX_OVERFLOW": "1"}
-    proc = serve(db, port, log, **pool)
+    token = str(write_metrics_token(tmp_path))
+    proc = serve(db, port, log, MILKBOT_METRICS_TOKEN_FILE=token, **pool)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{base}/health", proc, log)
-        assert server_facts(base, listening_pid(port)) == ServerFacts(workers=2, pool_capacity=8)
-        # Without its process (another user's), the workers, hence the capacity, are unknown.
-        assert server_facts(base, None) == ServerFacts(workers=None, pool_capacity=None)
+        facts = server_facts(base, listening_pid(port), METRICS_TOKEN)
+        assert facts == ServerFacts(workers=2, pool_capacity=8)
+        # Without its process (another user's), the workers, hence the capacity, are unknown;
+        # without the metrics token, so is the pool.
+        assert server_facts(base, None, METRICS_TOKEN) == ServerFacts(
+            workers=None, pool_capacity=None
+        )
+        assert server_facts(base, listening_pid(port)) == ServerFacts(workers=2, pool_capacity=None)
     finally:
         # Granian hangs on a stop that comes while a worker is still starting: let both start.
         deadline = time.monotonic() + 60
@@ -109,8 +120,8 @@ def test_the_pool_judged_is_the_servers_own(
         proc.wait(timeout=30)
 
 
-def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Path) -> None:
-    url, db = server
+def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str, str], tmp_path: Path) -> None:
+    url, db, token = server
     results = tmp_path / "results"
     results.mkdir()
     # A result of another scenario already there, in the format that preceded the records,
@@ -125,6 +136,7 @@ def test_smoke_run_produces_a_sane_verdict(server: tuple[str, str], tmp_path: Pa
             "--host", url, "--database-url", db, "--results", str(results),
         ],
         cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
+        env=os.environ | {"MILKBOT_METRICS_TOKEN_FILE": token},
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr[-3000:]
     out = results / "loadtest" / "smoke"

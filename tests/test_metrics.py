@@ -8,13 +8,14 @@ import random
 import string
 from collections.abc import Callable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from milkbot.monitoring.alerts import evaluate, parse_samples
 from milkbot.monitoring.metrics import METHODS, Metrics, MetricsMiddleware
-from tests.test_api import api_client
+from tests.test_api import BEARER, api_client, write_metrics_token
 
 
 def _value(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
@@ -25,13 +26,15 @@ def _value(samples: dict, name: str, **labels: str) -> float:  # type: ignore[ty
     )
 
 
-async def test_metrics_expose_the_named_series_and_they_move(db_url: str) -> None:
-    async with api_client(db_url, cache_ttl=5) as client:
-        before = parse_samples((await client.get("/metrics")).text)
+async def test_metrics_expose_the_named_series_and_they_move(db_url: str, tmp_path: Path) -> None:
+    async with api_client(
+        db_url, cache_ttl=5, metrics_token_file=write_metrics_token(tmp_path)
+    ) as client:
+        before = parse_samples((await client.get("/metrics", headers=BEARER)).text)
         for _ in range(3):
             assert (await client.get("/api/v1/metrics/cities?days=30")).status_code == 200
         assert (await client.get("/api/v1/metrics/cities?days=0")).status_code in (400, 422)
-        response = await client.get("/metrics")
+        response = await client.get("/metrics", headers=BEARER)
         assert response.headers["content-type"].startswith("text/plain")
         after = parse_samples(response.text)
 
@@ -69,9 +72,15 @@ async def test_metrics_expose_the_named_series_and_they_move(db_url: str) -> Non
         assert not verdicts[name].fired, verdicts[name]
 
 
-async def test_a_saturated_pool_shows_in_the_pool_gauges(db_url: str) -> None:
+async def test_a_saturated_pool_shows_in_the_pool_gauges(db_url: str, tmp_path: Path) -> None:
     """Requests queued behind a one-connection pool: in_use hits max, callers wait."""
-    async with api_client(db_url, pool_size=1, max_overflow=0, cache_ttl=0) as client:
+    async with api_client(
+        db_url,
+        pool_size=1,
+        max_overflow=0,
+        cache_ttl=0,
+        metrics_token_file=write_metrics_token(tmp_path),
+    ) as client:
         release = asyncio.Event()
         holding = asyncio.Event()
         app_pool = None
@@ -85,17 +94,19 @@ async def test_a_saturated_pool_shows_in_the_pool_gauges(db_url: str) -> None:
                 holding.set()
                 await release.wait()
 
-        quiet = parse_samples((await client.get("/metrics")).text)
+        quiet = parse_samples((await client.get("/metrics", headers=BEARER)).text)
         holder = asyncio.create_task(hold())
         await holding.wait()
         waiting = asyncio.create_task(client.get("/api/v1/metrics/cities?days=30"))
         samples = {}
         for _ in range(200):  # until the request queues for the connection (bounded)
-            samples = parse_samples((await client.get("/metrics")).text)
+            samples = parse_samples((await client.get("/metrics", headers=BEARER)).text)
             if _value(samples, "milkbot_db_pool_waiting") >= 1:
                 break
             await asyncio.sleep(0.01)
-        still = parse_samples((await client.get("/metrics")).text)  # saturated again
+        still = parse_samples(
+            (await client.get("/metrics", headers=BEARER)).text
+        )  # saturated again
         release.set()
         await holder
         assert (await waiting).status_code == 200
@@ -145,22 +156,22 @@ def _random_batch(rng: random.Random, routes: list[str]) -> list[tuple[str, str]
 
 
 async def test_random_methods_and_paths_do_not_grow_the_series_beyond_closed_sets(
-    db_url: str,
+    db_url: str, tmp_path: Path
 ) -> None:
     """Two batches of 100+ requests with made-up methods and paths: the first may add series,
     but only with closed-set labels; the second, all new values, adds none."""
     rng = random.Random(5)
-    async with api_client(db_url) as client:
+    async with api_client(db_url, metrics_token_file=write_metrics_token(tmp_path)) as client:
         app = client._transport.app  # type: ignore[attr-defined]
         templates = _route_templates(app)
         routes = sorted(t for t in templates if "{" not in t and t != "/static")
-        await client.get("/metrics")  # its own series exist before the first count
+        await client.get("/metrics", headers=BEARER)  # its own series exist before the first count
         for method, path in _random_batch(rng, routes):
             await client.request(method, path)
-        first = parse_samples((await client.get("/metrics")).text)
+        first = parse_samples((await client.get("/metrics", headers=BEARER)).text)
         for method, path in _random_batch(rng, routes):
             await client.request(method, path)
-        second = parse_samples((await client.get("/metrics")).text)
+        second = parse_samples((await client.get("/metrics", headers=BEARER)).text)
 
     assert _http_series(second) == _http_series(first)
     statuses = {str(s.value) for s in HTTPStatus} | {"other"}

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.test_api import api_client
+from tests.test_api import operator_client
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "openapi.json"
 UPDATE_ENV = "MILKBOT_UPDATE_SNAPSHOTS"
@@ -32,7 +32,7 @@ def canonical(document: dict[str, Any]) -> str:
 
 
 async def test_openapi_document_matches_the_snapshot(db_url: str) -> None:
-    async with api_client(db_url) as client:
+    async with operator_client(db_url) as client:
         response = await client.get("/openapi.json")
     assert response.status_code == 200
     served = canonical(response.json())

@@ -12,9 +12,9 @@ import psycopg
 
 from milkbot.web.headers import PAGE_POLICY, inline_script_hashes
 from milkbot.web.pages import TEMPLATES_DIR
-from tests.test_api import api_client
+from tests.test_api import api_client, operator_client
 
-PAGES = ["/", "/cities", "/performance", "/strategies", "/trades", "/status"]
+PAGES = ["/", "/cities", "/performance", "/strategies", "/trades", "/status", "/login"]
 # Other responses: JSON, errors (404, 405, 422, 400), Prometheus text, a static file.
 OTHERS = [
     "/api/v1/metrics/cities",
@@ -96,7 +96,7 @@ async def test_a_500_is_nosniff_too(db_url: str) -> None:
 async def test_the_api_docs_load_only_their_own_assets_under_their_own_policy(
     db_url: str,
 ) -> None:
-    async with api_client(db_url) as client:
+    async with operator_client(db_url) as client:
         swagger = await client.get("/docs")
         redoc = await client.get("/redoc")
         redirect = await client.get("/docs/oauth2-redirect")

@@ -27,6 +27,24 @@ HEARTBEAT_MAX_SKEW_S = 60
 STARTING_BANKROLL_CENTS = 99_210
 
 
+MIN_TOKEN_LENGTH = 32
+
+
+def read_token_file(path: Path) -> str:
+    """The secret in ``path``: the file must be readable by its owner only (no group or other
+    permission bits) and hold at least MIN_TOKEN_LENGTH characters (surrounding space ignored)."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ValueError(f"{path} is readable by others (mode {mode & 0o777:o}): chmod 600 it")
+    if len(text) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{path} must hold a token of at least {MIN_TOKEN_LENGTH} characters")
+    return text
+
+
 def default_home() -> Path:
     """Directory that holds the embedded database and other local state: the per-user data
     directory, or /var/lib/milkbot for root (the database server then runs as a system user,
@@ -179,6 +197,16 @@ class Settings(BaseSettings):
     analytics_unhealthy_s: Annotated[int, Field(gt=0)] = Field(
         default=3600, description="Analytics freshness (s) above which health is unhealthy."
     )
+    session_hours: Annotated[int, Field(ge=1, le=720)] = Field(
+        default=12, description="Hours an operator stays signed in (then signs in again)."
+    )
+    metrics_token_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file (mode 0600 or stricter) holding the bearer token that lets Prometheus read"
+            " /metrics without signing in (at least 32 characters); unset: operators only."
+        ),
+    )
     heartbeat_max_skew_s: Annotated[int, Field(ge=0, le=86_400)] = Field(
         default=HEARTBEAT_MAX_SKEW_S,
         description=(
@@ -200,6 +228,24 @@ class Settings(BaseSettings):
                 f"(host=... dbname=...): {exc}"
             ) from None
         return value
+
+    @field_validator("metrics_token_file")
+    @classmethod
+    def _check_token_file(cls, value: Path | None) -> Path | None:
+        if value is None or str(value).strip() == "":
+            return None
+        read_token_file(value)
+        return value
+
+    @property
+    def metrics_token(self) -> str | None:
+        """The token of ``metrics_token_file``, read afresh (so it can be rotated in place)."""
+        if self.metrics_token_file is None:
+            return None
+        try:
+            return read_token_file(self.metrics_token_file)
+        except ValueError:
+            return None  # removed or loosened since the start: nobody gets in by token
 
     @field_validator("log_format", mode="before")
     @classmethod

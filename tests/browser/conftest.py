@@ -24,11 +24,12 @@ from milkbot.analytics.window import today_utc
 from milkbot.generator import generate_dataset
 from milkbot.market import climate_day_bounds
 from milkbot.store.accounts import create_account
+from milkbot.store.credentials import add_operator
 from milkbot.store.models import AccountIn, HeartbeatIn, SettlementIn
 from milkbot.store.writes import post_heartbeat, record_trade, settle_event
 from tests.helpers import add_event
 from tests.net import await_status, free_port
-from tests.test_api import trade
+from tests.test_api import OPERATOR, OPERATOR_PASSWORD, trade
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -108,12 +109,13 @@ def add_accounts(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def dashboard_db(make_database: Callable[[], str]) -> str:
-    """A database with a seeded history, accounts besides the default one (one private), and
-    the default account's heartbeats now."""
+    """A database with a seeded history, accounts besides the default one (one private), an
+    operator who can sign in (OPERATOR), and the default account's heartbeats now."""
     url = make_database()
     generate_dataset(url, trades=TRADES, days=DAYS, seed=42)
     add_accounts(url)
     with psycopg.connect(url, autocommit=True) as conn:
+        add_operator(conn, OPERATOR, OPERATOR_PASSWORD)
         now = datetime.now(UTC)
         for component in ("trader", "market_data"):
             post_heartbeat(
@@ -168,6 +170,15 @@ class Visit:
         assert response is not None and response.status == 200, path
         self.page.wait_for_load_state("networkidle")
         return response
+
+    def sign_in(self, name: str = OPERATOR, password: str = OPERATOR_PASSWORD) -> None:
+        """Sign in through the form, as an operator does (the operator exists: the
+        ``dashboard_db`` fixture makes OPERATOR)."""
+        self.page.goto(self.base + "/login")
+        self.page.fill("#login-name", name)
+        self.page.fill("#login-password", password)
+        with self.page.expect_navigation():
+            self.page.click("#login-form button[type=submit]")
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

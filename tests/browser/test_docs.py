@@ -40,6 +40,7 @@ def offline(v: Visit) -> list[str]:
 
 
 def open_docs(v: Visit, path: str) -> tuple[Any, list[str]]:
+    v.sign_in()  # the API docs are for operators
     blocked = offline(v)
     v.page.add_init_script(RECORD_VIOLATIONS)
     response = v.open(path)
@@ -94,6 +95,7 @@ def test_an_external_request_would_be_caught(visit: Callable[..., Visit]) -> Non
     """The routing above does see a request for another host (a navigation: the policy would
     refuse a fetch before it left the page)."""
     v = visit(1280, 900)
+    v.sign_in()
     blocked = offline(v)
     v.open("/docs")
     with pytest.raises(PlaywrightError):

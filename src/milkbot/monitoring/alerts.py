@@ -218,9 +218,16 @@ def evaluate(scrapes: list[Samples]) -> list[Verdict]:
     return [Verdict(r, *values[r.name]) for r in RULES]
 
 
-def scrape(url: str, timeout: float = 10.0) -> Samples:
+def metrics_request(url: str, token: str | None) -> urllib.request.Request:
+    """A GET of ``url`` (a /metrics endpoint), with the bearer ``token`` when there is one
+    (MILKBOT_METRICS_TOKEN_FILE's: /metrics is for operators and that token only)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return urllib.request.Request(url, headers=headers)
+
+
+def scrape(url: str, timeout: float = 10.0, token: str | None = None) -> Samples:
     """GET ``url`` (a /metrics endpoint) and parse it."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+    with urllib.request.urlopen(metrics_request(url, token), timeout=timeout) as response:
         return parse_samples(response.read().decode("utf-8"))
 
 

@@ -310,6 +310,7 @@ def run_loadtest(
             db_url = _external_database(opts)
             app_pid = listening_pid(opts.target.port)
             started_platform = False
+            metrics_token = _settings_token()
         else:
             echo(f"nothing answers at {opts.target.url}: starting a private platform")
             platform = stack.enter_context(
@@ -325,11 +326,13 @@ def run_loadtest(
             db_url = platform.database_url
             app_pid = listening_pid(opts.target.port) or platform.server_pid
             started_platform = True
-        server = plat.server_facts(opts.target.url, app_pid)
+            metrics_token = platform.metrics_token
+        server = plat.server_facts(opts.target.url, app_pid, metrics_token)
         if server.pool_capacity is None:
             notes.append(
-                f"the server's pool size could not be read from {opts.target.url}/metrics: "
-                "database connections not judged"
+                f"the server's pool size could not be read from {opts.target.url}/metrics "
+                "(for an already running server, set MILKBOT_METRICS_TOKEN_FILE to its metrics "
+                "token file): database connections not judged"
             )
         dataset = _dataset(db_url)
         sampler = ResourceSampler(app_pid=app_pid, db_url=db_url, interval=opts.sample_interval_s)
@@ -367,3 +370,13 @@ def run_loadtest(
         sample_interval_s=opts.sample_interval_s,
     )
     return run, write_outputs(run, opts.results)
+
+
+def _settings_token() -> str | None:
+    """The metrics token this process's settings name (MILKBOT_METRICS_TOKEN_FILE), if any."""
+    from milkbot.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().metrics_token
+    except SettingsError:
+        return None

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,14 +31,16 @@ import psycopg
 
 from milkbot.db.connect import open_database
 from milkbot.db.migrate import apply_migrations
+from milkbot.monitoring.alerts import metrics_request
 from milkbot.perf.records import ServerFacts
 from milkbot.perf.resources import count_workers
 from milkbot.perf.scenarios import Target
-from milkbot.settings import Settings, state_dir
+from milkbot.settings import Settings, read_token_file, state_dir
 
 LOCKFILE = "run.lock"
 MARKER = "loadtest-dataset.json"
 PIDFILE = "serve.pid"  # while a run's own server is up; see start_server
+METRICS_TOKEN_FILE = "metrics-token"
 GENERATE_TIMEOUT_S = 4 * 3600.0
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
@@ -56,6 +59,11 @@ class Platform:
     database_url: str
     server_pid: int
     home: Path
+
+    @property
+    def metrics_token(self) -> str:
+        """The bearer token its server's /metrics takes."""
+        return read_token_file(metrics_token_file(self.home))
 
 
 def default_home() -> Path:
@@ -83,15 +91,19 @@ def http_status(url: str, timeout_s: float = 5.0) -> int | None:
         return None
 
 
-def server_facts(base_url: str, server_pid: int | None) -> ServerFacts:
+def server_facts(
+    base_url: str, server_pid: int | None, metrics_token: str | None = None
+) -> ServerFacts:
     """The tested server's web workers and the database connections they may open, learnt from
     the server, not from this process's settings (the server may run with other ones): its
-    ``/metrics`` gives a worker's pool (``milkbot_db_pool_max``: pool size + overflow), its
-    process tree the number of workers. ``None`` for what cannot be learnt."""
+    ``/metrics`` gives a worker's pool (``milkbot_db_pool_max``: pool size + overflow; read
+    with ``metrics_token``, the server's MILKBOT_METRICS_TOKEN_FILE token), its process tree
+    the number of workers. ``None`` for what cannot be learnt."""
     workers = count_workers(server_pid) if server_pid is not None else None
     pool = None
     try:
-        with urllib.request.urlopen(f"{base_url}/metrics", timeout=5.0) as resp:
+        request = metrics_request(f"{base_url}/metrics", metrics_token)
+        with urllib.request.urlopen(request, timeout=5.0) as resp:
             found = POOL_MAX.search(resp.read().decode("utf-8", errors="replace"))
         pool = round(float(found.group(1))) if found else None
     except (urllib.error.URLError, OSError, ValueError):
@@ -119,10 +131,22 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def metrics_token_file(home: Path) -> Path:
+    """The metrics token of servers started under ``home`` (made once, mode 0600), which the
+    harness sends to read their /metrics."""
+    path = home / METRICS_TOKEN_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
 def _child_env(home: Path, url: str) -> dict[str, str]:
     env = dict(os.environ)
     env["MILKBOT_HOME"] = str(home)
     env["MILKBOT_DATABASE_URL"] = url
+    env["MILKBOT_METRICS_TOKEN_FILE"] = str(metrics_token_file(home))
     env.setdefault("MILKBOT_LOG_LEVEL", "WARNING")
     return env
 

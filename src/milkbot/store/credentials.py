@@ -42,6 +42,7 @@ __all__ = [
     "remove_operator",
     "revoke_api_key",
     "set_password",
+    "verify_password",
 ]
 
 OPERATOR_NAME: Final = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
@@ -122,20 +123,22 @@ def add_operator(conn: psycopg.Connection, name: str, password: str) -> Operator
 
 
 def set_password(conn: psycopg.Connection, name: str, password: str) -> None:
-    """Give operator ``name`` a new password."""
+    """Give operator ``name`` a new password, ending their sessions."""
     hashed = _hasher.hash(_password(password))
     with conn.transaction():
-        done = conn.execute(
+        row = conn.execute(
             "UPDATE ops.operators SET password_hash = %s, password_changed_at = now()"
-            " WHERE name = %s",
+            " WHERE name = %s RETURNING id",
             [hashed, name],
-        ).rowcount
-    if not done:
-        raise WriteError(f"no operator named {name!r}", "name", "unknown_operator")
+        ).fetchone()
+        if row is None:
+            raise WriteError(f"no operator named {name!r}", "name", "unknown_operator")
+        # Whoever signed in with the old password is signed out.
+        conn.execute("DELETE FROM ops.operator_sessions WHERE operator_id = %s", [row[0]])
 
 
 def remove_operator(conn: psycopg.Connection, name: str) -> None:
-    """Remove operator ``name``: they can no longer sign in."""
+    """Remove operator ``name``: they can no longer sign in, and their sessions end."""
     with conn.transaction():
         done = conn.execute("DELETE FROM ops.operators WHERE name = %s", [name]).rowcount
     if not done:
@@ -149,28 +152,36 @@ def list_operators(conn: psycopg.Connection) -> list[Operator]:
     return [Operator(*row) for row in rows]
 
 
-def check_password(conn: psycopg.Connection, name: str, password: str) -> bool:
-    """Whether ``password`` is operator ``name``'s. Costs one argon2 check whether or not the
-    operator exists; an out-of-bounds password is simply wrong."""
-    row = conn.execute(
-        "SELECT id, password_hash FROM ops.operators WHERE name = %s", [name]
-    ).fetchone()
-    stored = row[1] if row else _DUMMY_HASH
+def verify_password(stored: str | None, password: str) -> tuple[bool, str | None]:
+    """Whether ``password`` matches ``stored`` (an operator's hash; None for no such
+    operator), and the new hash to store when argon2's parameters have changed since. Costs one
+    argon2 check either way, so an unknown name answers as slowly as a wrong password; an
+    out-of-bounds password is simply wrong. CPU-bound (~50 ms): the web runs it in a thread."""
     if len(password) > MAX_PASSWORD:
         password = ""
     try:
-        _hasher.verify(stored, password)
+        _hasher.verify(stored or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        return False
-    if row is None:
-        return False
-    if _hasher.check_needs_rehash(stored):
+        return False, None
+    if stored is None:
+        return False, None
+    return True, _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
+
+
+def check_password(conn: psycopg.Connection, name: str, password: str) -> bool:
+    """Whether ``password`` is operator ``name``'s (re-hashing it when argon2's parameters
+    have changed)."""
+    row = conn.execute(
+        "SELECT id, password_hash FROM ops.operators WHERE name = %s", [name]
+    ).fetchone()
+    ok, new_hash = verify_password(row[1] if row else None, password)
+    if ok and row is not None and new_hash is not None:
         with conn.transaction():
             conn.execute(
                 "UPDATE ops.operators SET password_hash = %s WHERE id = %s AND password_hash = %s",
-                [_hasher.hash(password), row[0], stored],
+                [new_hash, row[0], row[1]],
             )
-    return True
+    return ok
 
 
 def _digest(key: str) -> bytes:

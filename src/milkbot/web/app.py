@@ -19,13 +19,13 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 import structlog
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from starlette.middleware.gzip import GZipMiddleware
 
 from milkbot.analytics import Analytics
 from milkbot.monitoring.metrics import Metrics, MetricsMiddleware
 from milkbot.settings import Settings, load_settings
-from milkbot.web import api, pages
+from milkbot.web import api, auth, pages
 from milkbot.web.deps import WebState
 from milkbot.web.docs import install_docs
 from milkbot.web.errors import CatchAllMiddleware, install_error_handlers
@@ -79,19 +79,27 @@ def create_app(settings: Settings, url: str | None = None) -> FastAPI:
         # Served from /static by milkbot.web.docs instead of FastAPI's CDN pages.
         docs_url=None,
         redoc_url=None,
+        # Served by milkbot.web.docs to signed-in operators only.
+        openapi_url=None,
     )
     app.state.web = state
     app.state.templates = pages.make_templates(pages.static_version())
     install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(api.health_router)
+    app.include_router(auth.router)
     app.include_router(pages.router)
     app.mount("/static", pages.VersionedStaticFiles(directory=pages.STATIC_DIR), name="static")
     docs = install_docs(app, app.state.templates.env.globals["static"])
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get(
+        "/metrics",
+        include_in_schema=False,
+        dependencies=[Depends(auth.operator_or_metrics_token)],
+    )
     async def prometheus_metrics() -> Response:
-        """Prometheus exposition (per worker process: run one worker for whole-server figures)."""
+        """Prometheus exposition (per worker process: run one worker for whole-server figures),
+        for signed-in operators and MILKBOT_METRICS_TOKEN_FILE's bearer token."""
         body, content_type = metrics.render()
         return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from milkbot.analytics import Analytics
 from milkbot.settings import Settings
 from milkbot.web.responses import EncodedCache, cache_control
+
+if TYPE_CHECKING:
+    from milkbot.web.auth import LoginLimits
 
 
 @dataclass(slots=True)
@@ -19,11 +22,18 @@ class WebState:
     settings: Settings
     analytics: Analytics
     encoded: EncodedCache
+    login_limits: LoginLimits = field(default_factory=lambda: _login_limits())
 
     @property
     def cache_header(self) -> str:
         """Cache-Control of responses built from cached analytics results."""
         return cache_control(self.settings.cache_ttl)
+
+
+def _login_limits() -> LoginLimits:
+    from milkbot.web.auth import LoginLimits
+
+    return LoginLimits()
 
 
 async def get_state(request: Request) -> WebState:

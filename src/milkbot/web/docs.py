@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 SWAGGER_PATH = "/docs"
 REDOC_PATH = "/redoc"
 OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
+OPENAPI_PATH = "/openapi.json"
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def _body(response: HTMLResponse) -> str:
 def build_docs_pages(app: FastAPI, static: Callable[[str], str]) -> DocsPages:
     """The documentation pages of ``app``, loading everything through ``static`` (a path under
     /static -> its URL, versioned as the dashboard's assets are)."""
-    openapi_url = app.openapi_url or "/openapi.json"
+    openapi_url = app.openapi_url or OPENAPI_PATH
     favicon = static("favicon.svg")
     swagger = get_swagger_ui_html(
         openapi_url=openapi_url,
@@ -77,11 +78,32 @@ def build_docs_pages(app: FastAPI, static: Callable[[str], str]) -> DocsPages:
 
 
 def install_docs(app: FastAPI, static: Callable[[str], str]) -> DocsPages:
-    """Serve :func:`build_docs_pages` at their paths on ``app`` (built with ``docs_url=None``
-    and ``redoc_url=None``, so FastAPI's CDN pages are not there too); returns the pages."""
+    """Serve :func:`build_docs_pages` at their paths on ``app`` (built with ``docs_url=None``,
+    ``redoc_url=None`` and ``openapi_url=None``, so FastAPI's CDN pages and its open schema
+    route are not there too), and the schema at /openapi.json, all for signed-in operators
+    only; returns the pages."""
+    from fastapi import Depends
+    from fastapi.responses import JSONResponse
+
+    from milkbot.web.auth import require_operator
+
+    operators_only = [Depends(require_operator)]
     pages = build_docs_pages(app, static)
     for path, html in pages.by_path().items():
-        app.add_api_route(path, _serve(html), methods=["GET"], include_in_schema=False)
+        app.add_api_route(
+            path,
+            _serve(html),
+            methods=["GET"],
+            include_in_schema=False,
+            dependencies=operators_only,
+        )
+
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi(), headers={"Cache-Control": "private, no-store"})
+
+    app.add_api_route(
+        OPENAPI_PATH, openapi, methods=["GET"], include_in_schema=False, dependencies=operators_only
+    )
     return pages
 
 

@@ -163,8 +163,26 @@ async def _http(request: Request, exc: Exception) -> Response:
     return _refusal(request, status, code, message, None, **headers)
 
 
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    """An operator-only route asked for anonymously: a browser goes to the sign-in page and
+    comes back; anything else gets a 401 in the error shape."""
+    from milkbot.web.auth import login_redirect
+
+    if wants_html(request):
+        return login_redirect(request)
+    return error_response(
+        401,
+        "sign_in_required",
+        f"{request.url.path} is for signed-in operators (sign in at /login)",
+        **{"WWW-Authenticate": 'Bearer realm="milkbot"'},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error the app can raise through the single error shape."""
+    from milkbot.web.auth import SignInRequired
+
+    app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AnalyticsInputError, _analytics_input)
     # A subclass of AnalyticsInputError: the handler of the most specific class wins.

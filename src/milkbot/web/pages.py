@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
@@ -48,6 +48,7 @@ from milkbot.web.api import (
     check_side,
     check_strategy,
 )
+from milkbot.web.auth import signed_in
 from milkbot.web.compare import COLUMNS, compare_view
 from milkbot.web.dashboard import COMPARE_DAYS, EQUITY_MAX_POINTS, FEED_PAGE_SIZE, NAV, RANGES
 from milkbot.web.deps import State, WebState
@@ -84,7 +85,8 @@ ERROR_TITLES = {
     "pool_exhausted": "Server busy",
 }
 
-router = APIRouter(include_in_schema=False)
+# Every page knows whether an operator is signed in (the top bar says who, or offers to sign in).
+router = APIRouter(include_in_schema=False, dependencies=[Depends(signed_in)])
 
 
 def static_version(directory: Path = STATIC_DIR) -> str:

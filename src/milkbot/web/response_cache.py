@@ -11,6 +11,10 @@ bodies over ``max_body`` bytes and responses the server sends itself (``http.res
 of static files) are never stored. At most ``max_entries`` responses and ``max_bytes`` bytes
 are kept (counted: body, headers, path and query string, plus a fixed overhead per entry);
 expired entries are dropped as new ones arrive (see :class:`BoundedStore`).
+
+A request carrying an operator's session cookie is neither served from nor stored in the
+cache, and its response goes out ``Cache-Control: private, no-store``: what an operator sees is
+never shared with the public, and never the public's copy.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ MAX_BODY_BYTES = 1 << 20
 MAX_BYTES = 16 << 20
 # The key, the stored record, the start message and the store's own slot, roughly.
 ENTRY_OVERHEAD_BYTES = 600
+# milkbot.web.auth.SESSION_COOKIE, as the cookie header spells it.
+SESSION_COOKIE_BYTES = b"milkbot_session="
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,33 @@ def _takes_gzip(scope: Scope) -> bool:
     return False
 
 
+def _has_session(scope: Scope) -> bool:
+    """Whether the request carries an operator's session cookie (valid or not: either way its
+    answer is not the public's)."""
+    for name, value in scope["headers"]:
+        if name == b"cookie" and SESSION_COOKIE_BYTES in value:
+            return True
+    return False
+
+
+def _is_static(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return path.startswith("/static/")
+
+
+def _private(send: Send) -> Send:
+    """``send``, with every response marked for this browser alone (never a shared cache)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"cache-control"]
+            headers.append((b"cache-control", b"private, no-store"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
+
+
 class ResponseCache:
     """ASGI middleware: serve a stored copy of a reusable GET response for at most ``ttl``
     seconds (0 disables it); at most ``max_entries`` copies and ``max_bytes`` bytes."""
@@ -85,6 +118,9 @@ class ResponseCache:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_session(scope) and not _is_static(scope):
+            await self.app(scope, receive, _private(send))
+            return
         if self.ttl <= 0 or scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return

@@ -1,4 +1,4 @@
--- 0009: who may sign in, and the bots' keys.
+-- 0009: who may sign in (operators and their sessions), and the bots' keys.
 --
 -- Operators sign in with a password, stored only as an argon2id hash (argon2-cffi's encoded
 -- form, "$argon2id$v=19$m=...", which carries its own salt and parameters). Bots write with an
@@ -36,3 +36,19 @@ CREATE TABLE IF NOT EXISTS ops.api_keys (
 );
 
 CREATE INDEX IF NOT EXISTS api_keys_account_idx ON ops.api_keys (account_id);
+
+-- A signed-in operator's session: the cookie holds 256 random bits; only their SHA-256 is kept
+-- (a read of this table gives no one a working cookie), with the session's CSRF token, which
+-- every state-changing form sends back. Removing an operator ends their sessions; so does a
+-- new password (milkbot.store.credentials.set_password).
+CREATE TABLE IF NOT EXISTS ops.operator_sessions (
+    token_sha256 bytea PRIMARY KEY
+                 CONSTRAINT operator_sessions_sha256_length CHECK (octet_length(token_sha256) = 32),
+    operator_id  integer NOT NULL REFERENCES ops.operators (id) ON DELETE CASCADE,
+    csrf_token   text NOT NULL CONSTRAINT operator_sessions_csrf_length CHECK (length(csrf_token) >= 32),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL,
+    address      text NOT NULL DEFAULT ''
+);
+
+CREATE INDEX IF NOT EXISTS operator_sessions_operator_idx ON ops.operator_sessions (operator_id);

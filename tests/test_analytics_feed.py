@@ -26,11 +26,10 @@ from milkbot.analytics.feed import (
     PUBLIC_TRADES_CITY_AFTER_SQL,
     decode_cursor,
     encode_cursor,
-    sync_disclosure_delay,
 )
 from milkbot.generator import generate_dataset
-from milkbot.store.accounts import create_account
-from milkbot.store.models import AccountIn, TradeIn
+from milkbot.store.accounts import create_account, update_account
+from milkbot.store.models import AccountIn, AccountUpdate, TradeIn
 from milkbot.store.writes import record_trade
 from tests.helpers import add_event, roomy_limits
 
@@ -157,21 +156,41 @@ async def test_recent_trade_is_hidden_and_old_one_shown_rounded_down(
     assert [t.price_dollars for t in page.trades] == [Decimal("0.44")]
     assert page.trades[0].time == old.replace(second=0, microsecond=0)
     assert page.next_cursor is None
-    assert (await read_public_trades(aconn, 0)).trades == page.trades  # the view's floor: 60
-    await sync_disclosure_delay(aconn, 0)
+    # The account's own delay (60 by default) holds whatever the reader asks.
+    assert (await read_public_trades(aconn, 0)).trades == page.trades
+    assert page.delay_minutes == 60
+    set_delay(conn, "default", 0)
     everything = await read_public_trades(aconn, 0)
     assert [t.price_dollars for t in everything.trades] == [Decimal("0.33"), Decimal("0.44")]
+    assert everything.delay_minutes == 0
 
 
-async def test_database_delay_is_a_floor_for_every_reader(
+async def test_each_account_s_own_delay_is_a_floor_for_every_reader(
     conn: psycopg.Connection, aconn: psycopg.AsyncConnection
 ) -> None:
     tickers = add_event(conn, "CHI", date.today())
     record(conn, tickers[0], server_now(conn) - timedelta(minutes=90))
-    await sync_disclosure_delay(aconn, 120)
+    set_delay(conn, "default", 120)
     assert (await read_public_trades(aconn, 0)).trades == []
-    await sync_disclosure_delay(aconn, 60)
+    assert (await read_public_trades(aconn, 0, account="default")).delay_minutes == 120
+    set_delay(conn, "default", 60)
     assert len((await read_public_trades(aconn, 0)).trades) == 1
+    # Another account's shorter delay shortens nothing of this one's.
+    create_account(
+        conn,
+        AccountIn(
+            name="quick", display_name="Quick", mode="demo", environment="demo",
+            starting_bankroll_dollars=Decimal(500), public_delay_minutes=0,
+        ),
+    )  # fmt: skip
+    set_delay(conn, "default", 120)
+    assert (await read_public_trades(aconn, 0)).trades == []
+    assert (await read_public_trades(aconn, 0)).delay_minutes == 0  # "quick": at least 0
+
+
+def set_delay(conn: psycopg.Connection, account: str, minutes: int) -> None:
+    """The operator's change of ``account``'s public delay."""
+    update_account(conn, account, AccountUpdate(public_delay_minutes=minutes))
 
 
 async def test_no_private_fields_in_output(

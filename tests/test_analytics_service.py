@@ -252,14 +252,18 @@ async def test_every_result_is_json_ready(
     assert (nyc["net_pnl_dollars"], nyc["contracts"]) == ("0.53", "1.00")
 
 
-async def test_service_syncs_the_public_delay(
+async def test_a_server_s_delay_setting_lengthens_but_never_shortens_or_writes(
     make_service: Callable[..., Analytics], db_url: str
 ) -> None:
-    async with make_service(public_delay_minutes=15) as service:
-        page = await service.public_trades(delay_minutes=5)
-        assert page.delay_minutes == 15  # never below the setting
-    with psycopg.connect(db_url) as c:
-        assert c.execute("SELECT delay_minutes FROM analytics.disclosure").fetchone() == (15,)
+    async with make_service(public_delay_minutes=0) as service:
+        # The account's own delay (the default hour) holds against a server set to 0 ...
+        page = await service.public_trades(delay_minutes=5, account="default")
+        assert page.delay_minutes == 60
+    async with make_service(public_delay_minutes=90) as service:
+        # ... and a server may hold its readers back longer.
+        assert (await service.public_trades(account="default")).delay_minutes == 90
+    with psycopg.connect(db_url) as c:  # nothing of the server's got into the database
+        assert c.execute("SELECT public_delay_minutes FROM ops.accounts").fetchall() == [(60,)]
 
 
 def test_service_needs_a_database_url() -> None:

@@ -39,7 +39,6 @@ def app_settings(url: str, **overrides: object) -> Settings:
         "max_overflow": 2,
         "pool_timeout": 5.0,
         "starting_bankroll_cents": BANKROLL,
-        "public_delay_minutes": 60,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -12,6 +12,8 @@ import httpx
 import psycopg
 
 from milkbot.analytics.window import today_utc
+from milkbot.store.accounts import update_account
+from milkbot.store.models import AccountUpdate
 from milkbot.store.writes import record_trade
 from tests.helpers import add_event, roomy_limits
 from tests.test_api import api_client, trade
@@ -64,17 +66,28 @@ async def test_recent_trades_stay_hidden_until_the_delay_passes(db_url: str) -> 
     assert old.strftime("%H:%M") in page
 
 
-async def test_a_longer_delay_setting_is_enforced_by_the_database_view(db_url: str) -> None:
+async def test_the_account_s_delay_is_enforced_by_the_database_view(db_url: str) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(db_url, autocommit=True) as conn:
         tickers = add_event(conn, "NYC", today_utc())
         record_trade(conn, trade(tickers[1], "t", "yes", 1, 40, now - timedelta(minutes=90)))
-    async with api_client(db_url, public_delay_minutes=120) as client:
-        hidden = (await client.get("/api/v1/trades/public")).json()
+        update_account(conn, "default", AccountUpdate(public_delay_minutes=120))
+    # A server that would show everything at once (its setting adds nothing) cannot.
+    async with api_client(db_url, public_delay_minutes=0) as client:
+        hidden = (await client.get("/api/v1/trades/public?account=default")).json()
     with psycopg.connect(db_url) as conn:
         view = conn.execute("SELECT count(*) FROM analytics.public_trades").fetchone()
     assert hidden["delay_minutes"] == 120 and hidden["trades"] == []
     assert view == (0,)  # the delay lives in the database, not only in the API
+    # A server set to a longer delay than the account's holds its readers back longer.
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        update_account(conn, "default", AccountUpdate(public_delay_minutes=60))
+    async with api_client(db_url, public_delay_minutes=120) as client:
+        longer = (await client.get("/api/v1/trades/public")).json()
+    async with api_client(db_url, public_delay_minutes=0) as client:
+        shown = (await client.get("/api/v1/trades/public")).json()
+    assert (longer["delay_minutes"], longer["trades"]) == (120, [])
+    assert shown["delay_minutes"] == 60 and len(shown["trades"]) == 1
 
 
 async def test_cursor_walks_every_trade_exactly_once(db_url: str) -> None:

@@ -19,7 +19,8 @@ import pytest
 
 from milkbot.analytics.window import today_utc
 from milkbot.market import climate_day_bounds
-from milkbot.store.models import SettlementIn
+from milkbot.store.accounts import update_account
+from milkbot.store.models import AccountUpdate, SettlementIn
 from milkbot.store.writes import record_trade, settle_event
 from milkbot.web import schemas
 from milkbot.web.summary import MIN_BIN_SIGNALS
@@ -258,7 +259,8 @@ async def test_pages_say_one_day_and_one_minute(make_database: Callable[[], str]
     url = make_database()
     with psycopg.connect(url, autocommit=True) as conn:
         load_known_day(conn)
-    async with api_client(url, public_delay_minutes=1) as client:
+        update_account(conn, "default", AccountUpdate(public_delay_minutes=1))
+    async with api_client(url) as client:
         pages = {p: (await client.get(p)).text for p in ("/cities?days=1", "/performance?days=1",
                                                           "/strategies?days=1", "/trades")}  # fmt: skip
     assert "(1 day)" in pages["/cities?days=1"]

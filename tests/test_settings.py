@@ -10,7 +10,8 @@ def test_defaults_match_the_guide(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     s = load_settings()
     assert (s.pool_size, s.max_overflow, s.pool_timeout) == (20, 10, 30.0)
-    assert (s.cache_ttl, s.public_delay_minutes) == (5.0, 60)
+    # The public delay is each account's (an hour unless an operator says); a server adds none.
+    assert (s.cache_ttl, s.public_delay_minutes) == (5.0, 0)
     assert (s.host, s.port) == ("127.0.0.1", 8501)
     assert s.database_url is None
 

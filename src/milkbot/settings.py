@@ -128,7 +128,12 @@ class Settings(BaseSettings):
         ),
     )
     public_delay_minutes: Annotated[int, Field(ge=0, le=10_080)] = Field(
-        default=60, description="Minutes before a trade appears in the public feed."
+        default=0,
+        description=(
+            "Minutes this server holds every public trade back at least, on top of each"
+            " account's own delay (ops.accounts.public_delay_minutes, set by an operator):"
+            " it can lengthen the delay, never shorten it."
+        ),
     )
     starting_bankroll_cents: Annotated[int, Field(gt=0)] = Field(
         default=STARTING_BANKROLL_CENTS,

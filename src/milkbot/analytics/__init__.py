@@ -56,7 +56,6 @@ _HOMES = {
     "read_health": "health",
     "read_public_trades": "feed",
     "read_strategy_metrics": "queries",
-    "sync_disclosure_delay": "feed",
 }
 
 __all__ = sorted(_HOMES)
@@ -66,7 +65,6 @@ if TYPE_CHECKING:
     from milkbot.analytics.cache import CacheStats as CacheStats
     from milkbot.analytics.cache import TTLCache as TTLCache
     from milkbot.analytics.feed import read_public_trades as read_public_trades
-    from milkbot.analytics.feed import sync_disclosure_delay as sync_disclosure_delay
     from milkbot.analytics.health import HealthThresholds as HealthThresholds
     from milkbot.analytics.health import Thresholds as Thresholds
     from milkbot.analytics.health import read_health as read_health

@@ -29,12 +29,12 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from milkbot.analytics.feed import account_names
+from milkbot.analytics.feed import account_names, least_public_delay
 from milkbot.analytics.queries import Account, account_from_row, resolve_account
 from milkbot.analytics.window import UnknownAccountError
 
 PUBLIC_ACCOUNTS_SQL: Final = """
-SELECT id, name, display_name, mode, starting_bankroll_micros
+SELECT id, name, display_name, mode, starting_bankroll_micros, public_delay_minutes
 FROM ops.accounts WHERE is_public
 """
 # A name the copy lacks reloads it at most this often (seconds).
@@ -86,6 +86,15 @@ class AccountDirectory:
         if missing:
             named |= await account_names(conn, missing)
         return named
+
+    async def least_delay(self, conn: AsyncConnection[Any]) -> int:
+        """The shortest public delay of any public account (minutes; 0 when there is none):
+        what the feed of every public account is delayed by at least."""
+        if self.ttl > 0:
+            await self._refresh(conn, lambda: False)
+            delays = [a.public_delay_minutes for a in self._accounts.values()]
+            return min(delays, default=0)
+        return await least_public_delay(conn)
 
     async def _refresh(self, conn: AsyncConnection[Any], lacking: Callable[[], bool]) -> None:
         """Reload the copy when it is ``ttl`` old, or when it ``lacking()`` what a caller

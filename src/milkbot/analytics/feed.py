@@ -1,10 +1,10 @@
 """The public, disclosure-delayed trade feed (docs/DOMAIN.md, "Public disclosure").
 
-Reads only the view ``analytics.public_trades``, which hides every trade younger than
-``analytics.disclosure.delay_minutes``, every trade of a private account, and carries no order
-ids, strategy or model internals; the query adds the caller's delay on top, so the stricter of
-the two holds. Every public account's trades, or one account's. Newest first (the view's own
-order), paged by a keyset on (executed_at, seq) that seeks into the index
+Reads only the view ``analytics.public_trades``, which hides every trade younger than its
+account's public delay (``ops.accounts.public_delay_minutes``, set by an operator), every trade
+of a private account, and carries no order ids, strategy or model internals; the query adds the
+caller's delay (the server's MILKBOT_PUBLIC_DELAY_MINUTES) on top, so the stricter holds.
+Every public account's trades, or one account's. Newest first (the view's own order), paged by a keyset on (executed_at, seq) that seeks into the index
 ``trades_created_idx`` (``trades_city_created_idx`` with a city, ``trades_account_created_idx``
 with an account), so page 1,000 costs what page 1 does. Each trade names its account: the
 query returns the account's id, and the page's few ids are named afterwards (by the service's
@@ -67,7 +67,9 @@ _SHAPES: Final = {
     (True, True, True): PUBLIC_TRADES_ACCOUNT_CITY_AFTER_SQL,
 }
 
-SYNC_DISCLOSURE_SQL: Final = "UPDATE analytics.disclosure SET delay_minutes = %s"
+LEAST_DELAY_SQL: Final = (
+    "SELECT coalesce(min(public_delay_minutes), 0) FROM ops.accounts WHERE is_public"
+)
 ACCOUNT_NAMES_SQL: Final = "SELECT id, name FROM ops.accounts WHERE id = ANY(%s)"
 
 AccountNames = Callable[[AsyncConnection[Any], Collection[int]], Awaitable[Mapping[int, str]]]
@@ -104,13 +106,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         ) from None
 
 
-async def sync_disclosure_delay(conn: AsyncConnection[Any], minutes: int) -> None:
-    """Store the public delay (minutes) in ``analytics.disclosure``, the floor the view enforces
-    for every reader; the server calls it at start with ``public_delay_minutes``."""
-    if minutes < 0:
-        raise AnalyticsInputError("delay_minutes", "must be 0 or more")
-    async with conn.transaction():
-        await conn.execute(SYNC_DISCLOSURE_SQL, [minutes])
+async def least_public_delay(conn: AsyncConnection[Any]) -> int:
+    """The shortest public delay of any public account (minutes; 0 when there is none)."""
+    cur = await conn.execute(LEAST_DELAY_SQL)
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _check(delay_minutes: int, limit: int, city: str | None, side: str | None) -> str | None:
@@ -138,9 +138,10 @@ async def read_public_trades(
     *,
     account: str | Account | None = None,
     names: AccountNames = account_names,
+    least_delay: Callable[[AsyncConnection[Any]], Awaitable[int]] = least_public_delay,
 ) -> PublicTradePage:
     """One page (``limit`` 1..500, default 100) of trades executed at least ``delay_minutes``
-    ago (and at least the database's disclosure delay), newest first, times rounded down to the
+    ago and at least their account's own public delay, newest first, times rounded down to the
     minute (UTC); ``account`` (a public account's name, or the account resolved; None: every
     public account), ``city`` (code) and ``side`` ('yes'/'no') filter it. Pass the returned ``next_cursor`` to get the
     following page; it is ``None`` on the last page. An unknown or private account raises
@@ -148,6 +149,7 @@ async def read_public_trades(
     code = _check(delay_minutes, limit, city, side)
     params: dict[str, object] = {"delay": delay_minutes, "side": side, "limit": limit + 1}
     ref: AccountRef | None = None
+    found: Account | None = None
     if account is not None:
         found = account if isinstance(account, Account) else await resolve_account(conn, account)
         params["account_id"], ref = found.id, found.ref
@@ -171,6 +173,12 @@ async def read_public_trades(
         )
         for _, _, time, account_id, row_city, ticker, row_side, action, quantity, price in rows
     ]  # fmt: skip
+    # The delay the page honours: the caller's, or the account's own when longer (every
+    # public account's: at least the shortest of them).
+    own = found.public_delay_minutes if found is not None else await least_delay(conn)
     return PublicTradePage(
-        delay_minutes=delay_minutes, account=ref, trades=trades, next_cursor=next_cursor
+        delay_minutes=max(delay_minutes, own),
+        account=ref,
+        trades=trades,
+        next_cursor=next_cursor,
     )

@@ -79,7 +79,7 @@ COMPARISON_SORTS: Final = (
 )
 
 ACCOUNT_SQL: Final = """
-SELECT id, name, display_name, mode, starting_bankroll_micros
+SELECT id, name, display_name, mode, starting_bankroll_micros, public_delay_minutes
 FROM ops.accounts WHERE name = %s AND is_public
 """
 # The id of the account the query reads (resolved first: :func:`resolve_account`, or the
@@ -301,11 +301,13 @@ ORDER BY a.name
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A public account as the queries need it: its id, how reports name it, its bankroll."""
+    """A public account as the queries need it: its id, how reports name it, its bankroll and
+    the minutes before the public sees its trades."""
 
     id: int
     ref: AccountRef
     starting_bankroll_micros: int
+    public_delay_minutes: int
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -345,8 +347,8 @@ async def resolve_account(conn: AsyncConnection[Any], name: str) -> Account:
 
 def account_from_row(row: Any) -> Account:
     """The :class:`Account` of a row of ACCOUNT_SQL's columns."""
-    account_id, name, display_name, mode, bankroll = row
-    return Account(account_id, AccountRef(name, display_name, mode), bankroll)
+    account_id, name, display_name, mode, bankroll, delay = row
+    return Account(account_id, AccountRef(name, display_name, mode), bankroll, delay)
 
 
 async def _read_for_account(

@@ -32,7 +32,7 @@ from psycopg import AsyncConnection
 
 from milkbot.analytics.cache import CacheStats, TTLCache
 from milkbot.analytics.directory import AccountDirectory
-from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, read_public_trades, sync_disclosure_delay
+from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, read_public_trades
 from milkbot.analytics.health import HealthThresholds, read_health, unreachable_report
 from milkbot.analytics.pool import (
     AnalyticsPool,
@@ -104,11 +104,9 @@ class Analytics:
         self.thresholds = HealthThresholds.from_settings(settings)
 
     async def open(self) -> None:
-        """Open the pool (its first connections) and store the public delay setting in the
-        database, where the public view enforces it."""
+        """Open the pool (its first connections). It writes nothing: the public delay is each
+        account's, in the database, and only an operator changes it."""
         await self.pool.open()
-        async with self.pool.connection() as conn:
-            await sync_disclosure_delay(conn, self.settings.public_delay_minutes)
 
     async def close(self) -> None:
         """Close the pool."""
@@ -250,8 +248,8 @@ class Analytics:
     ) -> PublicTradePage:
         """A page of the delayed public feed (see :func:`read_public_trades`): every public
         account's trades, or only ``account``'s (here None means every account, not the
-        primary one). The delay defaults to MILKBOT_PUBLIC_DELAY_MINUTES and is never below
-        it."""
+        primary one). Each trade waits its account's public delay, and at least
+        ``delay_minutes`` and this server's MILKBOT_PUBLIC_DELAY_MINUTES."""
         delay = max(delay_minutes or 0, self.settings.public_delay_minutes)
         params = {
             "account": account,
@@ -275,6 +273,7 @@ class Analytics:
                 side,
                 account=found,
                 names=self.accounts_directory.names,
+                least_delay=self.accounts_directory.least_delay,
             )
 
         return await self._run(

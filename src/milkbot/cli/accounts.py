@@ -42,6 +42,7 @@ FLAGS = {
     "transferred_at": "--at",
     "note": "--note",
     "label": "--label",
+    "public_delay_minutes": "--public-delay-minutes",
     "prefix": "PREFIX",
 }
 
@@ -83,6 +84,10 @@ def _percent(bp: int) -> str:
     return f"{bp // 100}.{bp % 100:02d}%"
 
 
+DelayHelp = (
+    "Minutes before the public sees a trade of this account (0 to 10080, a week); "
+    "operators see it at once."
+)
 NameArg = typer.Argument(..., help="The account's name (lower case, digits, underscores).")
 LimitOpt = {
     "max_trade_bp": "Per-trade limit, basis points of equity (200 = 2 %).",
@@ -109,7 +114,8 @@ def list_accounts() -> None:
         a = row.account
         visibility = "public" if a.is_public else "private"
         typer.echo(
-            f"{a.name}  {a.display_name!r}  {a.mode}/{a.environment}  {visibility}  "
+            f"{a.name}  {a.display_name!r}  {a.mode}/{a.environment}  {visibility} "
+            f"(delay {a.public_delay_minutes} min)  "
             f"bankroll {_dollars(a.starting_bankroll_micros)}  "
             f"equity {_dollars(row.equity_micros)}  "
             f"limits trade {_percent(a.max_trade_bp)} city {_percent(a.max_city_bp)} "
@@ -132,6 +138,7 @@ def create(
         "0.01", "--balance-precision", help="0.01, or 0.0001 for direct members."
     ),
     public: bool = typer.Option(True, "--public/--private", help="Shown on the served pages."),
+    public_delay_minutes: int = typer.Option(60, "--public-delay-minutes", help=DelayHelp),
     max_trade_bp: int = typer.Option(200, "--max-trade-bp", help=LimitOpt["max_trade_bp"]),
     max_city_bp: int = typer.Option(300, "--max-city-bp", help=LimitOpt["max_city_bp"]),
     max_cluster_bp: int = typer.Option(500, "--max-cluster-bp", help=LimitOpt["max_cluster_bp"]),
@@ -164,6 +171,7 @@ def create(
         daily_loss_bp=daily_loss_bp,
         description=description,
         strategies=tuple(strategy),
+        public_delay_minutes=public_delay_minutes,
     )
     settings = get_settings()
     with database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
@@ -181,6 +189,7 @@ def update(
     public: bool | None = typer.Option(
         None, "--public/--private", help="Shown on the served pages."
     ),
+    public_delay_minutes: int | None = typer.Option(None, "--public-delay-minutes", help=DelayHelp),
     max_trade_bp: int | None = typer.Option(None, "--max-trade-bp", help=LimitOpt["max_trade_bp"]),
     max_city_bp: int | None = typer.Option(None, "--max-city-bp", help=LimitOpt["max_city_bp"]),
     max_cluster_bp: int | None = typer.Option(
@@ -195,8 +204,9 @@ def update(
         None, "--strategy", help="The strategies it runs (replaces them; repeat the flag)."
     ),
 ) -> None:
-    """Change an account's display name, visibility, limits, description or strategies (its
-    name, mode, environment and bankroll are its history's meaning and never change)."""
+    """Change an account's display name, visibility, public delay, limits, description or
+    strategies (its name, mode, environment and bankroll are its history's meaning and never
+    change)."""
     import psycopg
 
     from milkbot.store.accounts import update_account
@@ -206,6 +216,7 @@ def update(
         AccountUpdate,
         display_name=display_name,
         is_public=public,
+        public_delay_minutes=public_delay_minutes,
         max_trade_bp=max_trade_bp,
         max_city_bp=max_city_bp,
         max_cluster_bp=max_cluster_bp,

@@ -85,8 +85,9 @@ def create_account(
             """
             INSERT INTO ops.accounts (name, display_name, mode, environment,
                 starting_bankroll_micros, balance_precision_micros, is_public, max_trade_bp,
-                max_city_bp, max_cluster_bp, max_open_bp, daily_loss_bp, description)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                max_city_bp, max_cluster_bp, max_open_bp, daily_loss_bp, description,
+                public_delay_minutes)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (name) DO NOTHING
             RETURNING id
             """,
@@ -104,6 +105,7 @@ def create_account(
                 account.max_open_bp,
                 account.daily_loss_bp,
                 account.description,
+                account.public_delay_minutes,
             ],
         ).fetchone()
         if row is None:
@@ -117,7 +119,8 @@ def create_account(
 
 
 def update_account(conn: psycopg.Connection, name: str, changes: AccountUpdate) -> Account:
-    """Change an account's display name, visibility, limits, description or strategies."""
+    """Change an account's display name, visibility, public delay, limits, description or
+    strategies."""
     changes = checked(changes)
     with database_errors(), conn.transaction():
         current = lock_account(conn, account_named(conn, name).id)

@@ -55,12 +55,13 @@ class Account:
     max_open_bp: int
     daily_loss_bp: int
     description: str
+    public_delay_minutes: int
 
 
 _ACCOUNT_SQL = """
 SELECT id, name, display_name, mode, environment, starting_bankroll_micros,
        balance_precision_micros, is_public, max_trade_bp, max_city_bp, max_cluster_bp,
-       max_open_bp, daily_loss_bp, description
+       max_open_bp, daily_loss_bp, description, public_delay_minutes
 FROM ops.accounts
 """
 

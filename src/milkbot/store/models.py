@@ -304,6 +304,11 @@ BalancePrecision = Annotated[Dollars, AfterValidator(_balance_precision)]
 Bankroll = Annotated[Dollars, Field(gt=0, le=Decimal(10**12))]
 
 
+# Minutes before the public sees an account's trade (ops.accounts.public_delay_minutes): up to
+# a week.
+DelayMinutes = Annotated[int, Field(ge=0, le=10_080)]
+
+
 class AccountIn(_Input):
     """A new account: a live bot, a paper bot (demo venue or the platform's simulator), a
     shadow run that records signals only, or a replay of a strategy over history."""
@@ -321,6 +326,7 @@ class AccountIn(_Input):
     max_open_bp: BasisPoints = 1000
     daily_loss_bp: BasisPoints = 500
     description: str = Field(default="", max_length=500)
+    public_delay_minutes: DelayMinutes = 60
     strategies: tuple[Name, ...] = ()
 
     @model_validator(mode="after")
@@ -341,6 +347,7 @@ class AccountUpdate(_Input):
     max_open_bp: BasisPoints | None = None
     daily_loss_bp: BasisPoints | None = None
     description: str | None = Field(default=None, max_length=500)
+    public_delay_minutes: DelayMinutes | None = None
     strategies: tuple[Name, ...] | None = None
 
 

@@ -161,3 +161,21 @@ def unreachable_report(now: datetime, error: str) -> HealthReport:
         for n in names
     ]
     return HealthReport(status="unhealthy", checked_at=now, account=None, components=components)
+
+
+def public_health(report: HealthReport) -> HealthReport:
+    """``report`` as the public may see it: each component's status alone (no ages, no
+    messages), and without the pre-aggregates' freshness, which changes with every trade
+    recorded and so would tell of trades the public delay still hides; the overall status is
+    the worst of what is left."""
+    components = [
+        ComponentStatus(c.name, c.status, None, "")
+        for c in report.components
+        if c.name != ANALYTICS
+    ]
+    return HealthReport(
+        status=worst([c.status for c in components]),
+        checked_at=report.checked_at,
+        account=report.account,
+        components=components,
+    )

@@ -20,13 +20,15 @@ from starlette.responses import Response
 
 from milkbot.analytics import AnalyticsInputError, Window
 from milkbot.analytics.feed import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from milkbot.analytics.health import public_health
 from milkbot.analytics.queries import MAX_POINTS_LIMIT, MODES
 from milkbot.analytics.window import DEFAULT_DAYS, MAX_DATE, MAX_DAYS, MIN_DATE
 from milkbot.reference import load_reference
 from milkbot.web import schemas
 from milkbot.web.accounts import Account, AccountList, check_account, check_order
+from milkbot.web.auth import Viewer
 from milkbot.web.deps import State, WebState
-from milkbot.web.responses import json_response
+from milkbot.web.responses import encode_json, json_response
 from milkbot.web.summary import build_calibration, build_summary, read_summary_parts
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -282,8 +284,10 @@ async def calibration(
     response_model=schemas.HealthReportOut,
     summary="Every component's status and the age of its latest sign of life",
 )
-async def health(state: State, account: Account = None) -> Response:
+async def health(state: State, operator: Viewer, account: Account = None) -> Response:
     report = await state.analytics.health(account=check_account(account))
+    if operator is None:  # the public's: statuses only (see public_health)
+        return json_response(encode_json(public_health(report).to_dict()), cache=NO_STORE)
     body = state.encoded.encode("health", (report,), report.to_dict)
     return json_response(body, cache=NO_STORE)
 
@@ -293,9 +297,14 @@ async def health(state: State, account: Account = None) -> Response:
     response_model=schemas.SummaryOut,
     summary="What the overview page shows, in one call",
 )
-async def summary(state: State, days: Days = None, account: Account = None) -> Response:
-    parts = await read_summary_parts(state.analytics, days or DEFAULT_DAYS, check_account(account))
-    body = state.encoded.encode("summary", parts.sources(), lambda: build_summary(parts).to_dict())
+async def summary(
+    state: State, operator: Viewer, days: Days = None, account: Account = None
+) -> Response:
+    parts = await read_summary_parts(
+        state.analytics, days or DEFAULT_DAYS, check_account(account), operator=bool(operator)
+    )
+    name = "summary" if operator is None else "summary_operator"
+    body = state.encoded.encode(name, parts.sources(), lambda: build_summary(parts).to_dict())
     return json_response(body, cache=state.cache_header)
 
 
@@ -353,7 +362,9 @@ async def ping() -> Response:
     responses={503: {"description": "Unhealthy", "model": schemas.LoadBalancerHealthOut}},
 )
 async def load_balancer_health(state: State) -> Response:
-    report = await state.analytics.health()
+    # Public: statuses only, and not the pre-aggregates' freshness (see public_health), which
+    # is no reason to take a web server out of rotation either.
+    report = public_health(await state.analytics.health())
 
     def build() -> dict[str, Any]:
         return {
@@ -361,7 +372,7 @@ async def load_balancer_health(state: State) -> Response:
             "components": {c.name: c.status for c in report.components},
         }
 
-    body = state.encoded.encode("lb_health", (report,), build)
+    body = encode_json(build())
     return json_response(
         body, cache=NO_STORE, status_code=503 if report.status == "unhealthy" else 200
     )

@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from milkbot.analytics import Window
+from milkbot.analytics.health import public_health
 from milkbot.analytics.queries import MODES
 from milkbot.analytics.results import AccountSummary
 from milkbot.reference import load_reference
@@ -246,7 +247,10 @@ async def overview(
     request: Request, state: State, days: Days = 30, account: Account = None
 ) -> HTMLResponse:
     chosen, ctx = await page_account(request, state, account)
-    parts = await read_summary_parts(state.analytics, days or 30, chosen.name)
+    operator = await signed_in(request)
+    parts = await read_summary_parts(
+        state.analytics, days or 30, chosen.name, operator=operator is not None
+    )
     summary = build_summary(parts).to_dict()
     return _render(request, state, "overview", "Overview", summary, s=summary, **ctx)
 
@@ -334,6 +338,8 @@ async def trades(
 async def status(request: Request, state: State, account: Account = None) -> HTMLResponse:
     chosen, ctx = await page_account(request, state, account)
     report = await state.analytics.health(account=chosen.name)
+    if await signed_in(request) is None:
+        report = public_health(report)
     data = report.to_dict()
     return _render(request, state, "status", "Health", data, h=data, **ctx)
 

@@ -162,22 +162,23 @@ class SummaryParts:
     all_time: EquityCurve
     window_equity: EquityCurve
     cities: CityMetricsReport
-    health: HealthReport
+    health: HealthReport  # as the reader may see it (the public's: see public_health)
     feed: PublicTradePage
+    health_source: HealthReport  # the service's report it was made from
 
     def sources(self) -> tuple[object, ...]:
         """The results themselves: the response cache keys the encoded document by them."""
-        return (self.all_time, self.window_equity, self.cities, self.health, self.feed)
+        return (self.all_time, self.window_equity, self.cities, self.health_source, self.feed)
 
 
 async def read_summary_parts(
-    analytics: Analytics, days: int, account: str | None = None
+    analytics: Analytics, days: int, account: str | None = None, *, operator: bool = False
 ) -> SummaryParts:
     """The results behind ``account``'s overview (default: the primary account) of the last
     ``days`` settlement days, read concurrently:
     the all-time equity curve (thinned for the sparkline; its summary covers every day), the
     window's equity curve (for the window's drawdown), the window's cities, health and the
-    latest public trades."""
+    latest public trades. Health is the public's (:func:`public_health`) unless ``operator``."""
     window = Window.last(days)
     # The feed's None means every account; every other part's, the primary one.
     account = analytics.account_name(account)
@@ -191,7 +192,11 @@ async def read_summary_parts(
         analytics.health(account=account),
         analytics.public_trades(limit=LATEST_TRADES, account=account),
     )
-    return SummaryParts(all_time, window_equity, cities, health, feed)
+    # Here, not at the top: the load tests import this module's shapes without the database.
+    from milkbot.analytics.health import public_health
+
+    shown = health if operator else public_health(health)
+    return SummaryParts(all_time, window_equity, cities, shown, feed, health)
 
 
 def build_summary(parts: SummaryParts) -> Summary:

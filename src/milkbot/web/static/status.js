@@ -3,12 +3,19 @@
   "use strict";
   var M = window.Milkbot;
 
+  // The public's table has no Age and Message columns (its health carries neither).
+  var detailed = document.querySelectorAll("#component-table thead th").length > 2;
+
   function rows(h) {
     return h.components.map(function (c) {
-      var age = c.age_seconds === null ? "–" : M.number(c.age_seconds, 0) + " s";
-      return "<tr><td>" + M.esc(c.name) + "</td><td><span class=\"badge badge-" + c.status + "\">" +
-        c.status + "</span></td><td class=\"num nowrap\">" + age + "</td><td class=\"msg\">" +
-        M.esc(c.message) + "</td></tr>";
+      var row = "<tr><td>" + M.esc(c.name) + "</td><td><span class=\"badge badge-" + c.status +
+        "\">" + c.status + "</span></td>";
+      if (detailed) {
+        var age = c.age_seconds === null ? "–" : M.number(c.age_seconds, 0) + " s";
+        row += "<td class=\"num nowrap\">" + age + "</td><td class=\"msg\">" +
+          M.esc(c.message) + "</td>";
+      }
+      return row + "</tr>";
     }).join("");
   }
 

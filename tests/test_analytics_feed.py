@@ -4,6 +4,7 @@ once."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import uuid
@@ -21,6 +22,7 @@ from milkbot.analytics import (
     read_public_trades,
 )
 from milkbot.analytics.feed import (
+    MAX_SKIP,
     PUBLIC_TRADES_ACCOUNT_AFTER_SQL,
     PUBLIC_TRADES_AFTER_SQL,
     PUBLIC_TRADES_CITY_AFTER_SQL,
@@ -262,10 +264,15 @@ async def test_paging_visits_every_visible_trade_once(
             await read_public_trades(aconn, 60, account=name)
 
 
-def test_cursor_round_trips_and_rejects_garbage() -> None:
-    when = datetime(2026, 3, 8, 7, 1, 2, 345678, tzinfo=UTC)
-    assert decode_cursor(encode_cursor(when, 12345678901)) == (when, 12345678901)
-    for bad in ("", "not a cursor", "AAAA", encode_cursor(when, 1) + "AA"):
+def test_cursor_holds_a_minute_and_a_count_and_rejects_garbage() -> None:
+    minute = datetime(2026, 3, 8, 7, 1, tzinfo=UTC)
+    assert decode_cursor(encode_cursor(minute, 1234)) == (minute, 1234)
+    # Seconds and below are not kept: a cursor says no more than the feed's rounded times.
+    exact = minute.replace(second=2, microsecond=345678)
+    assert encode_cursor(exact, 7) == encode_cursor(minute, 7)
+    assert len(base64.urlsafe_b64decode(encode_cursor(minute, 7) + "==")) == 12
+    too_many = encode_cursor(minute, MAX_SKIP + 1)
+    for bad in ("", "not a cursor", "AAAA", encode_cursor(minute, 1) + "AA", too_many):
         with pytest.raises(AnalyticsInputError) as err:
             decode_cursor(bad)
         assert err.value.field == "cursor"
@@ -300,8 +307,8 @@ async def test_bad_parameters_name_the_field(
     ],
 )
 def test_deep_pages_seek_the_index(conn: psycopg.Connection, query: str, index: str) -> None:
-    """The cursor is an index condition (a seek), not a filter or an OFFSET: a deep page reads
-    only its own rows. (Planner costs are forced toward indexes: the table here is tiny; the
+    """The cursor's minute is an index condition (a seek), not a filter: a deep page reads its
+    own rows and, at most, the rest of its cursor's minute (the OFFSET skips only those). (Planner costs are forced toward indexes: the table here is tiny; the
     performance tests check the plans on a million trades without forcing.)"""
     conn.execute("SET enable_seqscan = off")
     conn.execute("SET enable_bitmapscan = off")
@@ -315,15 +322,15 @@ def test_deep_pages_seek_the_index(conn: psycopg.Connection, query: str, index: 
         "limit": 101,
         "city": "NYC",
         "account_id": 1,
-        "after_time": datetime(2026, 1, 1, tzinfo=UTC),
-        "after_seq": 10,
+        "before": datetime(2026, 1, 1, tzinfo=UTC),
+        "skip": 3,
     }
     cur = conn.execute(b"EXPLAIN (FORMAT JSON) " + query.encode(), params)
     nodes = list(plan_nodes(cur.fetchone()[0][0]["Plan"]))  # type: ignore[index]
     on_trades = [n for n in nodes if n.get("Relation Name") == "trades"]
     assert [n["Node Type"] for n in on_trades] == ["Index Scan"]
     assert on_trades[0]["Index Name"] == index
-    assert "(created_at, id) <" in on_trades[0]["Index Cond"].replace("ROW(", "(")
+    assert "created_at < '2026-01-01" in on_trades[0]["Index Cond"], on_trades[0]["Index Cond"]
 
 
 def plan_nodes(node: dict) -> Iterator[dict]:

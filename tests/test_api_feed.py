@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from milkbot.analytics.feed import decode_cursor
 from milkbot.analytics.window import today_utc
 from milkbot.store.accounts import update_account
 from milkbot.store.models import AccountUpdate
@@ -34,6 +35,10 @@ async def walk(client: httpx.AsyncClient, query: str) -> tuple[list[dict[str, An
         cursor = body["next_cursor"]
         if cursor is None:
             return trades, pages
+        # The cursor holds a minute and a count: no seconds, no trade ids.
+        minute, _listed = decode_cursor(cursor)
+        assert (minute.second, minute.microsecond) == (0, 0)
+        assert minute.strftime("%Y-%m-%dT%H:%M") == trades[-1]["time"][:16]
         assert pages < 100, "the cursor never ends"
 
 
@@ -92,7 +97,7 @@ async def test_the_account_s_delay_is_enforced_by_the_database_view(db_url: str)
 
 async def test_cursor_walks_every_trade_exactly_once(db_url: str) -> None:
     """57 trades over two cities, several sharing one execution time (the cursor's tie-break),
-    walked 10 at a time; each is identified by its unique quantity."""
+    walked 10, 7, 9, 3 and 1 at a time; each is identified by its unique quantity."""
     base = datetime.now(UTC) - timedelta(hours=5)
     day = today_utc() - timedelta(days=1)
     expected: dict[int, tuple[str, str]] = {}
@@ -110,7 +115,11 @@ async def test_cursor_walks_every_trade_exactly_once(db_url: str) -> None:
         everything, pages = await walk(client, "limit=10")
         chi_only, _ = await walk(client, "limit=7&city=CHI")
         no_side, _ = await walk(client, "limit=9&side=no")
-    assert pages == 6
+        # One or three a page: pages that lie inside one minute count on from their cursor.
+        ones, one_pages = await walk(client, "limit=1")
+        threes, _ = await walk(client, "limit=3")
+    assert pages == 6 and one_pages == 57
+    assert ones == threes == everything
     assert Counter(count_of(t) for t in everything) == Counter(expected.keys())
     times = [t["time"] for t in everything]
     assert times == sorted(times, reverse=True)

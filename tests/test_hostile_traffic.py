@@ -111,7 +111,7 @@ def hostile_paths(count: int) -> list[str]:
             case 4:
                 paths.append(f"/api/v1/calibration?days={1 + n % 3650}&to_date={end}")
             case 5:
-                cursor = encode_cursor(t0 - timedelta(seconds=n), n)
+                cursor = encode_cursor(t0 - timedelta(minutes=n), n)
                 paths.append(f"/api/v1/trades/public?limit={1 + n % 500}&cursor={cursor}")
             case 6:
                 paths.append(f"/api/v1/summary?days={1 + n}")

@@ -64,7 +64,7 @@ def _feed(city: str | None) -> Callable[[date], dict[str, Any]]:
     def params(_end: date) -> dict[str, Any]:
         return {
             "delay": 60, "side": None, "limit": 101, "city": city, "account_id": ACCOUNT_ID,
-            "after_time": datetime.now(UTC) - timedelta(days=3), "after_seq": 2**40,
+            "before": datetime.now(UTC) - timedelta(days=3), "skip": 0,
         }  # fmt: skip
 
     return params

@@ -4,11 +4,15 @@ Reads only the view ``analytics.public_trades``, which hides every trade younger
 account's public delay (``ops.accounts.public_delay_minutes``, set by an operator), every trade
 of a private account, and carries no order ids, strategy or model internals; the query adds the
 caller's delay (the server's MILKBOT_PUBLIC_DELAY_MINUTES) on top, so the stricter holds.
-Every public account's trades, or one account's. Newest first (the view's own order), paged by a keyset on (executed_at, seq) that seeks into the index
-``trades_created_idx`` (``trades_city_created_idx`` with a city, ``trades_account_created_idx``
-with an account), so page 1,000 costs what page 1 does. Each trade names its account: the
-query returns the account's id, and the page's few ids are named afterwards (by the service's
-account directory, else one lookup by primary key for the page).
+Every public account's trades, or one account's. Newest first (the view's own order), paged
+by a cursor that holds only a minute and how many of that minute's trades were listed (no
+seconds, no trade ids: nothing finer than the feed shows): the next page seeks to the end of
+that minute in the index ``trades_created_idx`` (``trades_city_created_idx`` with a city,
+``trades_account_created_idx`` with an account) and skips the minute's trades already listed,
+so page 1,000 costs what page 1 does. A trade recorded late into a minute already paged past
+shifts that minute's rest by one. Each trade names its account: the query returns the
+account's id, and the page's few ids are named afterwards (by the service's account
+directory, else one lookup by primary key for the page).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import base64
 import binascii
 import re
 import struct
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -38,11 +42,13 @@ FROM analytics.public_trades
 WHERE executed_at <= now() - make_interval(mins => %(delay)s)
   AND (%(side)s::text IS NULL OR side = %(side)s::text)"""
 _ACCOUNT = "\n  AND account_id = %(account_id)s"
-_AFTER = "\n  AND (executed_at, seq) < (%(after_time)s, %(after_seq)s)"
+# After a cursor: the trades of its minute and older, less the ones of its minute already
+# listed (the cursor says how many).
+_AFTER = "\n  AND executed_at < %(before)s"
 _CITY = "\n  AND city = %(city)s"
 # No ORDER BY here: the view returns newest first (migration 0003 explains why the order lives
 # there); an outer ORDER BY would make PostgreSQL sort every visible trade instead.
-_LIMIT = "\nLIMIT %(limit)s"
+_LIMIT = "\nLIMIT %(limit)s OFFSET %(skip)s"
 
 # One text per shape, so each gets its own (prepared) plan: the city filter must be an index
 # condition on trades_city_created_idx, which a "city IS NULL OR ..." test would prevent (and
@@ -83,27 +89,49 @@ async def account_names(conn: AsyncConnection[Any], ids: Collection[int]) -> dic
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-_CURSOR = struct.Struct(">qq")
+_MINUTE = timedelta(minutes=1)
+# Minutes since 1970 and how many of that minute's trades were listed: 12 bytes.
+_CURSOR = struct.Struct(">qI")
+# A minute's trades of one feed: far more than a platform records a minute.
+MAX_SKIP: Final = 10_000_000
 _CITY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
-def encode_cursor(executed_at: datetime, seq: int) -> str:
-    """Opaque cursor for the page after the trade at (``executed_at``, ``seq``)."""
-    micros = (executed_at - _EPOCH) // _MICRO
-    return base64.urlsafe_b64encode(_CURSOR.pack(micros, seq)).decode().rstrip("=")
+def encode_cursor(minute: datetime, listed: int) -> str:
+    """Opaque cursor for the page after the first ``listed`` trades (newest first) of the
+    feed's trades in ``minute`` (a time rounded down to the minute): all it holds is that
+    minute and that number, nothing finer about any trade (no seconds, no ids)."""
+    minutes = (minute - _EPOCH) // _MINUTE
+    return base64.urlsafe_b64encode(_CURSOR.pack(minutes, listed)).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Inverse of :func:`encode_cursor`; anything else raises AnalyticsInputError('cursor')."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        micros, seq = _CURSOR.unpack(raw)
-        return _EPOCH + micros * _MICRO, seq
+        minutes, listed = _CURSOR.unpack(raw)
+        minute = _EPOCH + minutes * _MINUTE
+        if listed > MAX_SKIP:
+            raise ValueError(listed)
+        return minute, listed
     except (ValueError, binascii.Error, struct.error, OverflowError):
         raise AnalyticsInputError(
             "cursor", "not a cursor from this feed; send next_cursor as received"
         ) from None
+
+
+def cursor_after(minutes: Sequence[datetime], after: tuple[datetime, int] | None) -> str:
+    """The cursor for the page after the trades whose minutes are ``minutes`` (a page, in its
+    order), that page having followed the cursor ``after`` (decoded; None for the first)."""
+    last = minutes[-1]
+    listed = 0
+    for minute in reversed(minutes):
+        if minute != last:
+            break
+        listed += 1
+    if listed == len(minutes) and after is not None and after[0] == last:
+        listed += after[1]  # the whole page lay in the cursor's minute: count on from it
+    return encode_cursor(last, listed)
 
 
 async def least_public_delay(conn: AsyncConnection[Any]) -> int:
@@ -153,8 +181,10 @@ async def read_public_trades(
     if account is not None:
         found = account if isinstance(account, Account) else await resolve_account(conn, account)
         params["account_id"], ref = found.id, found.ref
-    if cursor is not None:
-        params["after_time"], params["after_seq"] = decode_cursor(cursor)
+    after = decode_cursor(cursor) if cursor is not None else None
+    params["skip"] = 0
+    if after is not None:
+        params["before"], params["skip"] = after[0] + _MINUTE, after[1]
     if code is not None:
         params["city"] = code
     query = _SHAPES[(account is not None, code is not None, cursor is not None)]
@@ -163,7 +193,7 @@ async def read_public_trades(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
+        next_cursor = cursor_after([row[2] for row in rows], after)
     named = await names(conn, {row[3] for row in rows}) if rows else {}
     # Positional: a frozen dataclass's keyword __init__ costs several times more per row.
     trades = [

@@ -25,7 +25,7 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any, Final
 
-from milkbot.analytics.feed import encode_cursor
+from milkbot.analytics.feed import cursor_after
 from milkbot.analytics.service import Analytics
 from milkbot.analytics.window import Window
 from milkbot.perf.records import QueryFigures, Timing
@@ -227,9 +227,9 @@ FROM peaks p JOIN ops.accounts a ON a.id = p.account_id
 GROUP BY a.name ORDER BY a.name
 """
 
-DEEP_ROW_SQL: Final = """
-SELECT executed_at, seq FROM analytics.public_trades WHERE account_id = %s
-ORDER BY executed_at DESC, seq DESC OFFSET %s LIMIT 1
+# The minutes of an account's first DEEP_OFFSET feed trades (the view's order).
+DEEP_ROWS_SQL: Final = """
+SELECT time FROM analytics.public_trades WHERE account_id = %s LIMIT %s
 """
 
 DEEP_OFFSET = 10_000
@@ -353,10 +353,10 @@ async def make_calls(
             if found is None:
                 raise ValueError(f"no account named {name!r} in the database")
             account_id = found[0]
-            cur = await conn.execute(DEEP_ROW_SQL, [account_id, DEEP_OFFSET - 1])
-            row = await cur.fetchone()
+            cur = await conn.execute(DEEP_ROWS_SQL, [account_id, DEEP_OFFSET])
+            minutes = [row[0] for row in await cur.fetchall()]
         acct = {"account_id": account_id}
-        deep = encode_cursor(row[0], row[1]) if row is not None else None
+        deep = cursor_after(minutes, None) if len(minutes) == DEEP_OFFSET else None
         calls = account_calls(analytics, days, end_date, name, deep)
         sql = {
             "city_metrics": sql_call(NAIVE_CITY_SQL, acct),
